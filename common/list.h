@@ -1,0 +1,39 @@
+/*
+ * list: list files, one image a line: `path [label ...]`.
+ *
+ * The labels are the trailing whitespace-separated integers of a line;
+ * everything before them (trimmed) is the path, so paths may hold spaces.
+ * This is ImageNet's meta/train.txt form (`n01440764/x.JPEG 0`) and also a
+ * plain `find` listing. Blank lines and lines starting with '#' are
+ * skipped. A relative path is taken relative to `root` when one is given.
+ */
+#ifndef RL_LIST_H
+#define RL_LIST_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+typedef struct {
+	char *path;       /* owned by the List */
+	int nlabel;
+	long *label;      /* nlabel values, owned by the List */
+	size_t line;      /* 1-based line number in the source */
+} ListItem;
+
+typedef struct {
+	ListItem *item;
+	size_t n, cap;
+} List;
+
+/*
+ * Append the lines of fp (named `name` in messages) to l, which must be
+ * zeroed or hold earlier items. Returns 0, or -1 with a message
+ * "name:line: reason" in err (a read error, a line with no path).
+ */
+int list_read(List *l, FILE *fp, const char *name, const char *root,
+    char *err, size_t errlen);
+/* Append one item; path and labels are copied. */
+void list_add(List *l, const char *path, const long *label, int nlabel);
+void list_free(List *l);
+
+#endif

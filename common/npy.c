@@ -1,0 +1,304 @@
+/* npy: NumPy .npy read and atomic write. See npy.h. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/npy.h"
+#include "common/util.h"
+
+#define NPY_HDR 128   /* our headers: magic + len + dict, padded to 128 */
+
+static const struct {
+	const char *descr;
+	size_t size;
+} dtypes[] = {
+	[NPY_U8] = {"|u1", 1}, [NPY_I32] = {"<i4", 4}, [NPY_I64] = {"<i8", 8},
+	[NPY_F32] = {"<f4", 4}, [NPY_F64] = {"<f8", 8},
+};
+
+size_t
+npy_elsize(NpyType t)
+{
+	return dtypes[t].size;
+}
+
+double
+npy_get(const Npy *a, size_t i)
+{
+	switch (a->type) {
+	case NPY_U8: return ((const uint8_t *)a->data)[i];
+	case NPY_I32: return ((const int32_t *)a->data)[i];
+	case NPY_I64: return (double)((const int64_t *)a->data)[i];
+	case NPY_F32: return ((const float *)a->data)[i];
+	case NPY_F64: return ((const double *)a->data)[i];
+	}
+	return 0;
+}
+
+void
+npy_free(Npy *a)
+{
+	free(a->data);
+	memset(a, 0, sizeof *a);
+}
+
+/* Format the header for (t, shape) into buf (NPY_HDR bytes). */
+static int
+header_make(char *buf, NpyType t, int ndim, const int64_t *shape)
+{
+	char sh[96] = "";
+	int n = 0;
+
+	for (int i = 0; i < ndim; i++)
+		n += snprintf(sh + n, sizeof sh - n, "%lld,%s",
+		    (long long)shape[i], (i + 1 < ndim) ? " " : "");
+	if (ndim > 1)   /* "(3, 4)" not "(3, 4,)" */
+		sh[--n] = '\0';
+	memcpy(buf, "\x93NUMPY\x01\x00", 8);
+	n = snprintf(buf + 10, NPY_HDR - 10,
+	    "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }",
+	    dtypes[t].descr, sh);
+	if (n < 0 || n >= NPY_HDR - 11)
+		return -1;
+	memset(buf + 10 + n, ' ', NPY_HDR - 10 - n - 1);
+	buf[NPY_HDR - 1] = '\n';
+	buf[8] = (NPY_HDR - 10) & 0xff;
+	buf[9] = (NPY_HDR - 10) >> 8;
+	return 0;
+}
+
+int
+npy_read(const char *path, Npy *a, char *err, size_t errlen)
+{
+	FILE *fp;
+	unsigned char pre[12];
+	char *hdr = NULL, *p;
+	size_t hlen, need;
+	long fsize;
+	int t = -1, ver;
+
+	memset(a, 0, sizeof *a);
+	if (!(fp = fopen(path, "rb"))) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fread(pre, 1, 10, fp) != 10 || memcmp(pre, "\x93NUMPY", 6)) {
+		snprintf(err, errlen, "%s: not a .npy file", path);
+		goto fail;
+	}
+	ver = pre[6];
+	if (ver == 1) {
+		hlen = pre[8] | pre[9] << 8;
+	} else if (ver == 2 || ver == 3) {
+		if (fread(pre + 10, 1, 2, fp) != 2)
+			goto trunc;
+		hlen = pre[8] | pre[9] << 8 | (size_t)pre[10] << 16 |
+		    (size_t)pre[11] << 24;
+		if (hlen > 1 << 20)
+			goto bad;
+	} else {
+		snprintf(err, errlen, "%s: .npy format version %d unsupported",
+		    path, ver);
+		goto fail;
+	}
+	hdr = emalloc(hlen + 1);
+	if (fread(hdr, 1, hlen, fp) != hlen)
+		goto trunc;
+	hdr[hlen] = '\0';
+	for (size_t i = 0; i < RL_NELEM(dtypes); i++) {
+		char key[32];
+		snprintf(key, sizeof key, "'descr': '%s'", dtypes[i].descr);
+		if (strstr(hdr, key))
+			t = i;
+	}
+	if (t < 0) {
+		snprintf(err, errlen, "%s: unsupported dtype (want u1, i4, i8, "
+		    "f4 or f8, little-endian): %.80s", path, hdr);
+		goto fail;
+	}
+	if (!strstr(hdr, "'fortran_order': False")) {
+		snprintf(err, errlen, "%s: Fortran-order arrays unsupported",
+		    path);
+		goto fail;
+	}
+	if (!(p = strstr(hdr, "'shape': (")))
+		goto bad;
+	p += 10;
+	a->type = t;
+	a->count = 1;
+	while (*p != ')') {
+		char *e;
+		long long v;
+		while (*p == ' ' || *p == ',')
+			p++;
+		if (*p == ')')
+			break;
+		v = strtoll(p, &e, 10);
+		if (e == p || v < 0 || a->ndim == NPY_MAXDIM)
+			goto bad;
+		a->shape[a->ndim++] = v;
+		a->count *= v;
+		p = e;
+	}
+	need = a->count * dtypes[t].size;
+	fseek(fp, 0, SEEK_END);
+	fsize = ftell(fp);
+	if ((size_t)fsize != need + hlen + (ver == 1 ? 10 : 12)) {
+		snprintf(err, errlen, "%s: file is %ld bytes, the header's shape "
+		    "needs %zu (truncated or corrupt; regenerate it)", path, fsize,
+		    need + hlen + (ver == 1 ? 10 : 12));
+		goto fail;
+	}
+	fseek(fp, hlen + (ver == 1 ? 10 : 12), SEEK_SET);
+	a->data = emalloc(need);
+	if (fread(a->data, 1, need, fp) != need)
+		goto trunc;
+	free(hdr);
+	fclose(fp);
+	return 0;
+bad:
+	snprintf(err, errlen, "%s: malformed .npy header", path);
+	goto fail;
+trunc:
+	snprintf(err, errlen, "%s: truncated .npy file", path);
+fail:
+	free(hdr);
+	free(a->data);
+	memset(a, 0, sizeof *a);
+	fclose(fp);
+	return -1;
+}
+
+int
+npy_writer_open(NpyWriter *w, const char *path, NpyType t, int64_t cols,
+    char *err, size_t errlen)
+{
+	char hdr[NPY_HDR];
+	int64_t shape[2] = {0, cols};
+	size_t n = strlen(path) + 16;
+
+	memset(w, 0, sizeof *w);
+	w->path = estrdup(path);
+	w->tmp = emalloc(n);
+	snprintf(w->tmp, n, "%s.tmp%ld", path, (long)getpid());
+	w->type = t;
+	w->cols = cols;
+	if (!(w->fp = fopen(w->tmp, "wb"))) {
+		snprintf(err, errlen, "%s: %s", w->tmp, strerror(errno));
+		npy_writer_abort(w);
+		return -1;
+	}
+	header_make(hdr, t, cols < 0 ? 1 : 2, shape);
+	if (fwrite(hdr, 1, NPY_HDR, w->fp) != NPY_HDR) {
+		snprintf(err, errlen, "%s: %s", w->tmp, strerror(errno));
+		npy_writer_abort(w);
+		return -1;
+	}
+	return 0;
+}
+
+int
+npy_writer_append(NpyWriter *w, const void *data, int64_t nrows, char *err,
+    size_t errlen)
+{
+	size_t n = nrows * (w->cols < 0 ? 1 : w->cols);
+
+	if (fwrite(data, dtypes[w->type].size, n, w->fp) != n) {
+		snprintf(err, errlen, "%s: %s", w->tmp, strerror(errno));
+		return -1;
+	}
+	w->rows += nrows;
+	return 0;
+}
+
+int
+npy_writer_close(NpyWriter *w, char *err, size_t errlen)
+{
+	char hdr[NPY_HDR];
+	int64_t shape[2] = {w->rows, w->cols};
+
+	if (w->cols < 0)
+		header_make(hdr, w->type, 1, shape);
+	else
+		header_make(hdr, w->type, 2, shape);
+	if (fflush(w->fp) || fseek(w->fp, 0, SEEK_SET) ||
+	    fwrite(hdr, 1, NPY_HDR, w->fp) != NPY_HDR || fflush(w->fp) ||
+	    fsync(fileno(w->fp))) {
+		snprintf(err, errlen, "%s: %s", w->tmp, strerror(errno));
+		npy_writer_abort(w);
+		return -1;
+	}
+	if (fclose(w->fp)) {
+		w->fp = NULL;
+		snprintf(err, errlen, "%s: %s", w->tmp, strerror(errno));
+		npy_writer_abort(w);
+		return -1;
+	}
+	w->fp = NULL;
+	if (rename(w->tmp, w->path)) {
+		snprintf(err, errlen, "%s: %s", w->path, strerror(errno));
+		npy_writer_abort(w);
+		return -1;
+	}
+	free(w->tmp);
+	free(w->path);
+	memset(w, 0, sizeof *w);
+	return 0;
+}
+
+void
+npy_writer_abort(NpyWriter *w)
+{
+	if (w->fp)
+		fclose(w->fp);
+	if (w->tmp)
+		unlink(w->tmp);
+	free(w->tmp);
+	free(w->path);
+	memset(w, 0, sizeof *w);
+}
+
+int
+npy_write(const char *path, NpyType t, int ndim, const int64_t *shape,
+    const void *data, char *err, size_t errlen)
+{
+	NpyWriter w;
+	int64_t rows = ndim > 0 ? shape[0] : 1, cols = 1;
+	char hdr[NPY_HDR];
+
+	err[0] = '\0';
+	if (ndim < 1 || ndim > NPY_MAXDIM || header_make(hdr, t, ndim, shape)) {
+		snprintf(err, errlen, "%s: cannot write a %d-D array", path, ndim);
+		return -1;
+	}
+	for (int i = 1; i < ndim; i++)
+		cols *= shape[i];
+	if (npy_writer_open(&w, path, t, ndim == 1 ? -1 : cols, err, errlen) ||
+	    npy_writer_append(&w, data, rows, err, errlen))
+		goto fail;
+	w.rows = rows;
+	if (ndim > 2) {  /* header with the full shape */
+		if (fflush(w.fp) || fseek(w.fp, 0, SEEK_SET) ||
+		    fwrite(hdr, 1, NPY_HDR, w.fp) != NPY_HDR ||
+		    fseek(w.fp, 0, SEEK_END))
+			goto fail;
+		/* close() rewrites a 2-D header; write the N-D one after */
+		if (fflush(w.fp) || fsync(fileno(w.fp)) || fclose(w.fp)) {
+			w.fp = NULL;
+			goto fail;
+		}
+		w.fp = NULL;
+		if (rename(w.tmp, w.path))
+			goto fail;
+		free(w.tmp);
+		free(w.path);
+		return 0;
+	}
+	return npy_writer_close(&w, err, errlen);
+fail:
+	if (!*err)
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	npy_writer_abort(&w);
+	return -1;
+}

@@ -1,0 +1,65 @@
+/*
+ * npy: NumPy .npy files (format 1.0), the exchange format for features and
+ * labels (numpy.lib.format). Little-endian, C order, one array a file.
+ *
+ * Reading loads the whole array; writing is atomic (a temp file in the
+ * same directory, fsync, rename), so a reader never sees half a file.
+ * NpyWriter appends rows to a 2-D array whose row count is unknown until
+ * the end (rl-extract's features), then fixes the header on close.
+ * Not supported: Fortran order, big-endian data, object and structured
+ * dtypes, format 2.0 headers over 64 KiB.
+ */
+#ifndef RL_NPY_H
+#define RL_NPY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef enum { NPY_U8, NPY_I32, NPY_I64, NPY_F32, NPY_F64 } NpyType;
+
+#define NPY_MAXDIM 4
+
+typedef struct {
+	NpyType type;
+	int ndim;
+	int64_t shape[NPY_MAXDIM];
+	size_t count;     /* product of shape */
+	void *data;       /* count elements of type; owned, free with npy_free */
+} Npy;
+
+/* Bytes per element of t. */
+size_t npy_elsize(NpyType t);
+
+/*
+ * Read path into a. Returns 0, or -1 with "path: reason" in err: not a
+ * .npy file, an unsupported dtype or order, a truncated or overlong file.
+ */
+int npy_read(const char *path, Npy *a, char *err, size_t errlen);
+void npy_free(Npy *a);
+/* Element i of a as a double, whatever its type. */
+double npy_get(const Npy *a, size_t i);
+
+/* Write an array atomically. Returns 0, or -1 with a message in err. */
+int npy_write(const char *path, NpyType t, int ndim, const int64_t *shape,
+    const void *data, char *err, size_t errlen);
+
+/* A 2-D array written a block of rows at a time. */
+typedef struct {
+	FILE *fp;
+	char *path, *tmp;
+	NpyType type;
+	int64_t rows, cols;
+} NpyWriter;
+
+int npy_writer_open(NpyWriter *w, const char *path, NpyType t, int64_t cols,
+    char *err, size_t errlen);
+/* Append nrows rows (nrows*cols elements). */
+int npy_writer_append(NpyWriter *w, const void *data, int64_t nrows,
+    char *err, size_t errlen);
+/* Fix the header, fsync, rename into place. */
+int npy_writer_close(NpyWriter *w, char *err, size_t errlen);
+/* Drop the temp file (on an error path). */
+void npy_writer_abort(NpyWriter *w);
+
+#endif

@@ -1,0 +1,85 @@
+/*
+ * util: the plumbing every tool shares: allocation that cannot fail,
+ * range-checked number parsing, checked closing of output streams, the
+ * progress line, and the usage/exit-code conventions.
+ *
+ * Only these e* helpers and tools/ end the process; every other common/
+ * module returns an error code and a message instead.
+ */
+#ifndef RL_UTIL_H
+#define RL_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define RL_EXIT_FAIL  1   /* runtime failure, including skipped inputs */
+#define RL_EXIT_USAGE 2   /* bad options or operands */
+
+#define RL_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define RL_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define RL_NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Allocation: on failure print "prog: out of memory" and exit 1. */
+void *emalloc(size_t n);
+void *ecalloc(size_t nmemb, size_t size);
+void *erealloc(void *p, size_t n);
+char *estrdup(const char *s);
+/* A 64-byte aligned block (for SIMD kernels); release it with free(). */
+void *emalloc_aligned(size_t n);
+
+/*
+ * Parse a whole decimal integer in [min, max]. Returns 0 and sets *out, or
+ * -1 with *errstr set to "invalid", "too small" or "too large" (OpenBSD
+ * strtonum). estrtonum exits with status 2 naming what, the usual handling
+ * of an option argument.
+ */
+int parse_ll(const char *s, long long min, long long max, long long *out,
+    const char **errstr);
+long long estrtonum(const char *s, long long min, long long max,
+    const char *what);
+/* The same for a finite double in [min, max]. */
+int parse_double(const char *s, double min, double max, double *out,
+    const char **errstr);
+double estrtod(const char *s, double min, double max, const char *what);
+
+/*
+ * Flush and close fp, reporting a write error (a full disk, a closed pipe)
+ * as "prog: name: reason". Returns 0 or 1, to be or'ed into the exit code.
+ */
+int fshut(FILE *fp, const char *name);
+
+/*
+ * Refuse binary output to a terminal: if fd 1 is a tty and !force, print
+ * "prog: refusing to write binary data to a terminal (use -f or redirect)"
+ * and exit 2.
+ */
+void rl_refuse_tty_stdout(int force);
+
+/*
+ * The progress line on stderr. progress_init decides once whether to show
+ * it (verbose, or stderr is a terminal); progress_show prints at most ~4
+ * times a second "\r<label> done/total  rate/s  ETA mm:ss  <extra>", and
+ * progress_end finishes the line. total may be 0 when unknown.
+ */
+typedef struct {
+	int on;
+	double t0, last;
+	const char *label;
+} Progress;
+void progress_init(Progress *p, const char *label, int verbose);
+void progress_show(Progress *p, uint64_t done, uint64_t total,
+    const char *extra);
+void progress_end(Progress *p, uint64_t done, uint64_t total,
+    const char *extra);
+
+/* Seconds since an arbitrary origin, monotonic. */
+double now_seconds(void);
+
+/* The program name for messages (glibc's program_invocation_short_name). */
+const char *rl_progname(void);
+
+/* Print "prog version" to stdout and exit 0 (every tool's -V/--version). */
+void rl_print_version(void);
+
+#endif

@@ -1,0 +1,155 @@
+/* t_util: util (parsing), rng (determinism, ranges), list, npy. */
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/list.h"
+#include "common/npy.h"
+#include "common/rng.h"
+#include "common/util.h"
+#include "tests/check.h"
+
+TEST(parse_ll)
+{
+	long long v;
+	const char *es;
+
+	CHECK(parse_ll("42", 0, 100, &v, &es) == 0 && v == 42, "42");
+	CHECK(parse_ll("-3", 0, 100, &v, &es) < 0 && !strcmp(es, "too small"),
+	    "-3");
+	CHECK(parse_ll("101", 0, 100, &v, &es) < 0 && !strcmp(es, "too large"),
+	    "101");
+	CHECK(parse_ll("4x", 0, 100, &v, &es) < 0 && !strcmp(es, "invalid"),
+	    "4x");
+	CHECK(parse_ll("", 0, 100, &v, &es) < 0, "empty");
+}
+
+TEST(parse_double)
+{
+	double v;
+	const char *es;
+
+	CHECK(parse_double("0.25", 0, 1, &v, &es) == 0 && v == 0.25, "0.25");
+	CHECK(parse_double("nan", 0, 1, &v, &es) < 0, "nan");
+	CHECK(parse_double("2", 0, 1, &v, &es) < 0, "2");
+}
+
+TEST(rng_deterministic)
+{
+	Rng a, b, c;
+
+	rng_init(&a, 7, RNG_STREAM_SAMPLE, 3);
+	rng_init(&b, 7, RNG_STREAM_SAMPLE, 3);
+	rng_init(&c, 7, RNG_STREAM_SAMPLE, 4);
+	for (int i = 0; i < 100; i++) {
+		uint64_t x = rng_u64(&a), y = rng_u64(&b), z = rng_u64(&c);
+		CHECK(x == y, "same key differs at %d", i);
+		CHECK(x != z, "different keys collide at %d", i);
+	}
+}
+
+TEST(rng_ranges)
+{
+	Rng g;
+	int hist[7] = {0};
+	double s = 0, s2 = 0;
+
+	rng_init(&g, 1, RNG_STREAM_USER, 0);
+	for (int i = 0; i < 70000; i++) {
+		uint64_t k = rng_below(&g, 7);
+		double u = rng_uniform(&g);
+		CHECK(k < 7 && u >= 0 && u < 1, "range");
+		hist[k]++;
+	}
+	for (int k = 0; k < 7; k++)
+		CHECK(hist[k] > 9500 && hist[k] < 10500, "bin %d: %d", k,
+		    hist[k]);
+	for (int i = 0; i < 100000; i++) {
+		double x = rng_normal(&g);
+		s += x;
+		s2 += x * x;
+	}
+	CHECK_NEAR(s / 100000, 0, 0.02, 0);
+	CHECK_NEAR(s2 / 100000, 1, 0.02, 0);
+}
+
+TEST(list_parse)
+{
+	const char *text = "# comment\n"
+	    "a/b.jpg 3\n"
+	    "\n"
+	    "  with space.png  1 -1 0 \n"
+	    "plain.png\n"
+	    "/abs/x.png 7\n";
+	FILE *fp = fmemopen((void *)text, strlen(text), "r");
+	List l = {0};
+	char err[256];
+
+	CHECK(list_read(&l, fp, "mem", "root", err, sizeof err) == 0, "%s",
+	    err);
+	fclose(fp);
+	CHECK(l.n == 4, "n = %zu", l.n);
+	if (l.n != 4)
+		return;
+	CHECK(!strcmp(l.item[0].path, "root/a/b.jpg"), "%s", l.item[0].path);
+	CHECK(l.item[0].nlabel == 1 && l.item[0].label[0] == 3, "label");
+	CHECK(l.item[0].line == 2, "line %zu", l.item[0].line);
+	CHECK(!strcmp(l.item[1].path, "root/with space.png"), "%s",
+	    l.item[1].path);
+	CHECK(l.item[1].nlabel == 3 && l.item[1].label[0] == 1 &&
+	    l.item[1].label[1] == -1 && l.item[1].label[2] == 0, "labels");
+	CHECK(l.item[2].nlabel == 0, "no label");
+	CHECK(!strcmp(l.item[3].path, "/abs/x.png"), "%s", l.item[3].path);
+	list_free(&l);
+}
+
+TEST(npy_roundtrip)
+{
+	char path[] = "/tmp/t_util_npyXXXXXX", err[256];
+	float x[6] = {1, 2, 3, 4, 5, 6.5f};
+	int64_t shape[2] = {2, 3};
+	int fd = mkstemp(path);
+	Npy a;
+
+	close(fd);
+	CHECK(npy_write(path, NPY_F32, 2, shape, x, err, sizeof err) == 0,
+	    "%s", err);
+	CHECK(npy_read(path, &a, err, sizeof err) == 0, "%s", err);
+	CHECK(a.type == NPY_F32 && a.ndim == 2 && a.shape[0] == 2 &&
+	    a.shape[1] == 3, "shape");
+	CHECK(a.data && !memcmp(a.data, x, sizeof x), "data");
+	CHECK(npy_get(&a, 5) == 6.5, "get");
+	npy_free(&a);
+
+	/* 1-D int64 through the writer */
+	int64_t lab[3] = {4, -1, 9}, one[1] = {3};
+	CHECK(npy_write(path, NPY_I64, 1, one, lab, err, sizeof err) == 0,
+	    "%s", err);
+	CHECK(npy_read(path, &a, err, sizeof err) == 0, "%s", err);
+	CHECK(a.ndim == 1 && a.shape[0] == 3 && npy_get(&a, 1) == -1, "1-D");
+	npy_free(&a);
+
+	/* a truncated file is refused */
+	CHECK(truncate(path, 130) == 0, "truncate");
+	CHECK(npy_read(path, &a, err, sizeof err) < 0 &&
+	    strstr(err, "truncated"), "truncated accepted: %s", err);
+	/* garbage is refused */
+	FILE *fp = fopen(path, "wb");
+	fputs("hello world, not numpy", fp);
+	fclose(fp);
+	CHECK(npy_read(path, &a, err, sizeof err) < 0 &&
+	    strstr(err, "not a .npy"), "garbage accepted: %s", err);
+	unlink(path);
+}
+
+int
+main(void)
+{
+	RUN(parse_ll);
+	RUN(parse_double);
+	RUN(rng_deterministic);
+	RUN(rng_ranges);
+	RUN(list_parse);
+	RUN(npy_roundtrip);
+	return check_summary();
+}
