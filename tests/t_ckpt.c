@@ -393,6 +393,8 @@ TEST(bad_files)
 	json_file(p, "{\"__metadata__\": [1]}", 0);
 	refused(p, "__metadata__ is not an object");
 
+	CHECK(ckpt_open(&c, dir, err, sizeof err) == -1 &&
+	    strstr(err, "not a regular file"), "\"%s\"", err);
 	/* a missing file: the system's reason, no hint */
 	CHECK(ckpt_open(&c, path_in(q, "missing"), err, sizeof err) == -1 &&
 	    strstr(err, "missing: No such file") && !strstr(err, "regenerate"),
