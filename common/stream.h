@@ -68,8 +68,12 @@ typedef struct RecordSink RecordSink;
 
 /*
  * Open a sink. where:
- *   STREAM_FILE: NULL, "" or "-" for stdout (not closed by sink_close;
- *     the tool checks it with fshut), else a file path (created/truncated);
+ *   STREAM_FILE: NULL, "" or "-" for stdout (fd 1, written with
+ *     write(2) after fflush(stdout); not closed by sink_close: the tool
+ *     fshut()s it), else a file path (created/truncated). A pipe gets
+ *     each record as it is put; a regular file, blocks of about 1 MiB and
+ *     the rest at sink_close, and it is cut back to the last whole record
+ *     when a write fails;
  *   STREAM_LMDB: a directory (created; must not already hold records);
  *   STREAM_ZMQ: an endpoint (stream_endpoint); a PUSH that connects by
  *     default, so many samplers can feed one trainer.
