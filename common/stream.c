@@ -165,15 +165,20 @@ zmq_fail(const char *ep, const char *what, char *err, size_t errlen)
 }
 
 /* A context and a socket of type, options set, bound or connected to
- * spec; the endpoint used is written to ep. */
+ * spec; *name is set to the endpoint used (malloc'd). */
 static int
 zmq_open(void **ctxp, void **sockp, int type, const char *spec, int dflt_bind,
-    const StreamOptions *o, char *ep, size_t eplen, char *err, size_t errlen)
+    const StreamOptions *o, char **name, char *err, size_t errlen)
 {
 	void *ctx, *sock;
 	int bind, zero = 0, linger;
-	size_t len;
+	char ep[EP_MAX];
+	size_t len, eplen = sizeof ep;
 
+	if (spec == NULL) {
+		snprintf(err, errlen, "no ZeroMQ endpoint");
+		return -1;
+	}
 	if (stream_endpoint(spec, dflt_bind, ep, eplen, &bind, err, errlen) == -1)
 		return -1;
 	if ((ctx = zmq_ctx_new()) == NULL)
@@ -205,6 +210,7 @@ zmq_open(void **ctxp, void **sockp, int type, const char *spec, int dflt_bind,
 	}
 	*ctxp = ctx;
 	*sockp = sock;
+	*name = estrdup(ep);
 	return 0;
 fail:
 	zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero);
@@ -314,7 +320,6 @@ sink_open(RecordSink **out, StreamKind kind, const char *where,
 {
 	RecordSink *s = ecalloc(1, sizeof *s);
 	struct stat sb;
-	char ep[EP_MAX];
 
 	opt_defaults(&s->opt, opt);
 	s->kind = kind;
@@ -357,14 +362,9 @@ sink_open(RecordSink **out, StreamKind kind, const char *where,
 		}
 		break;
 	case STREAM_ZMQ:
-		if (where == NULL) {
-			snprintf(err, errlen, "no ZeroMQ endpoint");
-			goto fail;
-		}
 		if (zmq_open(&s->ctx, &s->sock, ZMQ_PUSH, where, 0, &s->opt,
-		    ep, sizeof ep, err, errlen) == -1)
+		    &s->name, err, errlen) == -1)
 			goto fail;
-		s->name = estrdup(ep);
 		break;
 	default:
 		snprintf(err, errlen, "unknown stream kind %d", (int)kind);
@@ -551,7 +551,6 @@ source_open(RecordSource **out, StreamKind kind, const char *where,
     const StreamOptions *opt, char *err, size_t errlen)
 {
 	RecordSource *s = ecalloc(1, sizeof *s);
-	char ep[EP_MAX];
 
 	opt_defaults(&s->opt, opt);
 	s->kind = kind;
@@ -582,14 +581,9 @@ source_open(RecordSource **out, StreamKind kind, const char *where,
 			goto fail;
 		break;
 	case STREAM_ZMQ:
-		if (where == NULL) {
-			snprintf(err, errlen, "no ZeroMQ endpoint");
-			goto fail;
-		}
 		if (zmq_open(&s->ctx, &s->sock, ZMQ_PULL, where, 1, &s->opt,
-		    ep, sizeof ep, err, errlen) == -1)
+		    &s->name, err, errlen) == -1)
 			goto fail;
-		s->name = estrdup(ep);
 		/* Watch connections, to notice a sender that vanishes. */
 		if (zmq_socket_monitor(s->sock, "inproc://rl-stream-monitor",
 		    ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
@@ -597,7 +591,7 @@ source_open(RecordSource **out, StreamKind kind, const char *where,
 		    ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) == -1 ||
 		    (s->mon = zmq_socket(s->ctx, ZMQ_PAIR)) == NULL ||
 		    zmq_connect(s->mon, "inproc://rl-stream-monitor") == -1) {
-			zmq_fail(ep, "socket monitor", err, errlen);
+			zmq_fail(s->name, "socket monitor", err, errlen);
 			goto fail;
 		}
 		zmq_msg_init(&s->zm);
