@@ -425,12 +425,15 @@ sink_put(RecordSink *s, const Record *r, char *err, size_t errlen)
 		break;
 	case STREAM_ZMQ:
 		if (zmq_send(s->sock, s->sb.data, s->sb.size, 0) == -1) {
-			if (errno == EAGAIN)
+			int e = errno;
+
+			if (e == EAGAIN)
 				snprintf(err, errlen, "%s: no receiver took a "
-				    "record in %d s", s->name,
-				    s->opt.timeout_ms / 1000);
+				    "record in %g s", s->name,
+				    s->opt.timeout_ms / 1000.0);
 			else
 				zmq_fail(s->name, "zmq_send", err, errlen);
+			errno = e;
 			return -1;
 		}
 		break;
@@ -505,8 +508,8 @@ sink_close(RecordSink *s, char *err, size_t errlen)
 		else if (zmq_send(s->sock, "", 0, 0) == -1) {
 			if (errno == EAGAIN)
 				snprintf(err, errlen, "%s: no receiver took "
-				    "the end of the stream in %d s", s->name,
-				    t / 1000);
+				    "the end of the stream in %g s", s->name,
+				    t / 1000.0);
 			else
 				zmq_fail(s->name, "zmq_send", err, errlen);
 			rc = -1;

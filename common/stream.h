@@ -85,7 +85,10 @@ int sink_open(RecordSink **s, StreamKind kind, const char *where,
 /*
  * Write one record (checked by record_pack first: a bad record is -1 and
  * nothing is written). LMDB: batched transactions; the map grows when
- * full. Any failure is -1 with a message naming the destination.
+ * full. Any failure is -1 with a message naming the destination. A
+ * ZeroMQ put blocked at the high-water mark returns -1 with errno EINTR
+ * when a signal arrives (the record is not sent), so a tool can stop; a
+ * file write is retried instead.
  */
 int sink_put(RecordSink *s, const Record *r, char *err, size_t errlen);
 
@@ -128,7 +131,8 @@ int source_open(RecordSource **s, StreamKind kind, const char *where,
  * 1 got one, 0 clean end of stream, -1 error: a truncated or corrupt
  * stream ("<input>: record N: ..."), a ZeroMQ timeout ("no record from
  * <ep> in N s"), a sender that disconnected without its end-of-stream
- * marker. After 0 or -1 every further call returns the same.
+ * marker. After 0 or -1 every further call returns the same, except a
+ * ZeroMQ wait interrupted by a signal: -1 with errno EINTR, not latched.
  */
 int source_next(RecordSource *s, Record *r, char *err, size_t errlen);
 

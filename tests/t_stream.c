@@ -543,6 +543,31 @@ TEST(zmq_timeout)
 	source_close(s);
 }
 
+/* A sink with a timeout and no receiver reports it, and so does its
+ * close, after linger_ms, instead of blocking for ever. */
+TEST(zmq_no_receiver)
+{
+	StreamOptions o = { .hwm = 2, .timeout_ms = 200, .linger_ms = 300 };
+	RecordSink *k;
+	Record r = {0};
+	char err[256], ep[300];
+	int i, rc = 0;
+	double t0 = now_seconds();
+
+	snprintf(ep, sizeof ep, "ipc://%s", tmp("nobody"));
+	CHECK(sink_open(&k, STREAM_ZMQ, ep, &o, err, sizeof err) == 0, "%s",
+	    err);
+	fixture_record(&r, 0, 3);
+	for (i = 0; i < 10 && rc == 0; i++)
+		rc = sink_put(k, &r, err, sizeof err);
+	CHECK(rc == -1 && strstr(err, "no receiver took a record in 0.2 s"),
+	    "after %d puts: %s", i, err);
+	CHECK(sink_close(k, err, sizeof err) == -1 && strstr(err, "end of the "
+	    "stream"), "close: %s", err);
+	CHECK(now_seconds() - t0 < 10, "took %g s", now_seconds() - t0);
+	record_free(&r);
+}
+
 /* A sampler that dies: it connects, sends records, and goes away without
  * the end-of-stream marker. Reported at once, not after the timeout. */
 TEST(zmq_dead_sender)
@@ -657,6 +682,7 @@ main(void)
 	RUN(zmq_round_trip);
 	RUN(zmq_two_senders);
 	RUN(zmq_timeout);
+	RUN(zmq_no_receiver);
 	RUN(zmq_dead_sender);
 	RUN(zmq_stray_connection);
 	RUN(endpoints);
