@@ -574,6 +574,10 @@ ckpt_open(Ckpt **out, const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		goto fail;
 	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", path);
+		goto fail;
+	}
 	if (st.st_size < 8 || fread(lenbuf, 1, 8, fp) != 8) {
 		bad(err, errlen, path, "%lld bytes, shorter than the 8-byte "
 		    "header length", (long long)st.st_size);

@@ -1,5 +1,6 @@
 /* img: libvips decode to memory, PIL-exact resampling, PNG output. See img.h. */
 #include <errno.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +53,11 @@ img_start(const char *argv0, char *err, size_t errlen)
 	/* Our callers run one decode per worker thread; libvips' own thread
 	 * pool and operation cache cost more than they save on small images. */
 	g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING, quiet, NULL);
+	/* Every image allocates and frees a few buffers of 100 KB-10 MB;
+	 * glibc would mmap and unmap each, and page faults then cost more
+	 * than the decode. Keep such blocks on the heap for reuse. */
+	mallopt(M_MMAP_THRESHOLD, 64 << 20);
+	mallopt(M_TRIM_THRESHOLD, 256 << 20);
 	vips_concurrency_set(1);
 	vips_cache_set_max(0);
 	vips_cache_set_max_mem(0);
@@ -160,6 +166,26 @@ fail:
 	return NULL;
 }
 
+/* All of x's pixels, g_malloc'd, computed in the calling thread. */
+static uint8_t *
+pixels(VipsImage *x)
+{
+	VipsRegion *reg = vips_region_new(x);
+	VipsRect all = { 0, 0, x->Xsize, x->Ysize };
+	size_t row = (size_t)x->Xsize * x->Bands;
+	uint8_t *px = NULL;
+
+	if (!reg)
+		return NULL;
+	if (vips_region_prepare(reg, &all) == 0) {
+		px = g_malloc(row * x->Ysize);
+		for (int y = 0; y < x->Ysize; y++)
+			memcpy(px + row * y, VIPS_REGION_ADDR(reg, 0, y), row);
+	}
+	g_object_unref(reg);
+	return px;
+}
+
 int
 img_load(Image *im, const char *path, int min_short, int *file_w,
     int *file_h, char *err, size_t errlen)
@@ -167,7 +193,7 @@ img_load(Image *im, const char *path, int min_short, int *file_w,
 	VipsImage *x = NULL;
 	const char *loader;
 	char *buf;
-	size_t len, size;
+	size_t len;
 	uint8_t *px;
 	int fw, fh, shrink = 1;
 
@@ -198,7 +224,9 @@ img_load(Image *im, const char *path, int min_short, int *file_w,
 	}
 	if (!(x = to_rgb8(x)))
 		goto vfail;
-	if (!(px = vips_image_write_to_memory(x, &size)))
+	/* Compute the pixels in this thread: vips_image_write_to_memory
+	 * would hand the work to a libvips worker thread and wait. */
+	if (!(px = pixels(x)))
 		goto vfail;
 	im->w = x->Xsize;
 	im->h = x->Ysize;
@@ -387,14 +415,50 @@ img_short_side_size(int w, int h, int s, int *ow, int *oh)
 	}
 }
 
+/* One row of the horizontal pass: w outputs from the input row s. */
+static void
+hpass_row(uint8_t *d, const uint8_t *s, int w, int bands, const Coef *c)
+{
+	const int32_t half = 1 << (PREC_BITS - 1);
+
+	if (bands == 3) {
+		for (int x = 0; x < w; x++) {
+			const int32_t *k = c->k + x * c->ksize;
+			const uint8_t *p = s + (size_t)c->lo[x] * 3;
+			int32_t a0 = half, a1 = half, a2 = half;
+			for (int t = 0; t < c->cnt[x]; t++, p += 3) {
+				a0 += p[0] * k[t];
+				a1 += p[1] * k[t];
+				a2 += p[2] * k[t];
+			}
+			d[3 * x] = clip8(a0);
+			d[3 * x + 1] = clip8(a1);
+			d[3 * x + 2] = clip8(a2);
+		}
+		return;
+	}
+	for (int x = 0; x < w; x++) {
+		const int32_t *k = c->k + x * c->ksize;
+		const uint8_t *p = s + (size_t)c->lo[x] * bands;
+		for (int b = 0; b < bands; b++) {
+			int32_t a = half;
+			for (int t = 0; t < c->cnt[x]; t++)
+				a += p[t * bands + b] * k[t];
+			d[x * bands + b] = clip8(a);
+		}
+	}
+}
+
 void
 img_resample(uint8_t *dst, int x0, int y0, int w, int h, int ow, int oh,
     const uint8_t *src, int sw, int sh, int bands)
 {
 	Coef cx, cy;
-	const uint8_t *rows;     // (ny, sw, bands) or the tmp below
+	const uint8_t *rows;     // (ny, rstride): input rows ylo..yhi
 	uint8_t *tmp = NULL;     // (ny, w, bands): the horizontal pass
-	int ylo, yhi, ny, rstride, rx0;
+	int32_t *acc;            // (w*bands): one row of the vertical pass
+	int ylo, yhi, ny, n = w * bands;
+	size_t rstride;
 
 	/* The input rows the vertical pass reads. */
 	coef_make(&cy, sh, oh, y0, h);
@@ -405,47 +469,39 @@ img_resample(uint8_t *dst, int x0, int y0, int w, int h, int ow, int oh,
 	ny = yhi - ylo;
 
 	if (ow == sw) {          /* PIL skips the pass; it would copy */
-		rows = src + (size_t)ylo * sw * bands;
-		rstride = sw * bands;
-		rx0 = x0;
+		rows = src + ((size_t)ylo * sw + x0) * bands;
+		rstride = (size_t)sw * bands;
 	} else {
 		coef_make(&cx, sw, ow, x0, w);
-		tmp = emalloc((size_t)ny * w * bands);
-		for (int y = 0; y < ny; y++) {
-			const uint8_t *s = src + (size_t)(ylo + y) * sw * bands;
-			uint8_t *d = tmp + (size_t)y * w * bands;
-			for (int x = 0; x < w; x++) {
-				const int32_t *k = cx.k + x * cx.ksize;
-				const uint8_t *p = s + (size_t)cx.lo[x] * bands;
-				for (int b = 0; b < bands; b++) {
-					int32_t ss = 1 << (PREC_BITS - 1);
-					for (int t = 0; t < cx.cnt[x]; t++)
-						ss += p[t * bands + b] * k[t];
-					d[x * bands + b] = clip8(ss);
-				}
-			}
-		}
+		tmp = emalloc((size_t)ny * n);
+		for (int y = 0; y < ny; y++)
+			hpass_row(tmp + (size_t)y * n,
+			    src + (size_t)(ylo + y) * sw * bands, w, bands, &cx);
 		coef_free(&cx);
 		rows = tmp;
-		rstride = w * bands;
-		rx0 = 0;
+		rstride = n;
 	}
+	acc = emalloc(n * sizeof *acc);
 	for (int y = 0; y < h; y++) {
-		uint8_t *d = dst + (size_t)y * w * bands;
-		const uint8_t *s = rows + (size_t)(cy.lo[y] - ylo) * rstride +
-		    (size_t)rx0 * bands;
+		uint8_t *d = dst + (size_t)y * n;
+		const uint8_t *s = rows + (size_t)(cy.lo[y] - ylo) * rstride;
+		const int32_t *k = cy.k + y * cy.ksize;
 		if (oh == sh) {
-			memcpy(d, s, (size_t)w * bands);
+			memcpy(d, s, n);
 			continue;
 		}
-		const int32_t *k = cy.k + y * cy.ksize;
-		for (int x = 0; x < w * bands; x++) {
-			int32_t ss = 1 << (PREC_BITS - 1);
-			for (int t = 0; t < cy.cnt[y]; t++)
-				ss += s[(size_t)t * rstride + x] * k[t];
-			d[x] = clip8(ss);
+		for (int x = 0; x < n; x++)
+			acc[x] = 1 << (PREC_BITS - 1);
+		for (int t = 0; t < cy.cnt[y]; t++) {
+			const uint8_t *r = s + t * rstride;
+			int32_t kt = k[t];
+			for (int x = 0; x < n; x++)
+				acc[x] += r[x] * kt;
 		}
+		for (int x = 0; x < n; x++)
+			d[x] = clip8(acc[x]);
 	}
+	free(acc);
 	coef_free(&cy);
 	free(tmp);
 }

@@ -393,6 +393,8 @@ TEST(bad_files)
 	json_file(p, "{\"__metadata__\": [1]}", 0);
 	refused(p, "__metadata__ is not an object");
 
+	CHECK(ckpt_open(&c, dir, err, sizeof err) == -1 &&
+	    strstr(err, "not a regular file"), "\"%s\"", err);
 	/* a missing file: the system's reason, no hint */
 	CHECK(ckpt_open(&c, path_in(q, "missing"), err, sizeof err) == -1 &&
 	    strstr(err, "missing: No such file") && !strstr(err, "regenerate"),
@@ -467,6 +469,78 @@ TEST(atomic_write)
 	free(data);
 }
 
+/* The committed reference data (tests/ref/README) reads back, and its
+ * layouts are as documented: NCHW activations, [out, in] linear weights. */
+static void
+ref_check(const char *path, int64_t B, int64_t C, int64_t K)
+{
+	char err[CKPT_ERRLEN];
+	int64_t gs[2] = {B, C}, ls[2] = {B, K}, ws[2] = {K, C};
+	const CkptTensor *l4;
+	const float *gap, *logits, *w, *b;
+	const int64_t *n0, *n1;
+	Ckpt *c;
+
+	if (ckpt_open(&c, path, err, sizeof err)) {
+		CHECK(0, "%s", err);
+		return;
+	}
+	n0 = ckpt_expect(c, "bn1.num_batches_tracked", CKPT_I64, 0, NULL, err,
+	    sizeof err);
+	n1 = ckpt_expect(c, "updated.bn1.num_batches_tracked", CKPT_I64, 0,
+	    NULL, err, sizeof err);
+	CHECK(n0 && n1 && *n0 == 5 && *n1 == 6, "num_batches_tracked");
+	CHECK(ckpt_expect(c, "train.loss", CKPT_F32, 0, NULL, err, sizeof err),
+	    "%s", err);
+	l4 = ckpt_find(c, "eval.layer4");
+	gap = ckpt_expect(c, "eval.gap", CKPT_F32, 2, gs, err, sizeof err);
+	logits = ckpt_expect(c, "eval.logits", CKPT_F32, 2, ls, err,
+	    sizeof err);
+	w = ckpt_expect(c, "head.fc.weight", CKPT_F32, 2, ws, err, sizeof err);
+	b = ckpt_expect(c, "head.fc.bias", CKPT_F32, 1, &K, err, sizeof err);
+	CHECK(l4 && l4->ndim == 4 && l4->shape[0] == B && l4->shape[1] == C &&
+	    gap && logits && w && b, "%s: %s", path, err);
+	if (!(l4 && l4->ndim == 4 && gap && logits && w && b)) {
+		ckpt_close(c);
+		return;
+	}
+	for (int64_t n = 0; n < B; n++) {
+		int64_t hw = l4->shape[2] * l4->shape[3];
+		const float *x = (const float *)l4->data + n * C * hw;
+		for (int64_t ch = 0; ch < C; ch++) {
+			double m = 0;
+			for (int64_t i = 0; i < hw; i++)
+				m += x[ch * hw + i];
+			CHECK_NEAR(gap[n * C + ch], m / hw, 1e-6, 1e-5);
+		}
+		for (int64_t k = 0; k < K; k++) {
+			double z = b[k];
+			for (int64_t ch = 0; ch < C; ch++)
+				z += w[k * C + ch] * gap[n * C + ch];
+			CHECK_NEAR(logits[n * K + k], z, 1e-5, 1e-5);
+		}
+	}
+	ckpt_close(c);
+}
+
+TEST(ref_files)
+{
+	int64_t u8[4] = {1, 3, 224, 224}, f1[2] = {1, 288};
+	char err[CKPT_ERRLEN];
+	Ckpt *c;
+
+	ref_check("tests/ref/basic.safetensors", 4, 16, 5);
+	ref_check("tests/ref/bottleneck.safetensors", 2, 64, 5);
+	if (ckpt_open(&c, "tests/ref/bottleneck.safetensors", err, sizeof err))
+		return;
+	CHECK(ckpt_expect(c, "pool.input_u8", CKPT_U8, 4, u8, err, sizeof err),
+	    "%s", err);
+	CHECK(ckpt_expect(c, "pool.feat1", CKPT_F32, 2, f1, err, sizeof err),
+	    "%s", err);
+	CHECK(ckpt_meta(c, "pool_specs") != NULL, "no pool_specs");
+	ckpt_close(c);
+}
+
 int
 main(void)
 {
@@ -483,6 +557,7 @@ main(void)
 	RUN(expect);
 	RUN(bad_files);
 	RUN(atomic_write);
+	RUN(ref_files);
 	dir_clean();
 	rmdir(dir);
 	return check_summary();
