@@ -38,10 +38,11 @@ npy() {
 	}' >"$1"
 }
 
-# synopsis_ok NAME TOOL: the usage line of TOOL -h is the SYNOPSIS of
-# man/TOOL.1 (style.md: the two must match).
+# synopsis_ok NAME TOOL: the usage TOOL prints for a bad option (all its
+# lines) is the SYNOPSIS of man/TOOL.1 (style.md: the two must match).
 synopsis_ok() {
-	u=$("$BIN/$2" -h | sed -n 's/^usage: //p' | tr -s ' \n' ' ')
+	u=$("$BIN/$2" --no-such-option 2>&1 >/dev/null |
+	    sed -n '/^usage: /,$p' | sed 's/^usage: //' | tr -s ' \n' ' ')
 	m=$(mandoc -Tascii -O width=400 "man/$2.1" | col -b |
 	    sed -n '/^SYNOPSIS/,/^DESCRIPTION/p' | sed '1d;$d' | tr -s ' \n' ' ')
 	if [ " $u" = "$m" ] || [ " $u " = "$m" ]; then ok "$1"
