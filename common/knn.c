@@ -8,10 +8,13 @@
 #include "common/metric.h"
 #include "common/util.h"
 
+/* Below this many values a loop is not worth waking the OpenMP threads. */
+#define PAR_MIN (1 << 16)
+
 void
 knn_normalize(float *x, size_t n, size_t dim)
 {
-	#pragma omp parallel for schedule(static)
+	#pragma omp parallel for schedule(static) if (n * dim > PAR_MIN)
 	for (size_t i = 0; i < n; i++) {
 		float *r = x + i * dim;
 		double s = 0;
@@ -128,12 +131,14 @@ knn_search(float *sim, int64_t *idx, const float *query, size_t nq,
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
 			    mq, mb, dim, 1.0f, query + q0 * dim, dim,
 			    bank + b0 * dim, dim, 0.0f, s, mb);
-			#pragma omp parallel for schedule(static)
+			#pragma omp parallel for schedule(static) \
+			    if (mq * mb > PAR_MIN)
 			for (size_t q = 0; q < mq; q++)
 				fill[q] = heap_offer(hs + q * kmax, hi + q * kmax,
 				    fill[q], kmax, s + q * mb, mb, b0);
 		}
-		#pragma omp parallel for schedule(static)
+		#pragma omp parallel for schedule(static) \
+		    if (mq * kmax > PAR_MIN / 8)
 		for (size_t q = 0; q < mq; q++)
 			heap_sort(hs + q * kmax, hi + q * kmax, kmax);
 		if (done)
@@ -159,7 +164,8 @@ knn_hits(size_t *top1, size_t *top5, const float *sim, const int64_t *idx,
 {
 	size_t h1 = 0, h5 = 0, n5 = RL_MIN(5, k);
 
-	#pragma omp parallel reduction(+:h1, h5)
+	#pragma omp parallel reduction(+:h1, h5) \
+	    if (nq * (size_t)(k + nclass) > PAR_MIN)
 	{
 		double *acc = emalloc(nclass * sizeof *acc);
 		float *score = emalloc(nclass * sizeof *score);
