@@ -66,6 +66,12 @@ img_start(const char *argv0, char *err, size_t errlen)
 }
 
 void
+img_thread_end(void)
+{
+	vips_thread_shutdown();
+}
+
+void
 img_stop(void)
 {
 	vips_shutdown();

@@ -37,6 +37,9 @@ typedef struct {
  * message.
  */
 int img_start(const char *argv0, char *err, size_t errlen);
+/* Release libvips' per-thread state; each worker thread that used img_load
+ * calls it before it ends. */
+void img_thread_end(void);
 /* Shut libvips down (at exit). */
 void img_stop(void);
 
