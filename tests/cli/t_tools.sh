@@ -5,10 +5,12 @@
 # has a man page and every man page passes mandoc -Tlint.
 . tests/cli/lib.sh
 
-# Words of the usage text (from "usage:" to the first blank line), one line.
+# Words of the usage text: the "usage:" line and the indented lines that
+# continue it (they start with "[" once the indentation is stripped).
 usage_words() {
-	sed -n '/^usage:/,/^$/p' | sed 's/^usage://' | tr -s ' \t\n' '   ' |
-	    sed 's/^ *//; s/ *$//'
+	awk '/^usage:/ { on = 1; sub(/^usage:/, ""); print; next }
+	    on && /^[ \t]+\[/ { print; next } { on = 0 }' |
+	    tr -s ' \t\n' '   ' | sed 's/^ *//; s/ *$//'
 }
 # Words of the SYNOPSIS as mandoc renders it.
 synopsis_words() {
