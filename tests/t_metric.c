@@ -6,6 +6,7 @@
 
 #include "common/metric.h"
 #include "tests/check.h"
+#include "tests/svmref.h"
 
 // Ranked: +P1=1, -, +P3=2/3, -. Both flavours: (1 + 2/3) / 2.
 TEST(ap_simple)
@@ -88,6 +89,27 @@ TEST(ap_perfect)
 	CHECK_NEAR(metric_ap_sklearn(s, y, 5), 1, 1e-15, 0);
 }
 
+// Against sklearn's average_precision_score (gen_svm_ref.py), with ties.
+TEST(ap_sklearn_ref)
+{
+	FILE *fp = fopen(SVMREF_PATH, "r");
+	SvmRef r;
+	int ncase = 0;
+
+	CHECK(fp, "%s", SVMREF_PATH);
+	while (fp && svmref_next(fp, &r) == 1) {
+		if (!strcmp(r.kind, "ap")) {
+			CHECK_NEAR(metric_ap_sklearn(r.dec, r.y, r.n), r.value,
+			    1e-12, 0);
+			ncase++;
+		}
+		svmref_free(&r);
+	}
+	if (fp)
+		fclose(fp);
+	CHECK(ncase == 2, "%d ap cases", ncase);
+}
+
 TEST(topk)
 {
 	float sc[] = {
@@ -119,6 +141,7 @@ main(void)
 	RUN(ap_ties);
 	RUN(ap_no_positive);
 	RUN(ap_perfect);
+	RUN(ap_sklearn_ref);
 	RUN(topk);
 	return check_summary();
 }
