@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <msgpack.h>
+
 #define RECORD_VERSION 1
 #define RECORD_NPATCH 9
 #define RECORD_CENTER 4
@@ -38,5 +40,42 @@ record_pixel_bytes(uint32_t p)
 {
 	return (size_t)RECORD_NPATCH * p * p * 3;
 }
+
+/*
+ * Buffers: a Record's `source` and `pixels` are NULL or malloc'd and owned
+ * by the record. Start from a zeroed Record (`Record r = {0};`); the
+ * functions below reuse (realloc) them and record_free releases them.
+ * Limits: 1 <= patch <= RECORD_PATCH_MAX, src_w, src_h, cell >= 1,
+ * gray 0 or 1, label >= -1, boxes finite with x0 < x1 and y0 < y1.
+ */
+#define RECORD_PATCH_MAX 1024
+
+/* 0 if r is a valid version-RECORD_VERSION record (pixels non-NULL, every
+ * field in range), else -1 with a message naming the field. */
+int record_check(const Record *r, char *err, size_t errlen);
+
+/* Append r as one msgpack map to sb (rl-record(5)). r is checked first
+ * (record_check): 0, or -1 with nothing appended to sb. */
+int record_pack(const Record *r, msgpack_sbuffer *sb, char *err,
+    size_t errlen);
+
+/* Decode one map from o into r, reusing r's buffers. Strict: a missing,
+ * duplicated or mistyped field, a value out of range, another version or
+ * a pixel `bin` whose length is not 9*P*P*3 gives -1 with a message, and
+ * r is left valid (its old contents or the new, never a mix of buffers).
+ * o's memory (its zone) is not kept. */
+int record_unpack(const msgpack_object *o, Record *r, char *err,
+    size_t errlen);
+
+/* The same from bytes holding exactly one map (an LMDB value, a ZeroMQ
+ * message); trailing or missing bytes are an error. */
+int record_decode(const void *buf, size_t len, Record *r, char *err,
+    size_t errlen);
+
+/* Deep copy src into dst, reusing dst's buffers. */
+void record_copy(Record *dst, const Record *src);
+
+/* Free r's buffers and zero it (it can be reused). */
+void record_free(Record *r);
 
 #endif

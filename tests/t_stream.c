@@ -1,0 +1,578 @@
+/*
+ * t_stream: the same records through a file, LMDB and ZeroMQ (common/
+ * stream.c, common/store.c), with real files, a real LMDB environment and
+ * real sockets on 127.0.0.1 (ephemeral ports). Also: a map that must grow,
+ * the metadata entry and count, a crash between batches, a truncated
+ * stream, a full device, a ZeroMQ source with no sender (a timeout), two
+ * senders, and a sender that vanishes without its end-of-stream marker.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <zmq.h>
+
+#include "common/store.h"
+#include "common/stream.h"
+#include "tests/check.h"
+#include "tests/record_fixture.h"
+
+#define N 100
+
+static char tmpdir[512];
+
+static const char *
+tmp(const char *name)
+{
+	static char buf[4][600];
+	static int i;
+
+	i = (i + 1) % 4;
+	snprintf(buf[i], sizeof buf[i], "%s/%s", tmpdir, name);
+	return buf[i];
+}
+
+/* Put records first .. first+n-1 (patch p) into s; 0 or -1. */
+static int
+put_range(RecordSink *s, uint64_t first, uint64_t n, uint32_t p)
+{
+	Record r = {0};
+	char err[256];
+	uint64_t k;
+	int rc = 0;
+
+	for (k = first; k < first + n && rc == 0; k++) {
+		fixture_record(&r, k, p);
+		if ((rc = sink_put(s, &r, err, sizeof err)) == -1)
+			fprintf(stderr, "sink_put: %s\n", err);
+	}
+	record_free(&r);
+	return rc;
+}
+
+/* Read s to its end; count the records equal to fixture records
+ * first..first+n-1 in order. Returns source_next's final value. */
+static int
+read_all(RecordSource *s, uint64_t first, uint32_t p, uint64_t *same,
+    uint64_t *got, char *err, size_t errlen)
+{
+	Record r = {0}, want = {0};
+	int rc;
+
+	*same = *got = 0;
+	while ((rc = source_next(s, &r, err, errlen)) == 1) {
+		fixture_record(&want, first + *got, p);
+		*same += record_same(&r, &want);
+		++*got;
+	}
+	record_free(&r);
+	record_free(&want);
+	return rc;
+}
+
+/* The bytes of records first..first+n-1 concatenated (the stream). */
+static void
+expected_bytes(msgpack_sbuffer *sb, uint64_t first, uint64_t n, uint32_t p)
+{
+	Record r = {0};
+	char err[256];
+	uint64_t k;
+
+	for (k = first; k < first + n; k++) {
+		fixture_record(&r, k, p);
+		if (record_pack(&r, sb, err, sizeof err) == -1)
+			fprintf(stderr, "record_pack: %s\n", err);
+	}
+	record_free(&r);
+}
+
+static char *
+slurp(const char *path, size_t *len)
+{
+	FILE *fp = fopen(path, "rb");
+	char *buf = NULL;
+	long n;
+
+	*len = 0;
+	if (fp == NULL)
+		return NULL;
+	if (fseek(fp, 0, SEEK_END) == 0 && (n = ftell(fp)) >= 0 &&
+	    fseek(fp, 0, SEEK_SET) == 0) {
+		buf = emalloc((size_t)n + 1);
+		*len = fread(buf, 1, (size_t)n, fp);
+	}
+	fclose(fp);
+	return buf;
+}
+
+// ---- file
+
+TEST(file_round_trip)
+{
+	RecordSink *k;
+	RecordSource *s;
+	msgpack_sbuffer sb;
+	uint64_t same, got;
+	char err[256], *bytes;
+	size_t len;
+
+	CHECK(sink_open(&k, STREAM_FILE, tmp("a.rec"), NULL, err, sizeof err) ==
+	    0, "%s", err);
+	CHECK(put_range(k, 0, N, 6) == 0, "put");
+	CHECK(sink_count(k) == N, "count %llu", (unsigned long long)sink_count(k));
+	CHECK(sink_close(k, err, sizeof err) == 0, "%s", err);
+	msgpack_sbuffer_init(&sb);
+	expected_bytes(&sb, 0, N, 6);
+	bytes = slurp(tmp("a.rec"), &len);
+	CHECK(bytes != NULL && len == sb.size && memcmp(bytes, sb.data, len) == 0,
+	    "file holds %zu bytes, want the %zu of the packed records", len,
+	    sb.size);
+	CHECK(source_open(&s, STREAM_FILE, tmp("a.rec"), NULL, err, sizeof err)
+	    == 0, "%s", err);
+	CHECK(read_all(s, 0, 6, &same, &got, err, sizeof err) == 0, "%s", err);
+	CHECK(got == N && same == N, "got %llu, %llu same", (unsigned long long)got,
+	    (unsigned long long)same);
+	CHECK(source_count(s) == 0 && source_get(s, 0, &(Record){0}, err,
+	    sizeof err) == -1, "random access on a file");
+	source_close(s);
+	free(bytes);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+TEST(file_truncated)
+{
+	RecordSource *s;
+	msgpack_sbuffer sb;
+	uint64_t same, got;
+	char err[256];
+	FILE *fp;
+
+	msgpack_sbuffer_init(&sb);
+	expected_bytes(&sb, 0, 5, 40);
+	fp = fopen(tmp("t.rec"), "wb");
+	CHECK(fp != NULL, "fopen");
+	if (fp == NULL)
+		return;
+	fwrite(sb.data, 1, sb.size - 1000, fp);
+	fclose(fp);
+	CHECK(source_open(&s, STREAM_FILE, tmp("t.rec"), NULL, err, sizeof err)
+	    == 0, "%s", err);
+	CHECK(read_all(s, 0, 40, &same, &got, err, sizeof err) == -1 &&
+	    strstr(err, "record 4") && strstr(err, "truncated") &&
+	    strstr(err, "t.rec"), "rc, %s", err);
+	CHECK(got == 4 && same == 4, "got %llu", (unsigned long long)got);
+	err[0] = '\0';
+	CHECK(source_next(s, &(Record){0}, err, sizeof err) == -1 &&
+	    strstr(err, "truncated"), "not latched: %s", err);
+	source_close(s);
+	/* A corrupt byte where a record should start. */
+	fp = fopen(tmp("c.rec"), "wb");
+	fwrite(sb.data, 1, sb.size / 5, fp);
+	fputc(0xc1, fp);
+	fclose(fp);
+	CHECK(source_open(&s, STREAM_FILE, tmp("c.rec"), NULL, err, sizeof err)
+	    == 0, "%s", err);
+	CHECK(read_all(s, 0, 40, &same, &got, err, sizeof err) == -1 &&
+	    strstr(err, "record 1") && strstr(err, "corrupt"), "%s", err);
+	source_close(s);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+TEST(file_full_device)
+{
+	RecordSink *k;
+	char err[256];
+	int rc;
+
+	if (access("/dev/full", W_OK) != 0) {
+		printf("# no /dev/full, skipped\n");
+		return;
+	}
+	CHECK(sink_open(&k, STREAM_FILE, "/dev/full", NULL, err, sizeof err) ==
+	    0, "%s", err);
+	err[0] = '\0';
+	rc = put_range(k, 0, 3, 4);
+	if (sink_close(k, err, sizeof err) == -1)
+		rc = -1;
+	CHECK(rc == -1 && strstr(err, "No space left") &&
+	    strstr(err, "/dev/full"), "full device not reported: %s", err);
+}
+
+// ---- LMDB
+
+TEST(lmdb_round_trip_and_meta)
+{
+	StreamOptions o = { .batch = 7 };
+	RecordSink *k;
+	RecordSource *s;
+	Record r = {0}, want = {0};
+	uint64_t same, got, i;
+	char err[256];
+	json_t *j;
+	int bad = 0;
+
+	CHECK(sink_open(&k, STREAM_LMDB, tmp("db"), &o, err, sizeof err) == 0,
+	    "%s", err);
+	CHECK(sink_set_meta(k, "[1]", err, sizeof err) == -1, "array meta");
+	CHECK(sink_set_meta(k, "{\"seed\": 42, \"sampler\": {\"n\": 3}}", err,
+	    sizeof err) == 0, "%s", err);
+	CHECK(put_range(k, 0, N, 6) == 0, "put");
+	CHECK(sink_close(k, err, sizeof err) == 0, "%s", err);
+
+	CHECK(source_open(&s, STREAM_LMDB, tmp("db"), NULL, err, sizeof err) ==
+	    0, "%s", err);
+	CHECK(source_count(s) == N, "count %llu",
+	    (unsigned long long)source_count(s));
+	j = source_meta(s) ? json_loads(source_meta(s), 0, NULL) : NULL;
+	CHECK(j != NULL && json_integer_value(json_object_get(j, "seed")) == 42 &&
+	    json_integer_value(json_object_get(j, "count")) == N &&
+	    json_integer_value(json_object_get(j, "record_version")) ==
+	    RECORD_VERSION && json_is_object(json_object_get(j, "sampler")),
+	    "meta: %s", source_meta(s) ? source_meta(s) : "(none)");
+	json_decref(j);
+	/* Random access, out of order. */
+	for (i = 0; i < N; i++) {
+		uint64_t idx = (i * 37 + 11) % N;
+
+		fixture_record(&want, idx, 6);
+		if (source_get(s, idx, &r, err, sizeof err) == -1 ||
+		    !record_same(&r, &want))
+			bad++;
+	}
+	CHECK(bad == 0, "%d random reads wrong", bad);
+	CHECK(source_get(s, N, &r, err, sizeof err) == -1 && strstr(err, "no "
+	    "record"), "index N: %s", err);
+	CHECK(read_all(s, 0, 6, &same, &got, err, sizeof err) == 0, "%s", err);
+	CHECK(got == N && same == N, "got %llu same %llu",
+	    (unsigned long long)got, (unsigned long long)same);
+	source_close(s);
+
+	/* A store is written once. */
+	CHECK(sink_open(&k, STREAM_LMDB, tmp("db"), &o, err, sizeof err) == -1 &&
+	    strstr(err, "already holds 100 records"), "%s", err);
+	/* No records at all: still a valid store, count 0. */
+	CHECK(sink_open(&k, STREAM_LMDB, tmp("empty"), NULL, err, sizeof err) ==
+	    0 && sink_close(k, err, sizeof err) == 0, "%s", err);
+	CHECK(source_open(&s, STREAM_LMDB, tmp("empty"), NULL, err, sizeof err)
+	    == 0 && source_count(s) == 0 && source_next(s, &r, err,
+	    sizeof err) == 0 && strstr(source_meta(s), "\"count\":0"),
+	    "empty store: %s", err);
+	source_close(s);
+	CHECK(source_open(&s, STREAM_LMDB, tmp("none"), NULL, err, sizeof err)
+	    == -1 && strstr(err, "none"), "missing store: %s", err);
+	record_free(&r);
+	record_free(&want);
+}
+
+TEST(lmdb_map_grows)
+{
+	StreamOptions o = { .batch = 16, .mapsize = 64 << 10 };
+	RecordSink *k;
+	RecordSource *s;
+	Store *st;
+	uint64_t same, got;
+	char err[256];
+	struct stat sb;
+
+	/* 100 records of 27 KiB: 2.7 MB into a 64 KiB map. */
+	CHECK(sink_open(&k, STREAM_LMDB, tmp("grow"), &o, err, sizeof err) == 0,
+	    "%s", err);
+	CHECK(put_range(k, 0, N, 32) == 0, "put");
+	CHECK(sink_close(k, err, sizeof err) == 0, "%s", err);
+	CHECK(stat(tmp("grow/data.mdb"), &sb) == 0 && sb.st_size > 2 << 20,
+	    "data.mdb is %lld bytes", (long long)sb.st_size);
+	CHECK(store_open(&st, tmp("grow"), err, sizeof err) == 0 &&
+	    store_mapsize(st) >= (size_t)4 << 20, "map %zu", store_mapsize(st));
+	store_close(st);
+	CHECK(source_open(&s, STREAM_LMDB, tmp("grow"), NULL, err, sizeof err) ==
+	    0, "%s", err);
+	CHECK(read_all(s, 0, 32, &same, &got, err, sizeof err) == 0, "%s", err);
+	CHECK(got == N && same == N, "got %llu same %llu",
+	    (unsigned long long)got, (unsigned long long)same);
+	source_close(s);
+}
+
+/* A writer that dies between batches leaves whole batches, and a
+ * metadata count that matches them. */
+TEST(lmdb_crash_between_batches)
+{
+	StreamOptions o = { .batch = 16 };
+	RecordSink *k;
+	RecordSource *s;
+	char err[256];
+	pid_t pid;
+	int status = -1;
+
+	pid = fork();
+	if (pid == 0) {
+		if (sink_open(&k, STREAM_LMDB, tmp("crash"), &o, err,
+		    sizeof err) == -1 || put_range(k, 0, 40, 3) == -1)
+			_exit(1);
+		_exit(0);       /* no sink_close: 8 records never committed */
+	}
+	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && status == 0,
+	    "child status %d", status);
+	CHECK(source_open(&s, STREAM_LMDB, tmp("crash"), NULL, err, sizeof err)
+	    == 0, "%s", err);
+	CHECK(source_count(s) == 32, "count %llu",
+	    (unsigned long long)source_count(s));
+	CHECK(source_meta(s) != NULL && strstr(source_meta(s), "\"count\":32"),
+	    "meta %s", source_meta(s) ? source_meta(s) : "(none)");
+	source_close(s);
+}
+
+// ---- ZeroMQ
+
+typedef struct {
+	const char *ep;
+	uint64_t first, n;
+	uint32_t p;
+	int delay_ms;           /* before connecting */
+	int rc;
+	char err[256];
+} Sender;
+
+static void *
+send_thread(void *arg)
+{
+	Sender *a = arg;
+	RecordSink *k;
+
+	a->rc = -1;
+	if (a->delay_ms > 0)
+		nanosleep(&(struct timespec){ a->delay_ms / 1000,
+		    a->delay_ms % 1000 * 1000000L }, NULL);
+	if (sink_open(&k, STREAM_ZMQ, a->ep, NULL, a->err, sizeof a->err) == -1)
+		return NULL;
+	if (put_range(k, a->first, a->n, a->p) == -1) {
+		sink_close(k, NULL, 0);
+		return NULL;
+	}
+	a->rc = sink_close(k, a->err, sizeof a->err);
+	return NULL;
+}
+
+/* A bound PULL on an ephemeral loopback port; its endpoint in ep. */
+static RecordSource *
+bound_source(const StreamOptions *o, char *ep, size_t eplen)
+{
+	RecordSource *s;
+	char err[256];
+
+	if (source_open(&s, STREAM_ZMQ, "@tcp://127.0.0.1:*", o, err,
+	    sizeof err) == -1) {
+		CHECK(0, "%s", err);
+		return NULL;
+	}
+	snprintf(ep, eplen, ">%s", source_name(s));
+	return s;
+}
+
+TEST(zmq_round_trip)
+{
+	StreamOptions o = { .hwm = 8, .timeout_ms = 20000 };
+	Sender a = { .first = 0, .n = N, .p = 6 };
+	RecordSource *s;
+	pthread_t t;
+	uint64_t same, got;
+	char err[256], ep[256];
+
+	if ((s = bound_source(&o, ep, sizeof ep)) == NULL)
+		return;
+	CHECK(strncmp(ep, ">tcp://127.0.0.1:", 17) == 0 &&
+	    strcmp(ep, ">tcp://127.0.0.1:*") != 0, "bound %s", ep);
+	a.ep = ep;
+	pthread_create(&t, NULL, send_thread, &a);
+	CHECK(read_all(s, 0, 6, &same, &got, err, sizeof err) == 0, "%s", err);
+	pthread_join(t, NULL);
+	CHECK(a.rc == 0, "sender: %s", a.err);
+	CHECK(got == N && same == N, "got %llu same %llu",
+	    (unsigned long long)got, (unsigned long long)same);
+	source_close(s);
+}
+
+TEST(zmq_two_senders)
+{
+	StreamOptions o = { .hwm = 4, .timeout_ms = 20000, .expect_ends = 2 };
+	Sender a = { .first = 0, .n = 60, .p = 5 };
+	Sender b = { .first = 1000, .n = 40, .p = 5 };
+	RecordSource *s;
+	Record r = {0}, want = {0};
+	pthread_t ta, tb;
+	char err[256], ep[256];
+	int rc, from_a = 0, from_b = 0, wrong = 0;
+
+	if ((s = bound_source(&o, ep, sizeof ep)) == NULL)
+		return;
+	/* Without a prefix a sink connects: the samplers' default. */
+	a.ep = b.ep = ep + 1;
+	pthread_create(&ta, NULL, send_thread, &a);
+	pthread_create(&tb, NULL, send_thread, &b);
+	while ((rc = source_next(s, &r, err, sizeof err)) == 1) {
+		uint64_t k = (r.id - 1000000000000ULL) / 7;
+
+		fixture_record(&want, k, 5);
+		wrong += !record_same(&r, &want);
+		if (k < 1000)
+			from_a++;
+		else
+			from_b++;
+	}
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	CHECK(rc == 0, "%s", err);
+	CHECK(a.rc == 0 && b.rc == 0, "senders: %s / %s", a.err, b.err);
+	CHECK(from_a == 60 && from_b == 40 && wrong == 0, "%d from a, %d from b, "
+	    "%d wrong", from_a, from_b, wrong);
+	source_close(s);
+	record_free(&r);
+	record_free(&want);
+}
+
+TEST(zmq_timeout)
+{
+	StreamOptions o = { .timeout_ms = 300 };
+	RecordSource *s;
+	char err[256], ep[256];
+	double t0;
+	int rc;
+
+	if ((s = bound_source(&o, ep, sizeof ep)) == NULL)
+		return;
+	t0 = now_seconds();
+	rc = source_next(s, &(Record){0}, err, sizeof err);
+	t0 = now_seconds() - t0;
+	CHECK(rc == -1 && strstr(err, "no record from tcp://127.0.0.1:") &&
+	    strstr(err, "0.3 s"), "rc %d: %s", rc, err);
+	CHECK(t0 >= 0.25 && t0 < 5, "waited %g s", t0);
+	source_close(s);
+}
+
+/* A sampler that dies: it connects, sends records, and goes away without
+ * the end-of-stream marker. Reported at once, not after the timeout. */
+TEST(zmq_dead_sender)
+{
+	StreamOptions o = { .timeout_ms = 30000 };
+	RecordSource *s;
+	Record r = {0};
+	msgpack_sbuffer sb;
+	void *ctx, *push;
+	char err[256], ep[256];
+	uint64_t k, got = 0;
+	double t0;
+	int rc, linger = 5000;
+
+	if ((s = bound_source(&o, ep, sizeof ep)) == NULL)
+		return;
+	ctx = zmq_ctx_new();
+	push = zmq_socket(ctx, ZMQ_PUSH);
+	CHECK(zmq_setsockopt(push, ZMQ_LINGER, &linger, sizeof linger) == 0 &&
+	    zmq_connect(push, ep + 1) == 0, "%s", zmq_strerror(errno));
+	msgpack_sbuffer_init(&sb);
+	for (k = 0; k < 3; k++) {
+		msgpack_sbuffer_clear(&sb);
+		expected_bytes(&sb, k, 1, 4);
+		CHECK(zmq_send(push, sb.data, sb.size, 0) == (int)sb.size, "send");
+	}
+	zmq_close(push);
+	zmq_ctx_term(ctx);
+	t0 = now_seconds();
+	while ((rc = source_next(s, &r, err, sizeof err)) == 1)
+		got++;
+	t0 = now_seconds() - t0;
+	CHECK(rc == -1 && got == 3 && strstr(err, "disconnected"), "rc %d, "
+	    "%llu records: %s", rc, (unsigned long long)got, err);
+	CHECK(t0 < 10, "took %g s", t0);
+	source_close(s);
+	msgpack_sbuffer_destroy(&sb);
+	record_free(&r);
+}
+
+/* A stray TCP connection (a port scanner) that never speaks ZMTP is not
+ * a sender that died: the stream still ends cleanly. */
+TEST(zmq_stray_connection)
+{
+	StreamOptions o = { .timeout_ms = 20000 };
+	/* The sender comes after the disconnection grace period. */
+	Sender a = { .first = 0, .n = 5, .p = 4, .delay_ms = 1200 };
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	RecordSource *s;
+	pthread_t t;
+	uint64_t same, got;
+	char err[256], ep[256];
+	int fd;
+
+	if ((s = bound_source(&o, ep, sizeof ep)) == NULL)
+		return;
+	sa.sin_port = htons((uint16_t)atoi(strrchr(ep, ':') + 1));
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0,
+	    "connect: %s", strerror(errno));
+	(void)!write(fd, "GET / HTTP/1.0\r\n\r\n", 18);
+	close(fd);
+	a.ep = ep;
+	pthread_create(&t, NULL, send_thread, &a);
+	CHECK(read_all(s, 0, 4, &same, &got, err, sizeof err) == 0, "%s", err);
+	pthread_join(t, NULL);
+	CHECK(got == 5 && same == 5 && a.rc == 0, "got %llu: %s",
+	    (unsigned long long)got, a.err);
+	source_close(s);
+}
+
+TEST(endpoints)
+{
+	char ep[128], err[128];
+	int bind;
+
+	CHECK(stream_endpoint("5555", 0, ep, sizeof ep, &bind, err, sizeof err)
+	    == 0 && !bind && strcmp(ep, "tcp://127.0.0.1:5555") == 0, "%s", ep);
+	CHECK(stream_endpoint("@5555", 0, ep, sizeof ep, &bind, err, sizeof err)
+	    == 0 && bind && strcmp(ep, "tcp://127.0.0.1:5555") == 0, "%s", ep);
+	CHECK(stream_endpoint(">gpu1:7000", 1, ep, sizeof ep, &bind, err,
+	    sizeof err) == 0 && !bind && strcmp(ep, "tcp://gpu1:7000") == 0,
+	    "%s", ep);
+	CHECK(stream_endpoint("ipc:///tmp/x", 1, ep, sizeof ep, &bind, err,
+	    sizeof err) == 0 && bind && strcmp(ep, "ipc:///tmp/x") == 0, "%s",
+	    ep);
+	CHECK(stream_endpoint("nonsense", 1, ep, sizeof ep, &bind, err,
+	    sizeof err) == -1 && stream_endpoint("@", 1, ep, sizeof ep, &bind,
+	    err, sizeof err) == -1, "bad endpoints accepted");
+}
+
+int
+main(void)
+{
+	const char *t = getenv("TMP");
+
+	snprintf(tmpdir, sizeof tmpdir, "%s/t_stream.XXXXXX",
+	    t != NULL && *t != '\0' ? t : "/tmp");
+	if (mkdtemp(tmpdir) == NULL) {
+		perror(tmpdir);
+		return 1;
+	}
+	RUN(file_round_trip);
+	RUN(file_truncated);
+	RUN(file_full_device);
+	RUN(lmdb_round_trip_and_meta);
+	RUN(lmdb_map_grows);
+	RUN(lmdb_crash_between_batches);
+	RUN(zmq_round_trip);
+	RUN(zmq_two_senders);
+	RUN(zmq_timeout);
+	RUN(zmq_dead_sender);
+	RUN(zmq_stray_connection);
+	RUN(endpoints);
+	return check_summary();
+}
