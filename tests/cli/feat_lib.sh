@@ -3,7 +3,7 @@
 #
 # npy WRITE: `npy FILE DTYPE SHAPE < numbers` writes whitespace-separated
 # numbers as a NumPy .npy file, DTYPE f4 or i4, SHAPE as numpy prints it
-# ("3, 4" or "5,"); "nan" is a float NaN. Plain awk (IEEE single encoded
+# ("3, 4" or "5,"); "nan", "inf" and "-inf" are the IEEE values. Plain awk (IEEE single encoded
 # by hand, round to nearest), so the tests need no numpy.
 npy() {
 	LC_ALL=C awk -v dtype="$2" -v shape="$3" '
@@ -12,6 +12,8 @@ npy() {
 	}
 	function f32(s,   v, sg, e, m) {
 		if (s == "nan") return 2143289344          # 0x7fc00000
+		if (s == "inf") return 2139095040          # 0x7f800000
+		if (s == "-inf") return 4286578688
 		v = s + 0
 		if (v == 0) return 0
 		sg = 0
