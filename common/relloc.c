@@ -87,20 +87,31 @@ normal_fill(float *x, size_t n, float std, uint64_t seed, uint64_t index)
 		x[i] = (float)(std * rng_normal(&g));
 }
 
+size_t
+relloc_nparams(const RelLocConfig *c)
+{
+	size_t D = c->D, H = c->hidden;
+
+	return H * 2 * D + 3 * H + RELLOC_NCLASS * H + RELLOC_NCLASS;
+}
+
 void
-relloc_init(RelLoc *m, const RelLocConfig *c, uint64_t seed)
+relloc_init(RelLoc *m, const RelLocConfig *c, float *params, float *grads,
+    uint64_t seed)
 {
 	size_t D = c->D, H = c->hidden, P = c->maxpairs, U = c->maxcentres;
 	size_t nfc = H * 2 * D, ncls = RELLOC_NCLASS * H;
 	float *p;
 
 	assert(c->D >= 1 && c->hidden >= 1 && c->maxpairs >= 2 &&
-	    c->maxcentres >= 1);
+	    c->maxcentres >= 1 && !params == !grads);
 	memset(m, 0, sizeof(*m));
 	m->cfg = *c;
-	m->nparams = nfc + 3 * H + ncls + RELLOC_NCLASS;
-	m->params = emalloc_aligned(m->nparams * sizeof(float));
-	m->grads = emalloc_aligned(m->nparams * sizeof(float));
+	m->nparams = relloc_nparams(c);
+	m->own = !params;
+	m->params = params ? params :
+	    emalloc_aligned(m->nparams * sizeof(float));
+	m->grads = grads ? grads : emalloc_aligned(m->nparams * sizeof(float));
 	p = m->params;
 	m->fc_w = p, p += nfc;
 	m->fc_b = p, p += H;
@@ -153,11 +164,15 @@ relloc_init(RelLoc *m, const RelLocConfig *c, uint64_t seed)
 void
 relloc_free(RelLoc *m)
 {
-	float **bufs[] = { &m->params, &m->grads, &m->running_mean, &m->xn,
+	float **bufs[] = { &m->running_mean, &m->xn,
 	    &m->xc, &m->yc, &m->hpre, &m->hbn, &m->bn_mean, &m->mask,
 	    &m->hdrop, &m->logits, &m->probs, &m->dlogits, &m->dh, &m->dyc,
 	    &m->dxn, &m->dxc, &m->scratch };
 
+	if (m->own) {
+		free(m->params);
+		free(m->grads);
+	}
 	for (size_t i = 0; i < RL_NELEM(bufs); i++)
 		free(*bufs[i]);
 	memset(m, 0, sizeof(*m));

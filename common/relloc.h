@@ -104,6 +104,7 @@ typedef struct {
 	 * cls_w (8, H), cls_b 8; grads the same layout */
 	float *params, *grads;
 	size_t nparams;
+	int own;                 /* params and grads allocated here */
 	float *fc_w, *fc_b, *bn_w, *bn_b, *cls_w, *cls_b;
 	float *dfc_w, *dfc_b, *dbn_w, *dbn_b, *dcls_w, *dcls_b;
 	float *running_mean, *running_var;   /* H each, one block */
@@ -123,10 +124,19 @@ typedef struct {
 	float *dlogits, *dh, *dyc, *dxn, *dxc, *scratch;
 } RelLoc;
 
-/* Allocate m for c and initialise it as the recipe does (normal weights
+/* Parameter floats of a model of config c (the params/grads blocks). */
+size_t relloc_nparams(const RelLocConfig *c);
+
+/*
+ * Set m up for c and initialise it as the recipe does (normal weights
  * keyed by (seed, RELLOC_RNG_STREAM_INIT), zero biases, BN weight 1 and
- * bias 0, running mean 0 and variance 1). */
-void relloc_init(RelLoc *m, const RelLocConfig *c, uint64_t seed);
+ * bias 0, running mean 0 and variance 1, gradients 0). params and grads
+ * are blocks of relloc_nparams(c) floats the caller owns (so the neck and
+ * head can sit in one block with the backbone, for one optimiser pass),
+ * or both NULL for blocks m allocates. Activations are allocated here.
+ */
+void relloc_init(RelLoc *m, const RelLocConfig *c, float *params,
+    float *grads, uint64_t seed);
 void relloc_free(RelLoc *m);
 
 /* Clear the parameter gradients. */

@@ -45,7 +45,7 @@ small_model(RelLoc *m, int D, int H, int maxpairs, uint64_t seed)
 	c.hidden = H;
 	c.fc_std = 0.5f;
 	c.cls_std = 0.5f;
-	relloc_init(m, &c, seed);
+	relloc_init(m, &c, NULL, NULL, seed);
 	/* non-trivial BN affine parameters and biases */
 	fill_normal(m->fc_b, H, 0.1);
 	for (int h = 0; h < H; h++) {
@@ -270,6 +270,7 @@ TEST(ckpt_roundtrip)
 {
 	char path[] = "/tmp/t_relloc_XXXXXX", err[CKPT_ERRLEN];
 	RelLoc a, b, c;
+	float *pb, *gb;
 	RelLocConfig cfg;
 	CkptWriter *w;
 	Ckpt *ck;
@@ -280,9 +281,13 @@ TEST(ckpt_roundtrip)
 	fill_normal(a.running_mean, 16, 1);
 	relloc_config_default(&cfg, 6, 16);
 	cfg.hidden = 16;
-	relloc_init(&b, &cfg, 99);
+	/* b lives in blocks of the caller's, as the trainer places it */
+	pb = ecalloc(relloc_nparams(&cfg) + 5, sizeof(float));
+	gb = ecalloc(relloc_nparams(&cfg) + 5, sizeof(float));
+	relloc_init(&b, &cfg, pb + 5, gb + 5, 99);
+	CHECK(b.params == pb + 5 && b.grads == gb + 5 && !b.own, "blocks");
 	cfg.D = 7;
-	relloc_init(&c, &cfg, 99);
+	relloc_init(&c, &cfg, NULL, NULL, 99);
 	fd = mkstemp(path);
 	CHECK(fd >= 0, "mkstemp");
 	close(fd);
@@ -308,6 +313,8 @@ TEST(ckpt_roundtrip)
 	relloc_free(&a);
 	relloc_free(&b);
 	relloc_free(&c);
+	free(pb);
+	free(gb);
 }
 
 /*
@@ -327,7 +334,7 @@ TEST(learns)
 	relloc_pairs_make(&p, RELLOC_SHARED, nimg);
 	relloc_config_default(&cfg, D, p.npairs);
 	cfg.hidden = 64;
-	relloc_init(&m, &cfg, 1);
+	relloc_init(&m, &cfg, NULL, NULL, 1);
 	feat = emalloc((size_t)p.nrows * D * sizeof(float));
 	dfeat = emalloc((size_t)p.nrows * D * sizeof(float));
 	mom = ecalloc(m.nparams, sizeof(float));
