@@ -115,7 +115,8 @@ void batchnorm_forward_eval(float *out, const float *inp, const float *res,
  * (M, C) is the gradient at the batch norm's output; when relu_out is not
  * NULL it is the gradient after a fused ReLU whose output was relu_out, and
  * is masked by relu_out > 0 first. inp, mean, invstd, gamma as in the
- * forward. dinp may equal dout.
+ * forward. dinp may equal dout, or inp (the gradient then replaces the
+ * input in place).
  */
 void batchnorm_backward(float *dinp, float *dgamma, float *dbeta,
     const float *dout, const float *relu_out, const float *inp,
