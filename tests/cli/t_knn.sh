@@ -37,6 +37,34 @@ expect k_too_big 1 "$BIN/rl-knn" "$TMP/bank.npy" "$TMP/bank_y.npy" \
     "$TMP/q.npy" "$TMP/q_y.npy"
 stderr_has k_too_big_msg "k = 200 exceeds the bank's 4 rows"
 
+# montage: 3 queries x (query + 2 neighbours) tiles of 96 + 4 px padding
+d=$(pwd)/tests/data
+printf '%s\n' "$d/photo64x48.jpg" "$d/rgb12x9.png" "$d/grey12x9.png" \
+    "$d/photo64x48.jpg" >"$TMP/bank.txt"
+printf '%s\n' "$d/rgb12x9.png" "$d/photo64x48.jpg" "$d/grey12x9.png" \
+    >"$TMP/q.txt"
+set -- "$TMP/bank.npy" "$TMP/bank_y.npy" "$TMP/q.npy" "$TMP/q_y.npy"
+expect montage 0 "$BIN/rl-knn" -k 1,2 --montage "$TMP/m.png" \
+    --bank-list "$TMP/bank.txt" --query-list "$TMP/q.txt" "$@"
+cmp -s "$TMP/out" "$TMP/table" && ok montage_table || nok montage_table
+# PNG IHDR: width and height, big-endian, at byte 16
+wh=$(od -An -t u1 -j 16 -N 8 "$TMP/m.png" | tr -s ' \n' ' ')
+[ "$wh" = " 0 0 1 48 0 0 1 48 " ] && ok montage_size ||
+    { nok montage_size; echo "  IHDR '$wh'" >&2; }
+expect montage_alone 2 "$BIN/rl-knn" -k 1 --montage "$TMP/m.png" "$@"
+head -3 "$TMP/bank.txt" >"$TMP/bank3.txt"
+expect montage_count 1 "$BIN/rl-knn" -k 1 --montage "$TMP/m.png" \
+    --bank-list "$TMP/bank3.txt" --query-list "$TMP/q.txt" "$@"
+stderr_has montage_count_msg "bank3.txt: 3 paths for the 4 rows of"
+printf '%s\n' "$d/rgb12x9.png" "$d/notimage.jpg" "$d/grey12x9.png" \
+    >"$TMP/qbad.txt"
+rm -f "$TMP/m.png"
+expect montage_badimage 1 "$BIN/rl-knn" -k 1 --montage "$TMP/m.png" \
+    --bank-list "$TMP/bank.txt" --query-list "$TMP/qbad.txt" "$@"
+stderr_has montage_badimage_msg "notimage.jpg: "
+[ -s "$TMP/m.png" ] && grep -q '^ *1 ' "$TMP/out" && ok montage_badimage_rest ||
+    nok montage_badimage_rest
+
 # bad input: one line on stderr naming the file, exit 1
 echo "1 .05  nan 1  -1 .2" | npy "$TMP/qnan.npy" f4 "3, 2"
 expect nan 1 "$BIN/rl-knn" -k 1 "$TMP/bank.npy" "$TMP/bank_y.npy" \
