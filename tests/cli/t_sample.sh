@@ -76,6 +76,10 @@ cmp -s "$TMP/op.rec" "$TMP/in.rec" && cmp -s "$TMP/j1.l" "$TMP/op.l" &&
 	cmp -s "$TMP/j1.rec" "$TMP/db.rec" && ok lmdb-same || nok lmdb-same
 "$CAT" -m -i "$TMP/db" | grep -q '"seed": *5' && ok lmdb-meta-seed || nok lmdb-meta-seed
 "$CAT" -m -i "$TMP/db" | grep -q '"patch": *64' && ok lmdb-meta-grid || nok lmdb-meta-grid
+# A sink error (here a full disk) is one message and status 1.
+expect full-disk 1 sh -c "exec \"$S\" \"$D/photo64x48.jpg\" > /dev/full"
+stderr_has full-disk-msg "<stdout>: No space left on device"
+[ "$(wc -l < "$TMP/err")" -eq 1 ] && ok full-disk-one-line || nok full-disk-one-line
 expect lmdb-exists 1 "$S" -s 5 -l "$TMP/good" -o "$TMP/db"
 ep=ipc://$TMP/zs
 "$CAT" -t 30 -z "$ep" > "$TMP/z.rec" 2>"$TMP/zerr" & pid=$!
