@@ -67,6 +67,10 @@ grep -v 'cut\|missing\|notimage\|tiny' "$TMP/list" > "$TMP/good"
 cmp -s "$TMP/j1.rec" "$TMP/j2.rec" && ok same-seed-j1-j2 || nok same-seed-j1-j2
 cmp -s "$TMP/j1.rec" "$TMP/s6.rec" && nok other-seed-differs || ok other-seed-differs
 [ "$("$CAT" -c "$TMP/j1.rec")" = 15 ] && ok grids-per-image || nok grids-per-image
+"$S" -p doersch2015 -s 2 -j 1 -n 20 -l "$TMP/good" > "$TMP/d1.rec"
+"$S" -p doersch2015 -s 2 -j 2 -n 20 -l "$TMP/good" > "$TMP/d2.rec"
+cmp -s "$TMP/d1.rec" "$TMP/d2.rec" && [ "$("$CAT" -c "$TMP/d1.rec")" = 100 ] &&
+	ok doersch-same-seed-j1-j2 || nok doersch-same-seed-j1-j2
 
 # Operands, and paths on stdin, give the same records as the list.
 (cd "$TMP" && "$S" -s 5 -n 3 g0.jpg g1.jpg g2.jpg g3.jpg g4.png) > "$TMP/op.rec"
