@@ -356,8 +356,10 @@ main(int argc, char **argv)
 			break;
 		case OPT_GRAY: gray = prob(optarg, "--gray"); break;
 		case OPT_JITTER:
-			geo.jitter = estrtonum(optarg, 1, GRID_MAX_SIDE,
+			geo.jitter = estrtonum(optarg, 0, GRID_MAX_SIDE,
 			    "--jitter");
+			if (geo.jitter == 0)
+				geo.jitter = GRID_NO_JITTER;
 			break;
 		case OPT_PATCH:
 			geo.patch = estrtonum(optarg, 1, RECORD_PATCH_MAX,
