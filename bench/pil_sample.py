@@ -49,19 +49,22 @@ def make(outdir, n):
         t.save(os.path.join(outdir, "%04d.jpg" % i), quality=rng.randint(75, 95))
 
 
+def resize292(im):
+    """torchvision's Resize(292) on a PIL image: the shorter side to 292."""
+    w, h = im.size
+    if w <= h:
+        return im.resize((292, int(292 * h / w)), Image.BILINEAR)
+    return im.resize((int(292 * w / h), 292), Image.BILINEAR)
+
+
 def run(listfile):
     paths = [l.split()[0] for l in open(listfile) if l.strip()]
     rng = random.Random(0)
     nbytes = 0
     t0 = time.perf_counter()
     for p in paths:
-        im = Image.open(p).convert("RGB")
-        w, h = im.size
-        if w <= h:
-            ow, oh = 292, int(292 * h / w)
-        else:
-            ow, oh = int(292 * w / h), 292
-        im = im.resize((ow, oh), Image.BILINEAR)
+        im = resize292(Image.open(p).convert("RGB"))
+        ow, oh = im.size
         i, j = rng.randint(0, oh - 255), rng.randint(0, ow - 255)
         im = im.crop((j, i, j + 255, i + 255))
         if rng.random() < 0.66:
@@ -84,11 +87,8 @@ def parity(recfile):
         for r in msgpack.Unpacker(f, raw=False):
             im = Image.open(r["source"]).convert("RGB")
             w, h = im.size
-            if w <= h:
-                ow, oh = 292, int(292 * h / w)
-            else:
-                ow, oh = int(292 * w / h), 292
-            big = im.resize((ow, oh), Image.BILINEAR)
+            big = resize292(im)
+            ow, oh = big.size
             if r["gray"]:
                 big = big.convert("L").convert("RGB")
             P = r["patch"]

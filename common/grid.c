@@ -10,6 +10,13 @@
 // ----------------------------------------------------------------------------
 // Configuration
 
+/* The user's jitter: 0 unset (dflt), GRID_NO_JITTER none. */
+static int
+user_jitter(const GridGeometry *g, int dflt)
+{
+	return g->jitter == 0 ? dflt : g->jitter < 0 ? 0 : g->jitter;
+}
+
 static int
 cells_layout(GridConfig *c, const GridGeometry *g, char *err, size_t errlen)
 {
@@ -22,14 +29,13 @@ cells_layout(GridConfig *c, const GridGeometry *g, char *err, size_t errlen)
 	}
 	if (g->patch && g->jitter) {
 		c->patch = g->patch;
-		c->jitter = g->jitter;
+		c->jitter = user_jitter(g, 0);
 	} else if (g->patch) {
 		c->patch = g->patch;
 		c->jitter = c->pitch - c->patch;
 	} else {
 		/* 21 of 85 in MMSelfSup; the same share of other cells. */
-		c->jitter = g->jitter ? g->jitter :
-		    (int)lround(c->pitch * 21.0 / 85.0);
+		c->jitter = user_jitter(g, (int)lround(c->pitch * 21.0 / 85.0));
 		c->patch = c->pitch - c->jitter;
 	}
 	if (c->patch < 1 || c->jitter < 0 || c->patch + c->jitter > c->pitch) {
@@ -48,7 +54,7 @@ gap_layout(GridConfig *c, const GridGeometry *g, char *err, size_t errlen)
 
 	c->patch = g->patch ? g->patch : 96;
 	c->pitch = c->patch + (g->gap ? g->gap : 48);
-	c->jitter = 2 * (g->jitter ? g->jitter : 7);
+	c->jitter = 2 * user_jitter(g, 7);
 	extent = 2 * c->pitch + c->patch + c->jitter;
 	c->crop = g->crop ? g->crop : extent;
 	if (c->crop < extent) {

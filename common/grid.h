@@ -58,8 +58,10 @@ typedef struct {
 typedef struct {
 	int resize;            /* shorter side */
 	long area_min, area_max;
-	int crop, patch, gap, jitter;
+	int crop, patch, gap;
+	int jitter;            /* GRID_NO_JITTER: patches at fixed places */
 } GridGeometry;
+#define GRID_NO_JITTER (-1)
 
 /*
  * Fill c from the preset called name ("mmselfsup" or "doersch2015") with

@@ -22,20 +22,21 @@
 // ----------------------------------------------------------------------------
 // libvips
 
-/* Move libvips' error log into err as one line, and clear the log. */
+/* Move libvips' error log into err as one line ("; " between its lines),
+ * and clear the log. */
 static void
 vips_err(char *err, size_t errlen, const char *what)
 {
-	char *s = vips_error_buffer_copy(), *p;
-	size_t n;
+	char *s = vips_error_buffer_copy(), *line, *save = NULL;
+	size_t n = 0;
 
-	for (p = s; *p; p++)
-		if (*p == '\n')
-			*p = p[1] ? ';' : '\0';
-	n = strlen(s);
-	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == ';'))
-		s[--n] = '\0';
-	snprintf(err, errlen, "%s", n ? s : what);
+	err[0] = '\0';
+	for (line = strtok_r(s, "\n", &save); line && n + 1 < errlen;
+	    line = strtok_r(NULL, "\n", &save))
+		n += snprintf(err + n, errlen - n, "%s%s", n ? "; " : "",
+		    line);
+	if (!err[0])
+		snprintf(err, errlen, "%s", what);
 	g_free(s);
 }
 
@@ -337,8 +338,13 @@ img_save_png(const char *path, const uint8_t *px, int w, int h, int bands,
 	g_object_unref(x);
 	if (rc) {
 		char msg[512];
+		size_t n = strlen(path);
 		vips_err(msg, sizeof msg, "cannot write");
-		snprintf(err, errlen, "%s: %s", path, msg);
+		/* libvips names the file itself, mostly. */
+		if (strncmp(msg, path, n) == 0 && msg[n] == ':')
+			snprintf(err, errlen, "%s", msg);
+		else
+			snprintf(err, errlen, "%s: %s", path, msg);
 		return -1;
 	}
 	return 0;

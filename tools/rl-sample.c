@@ -356,8 +356,10 @@ main(int argc, char **argv)
 			break;
 		case OPT_GRAY: gray = prob(optarg, "--gray"); break;
 		case OPT_JITTER:
-			geo.jitter = estrtonum(optarg, 1, GRID_MAX_SIDE,
+			geo.jitter = estrtonum(optarg, 0, GRID_MAX_SIDE,
 			    "--jitter");
+			if (geo.jitter == 0)
+				geo.jitter = GRID_NO_JITTER;
 			break;
 		case OPT_PATCH:
 			geo.patch = estrtonum(optarg, 1, RECORD_PATCH_MAX,
@@ -451,7 +453,9 @@ main(int argc, char **argv)
 
 	Pool p = { .in = &in, .cfg = &cfg, .seed = seed, .K = K,
 	    .exact = exact };
-	p.nslot = 2 * (size_t)threads + 2;
+	/* Room for every worker to run ahead by one image; with many grids
+	 * per image (each slot holds them all) just enough to keep busy. */
+	p.nslot = (size_t)threads + (K > 16 ? 1 : threads + 2);
 	p.slot = ecalloc(p.nslot, sizeof *p.slot);
 	for (size_t i = 0; i < p.nslot; i++) {
 		p.slot[i].rec = ecalloc(K, sizeof *p.slot[i].rec);
@@ -472,7 +476,7 @@ main(int argc, char **argv)
 
 	Progress prog;
 	size_t skipped = 0, i;
-	int fail = 0;
+	int fail = 0;           /* a sink failed: reported, stop */
 	progress_init(&prog, "images", verbose);
 	for (i = 0; i < in.n && !fail; i++) {
 		Slot *s = wait_slot(&p, i);
@@ -517,10 +521,13 @@ main(int argc, char **argv)
 	}
 
 	uint64_t nrec = sink_count(sink);
-	if (sink_close(sink, err, sizeof err) < 0) {
+	/* After a failed put the sink's state is reported already. */
+	if (sink_close(sink, err, sizeof err) < 0 && !fail) {
 		warnx("%s", err);
 		fail = 1;
 	}
+	if (!lmdb && !zep && !fail)
+		fail = fshut(stdout, "<stdout>");
 	if (preview && ntile > 0 && img_montage_png(preview,
 	    (const uint8_t *const *)tile, ntile, cfg.crop, cfg.crop,
 	    PREVIEW_COLS, 8, 255, err, sizeof err) < 0) {
@@ -546,8 +553,6 @@ main(int argc, char **argv)
 	free(tid);
 	list_free(&in);
 	img_stop();
-	if (!lmdb && !zep)
-		fail |= fshut(stdout, "<stdout>");
 	if (got_signal) {
 		warnx("interrupted by signal %d after %llu records",
 		    (int)got_signal, (unsigned long long)nrec);
