@@ -38,6 +38,16 @@ worse(float sa, int64_t ia, float sb, int64_t ib)
 }
 
 static void
+heap_swap(float *hs, int64_t *hi, int a, int b)
+{
+	float ts = hs[a];
+	int64_t ti = hi[a];
+
+	hs[a] = hs[b], hi[a] = hi[b];
+	hs[b] = ts, hi[b] = ti;
+}
+
+static void
 heap_down(float *hs, int64_t *hi, int n, int i)
 {
 	for (;;) {
@@ -48,10 +58,7 @@ heap_down(float *hs, int64_t *hi, int n, int i)
 			m = r;
 		if (m == i)
 			return;
-		float ts = hs[i];
-		int64_t ti = hi[i];
-		hs[i] = hs[m], hi[i] = hi[m];
-		hs[m] = ts, hi[m] = ti;
+		heap_swap(hs, hi, i, m);
 		i = m;
 	}
 }
@@ -63,10 +70,7 @@ heap_up(float *hs, int64_t *hi, int i)
 		int p = (i - 1) / 2;
 		if (!worse(hs[i], hi[i], hs[p], hi[p]))
 			return;
-		float ts = hs[i];
-		int64_t ti = hi[i];
-		hs[i] = hs[p], hi[i] = hi[p];
-		hs[p] = ts, hi[p] = ti;
+		heap_swap(hs, hi, i, p);
 		i = p;
 	}
 }
@@ -100,10 +104,7 @@ static void
 heap_sort(float *hs, int64_t *hi, int n)
 {
 	for (int m = n - 1; m > 0; m--) {
-		float ts = hs[0];
-		int64_t ti = hi[0];
-		hs[0] = hs[m], hi[0] = hi[m];
-		hs[m] = ts, hi[m] = ti;
+		heap_swap(hs, hi, 0, m);
 		heap_down(hs, hi, m, 0);
 	}
 }

@@ -124,25 +124,35 @@ TEST(closed_form)
 	probe_free(&p);
 }
 
+/* Softmax pr (C) of row x under (w, b) in double; returns -log pr[y]. */
+static double
+ref_xent(double *pr, const float *w, const float *b, const float *x,
+    size_t d, size_t C, int y)
+{
+	double mx = -1e300, s = 0;
+
+	for (size_t c = 0; c < C; c++) {
+		pr[c] = b[c];
+		for (size_t j = 0; j < d; j++)
+			pr[c] += (double)w[c * d + j] * x[j];
+		mx = fmax(mx, pr[c]);
+	}
+	for (size_t c = 0; c < C; c++)
+		s += pr[c] = exp(pr[c] - mx);
+	for (size_t c = 0; c < C; c++)
+		pr[c] /= s;
+	return -log(pr[y]);
+}
+
 /* mean CE + wd/2 |theta|^2 of (w, b) on n rows, in double. */
 static double
 objective(const float *w, const float *b, const float *x, const int *y,
     size_t n, size_t d, size_t C, double wd)
 {
-	double f = 0, r = 0;
+	double f = 0, r = 0, pr[8];
 
-	for (size_t i = 0; i < n; i++) {
-		double z[8], mx = -1e300, s = 0;
-		for (size_t c = 0; c < C; c++) {
-			z[c] = b[c];
-			for (size_t j = 0; j < d; j++)
-				z[c] += (double)w[c * d + j] * x[i * d + j];
-			mx = fmax(mx, z[c]);
-		}
-		for (size_t c = 0; c < C; c++)
-			s += exp(z[c] - mx);
-		f += log(s) + mx - z[y[i]];
-	}
+	for (size_t i = 0; i < n; i++)
+		f += ref_xent(pr, w, b, x + i * d, d, C, y[i]);
 	for (size_t k = 0; k < C * d; k++)
 		r += (double)w[k] * w[k];
 	for (size_t c = 0; c < C; c++)
@@ -166,17 +176,10 @@ TEST(against_full_batch)
 	for (int it = 0; it < 20000; it++) {
 		double gw[C * D] = {0}, gb[C] = {0};
 		for (size_t i = 0; i < N; i++) {
-			double z[C], mx = -1e300, s = 0;
+			double pr[C];
+			ref_xent(pr, w, b, x + i * D, D, C, y[i]);
 			for (int k = 0; k < C; k++) {
-				z[k] = b[k];
-				for (int j = 0; j < D; j++)
-					z[k] += (double)w[k * D + j] * x[i * D + j];
-				mx = fmax(mx, z[k]);
-			}
-			for (int k = 0; k < C; k++)
-				s += exp(z[k] - mx);
-			for (int k = 0; k < C; k++) {
-				double g = (exp(z[k] - mx) / s - (k == y[i])) / N;
+				double g = (pr[k] - (k == y[i])) / N;
 				gb[k] += g;
 				for (int j = 0; j < D; j++)
 					gw[k * D + j] += g * x[i * D + j];
