@@ -10,6 +10,8 @@
 #   CKPT     a checkpoint (rl-ckpt(5)) to evaluate, or
 #   RANDOM_INIT  a seed: evaluate a randomly initialised ARCH instead
 #   THREADS  image-decoding threads of rl-sample and rl-extract (default 2)
+#   ROOT     where relative image paths of a list are (default: the list's
+#            directory, as rl-sample and rl-import take them)
 #   BATCH_EXTRACT  images per forward pass of rl-extract (default 16)
 #   V        -v (default) shows each tool's progress; V= keeps them quiet
 #
@@ -48,6 +50,11 @@ track = $(shell d='$(OUT)/.args'; mkdir -p "$$d" && \
 	if cmp -s "$$d/$1.new" "$$d/$1"; then rm -f "$$d/$1.new"; \
 	else mv "$$d/$1.new" "$$d/$1"; fi)$(OUT)/.args/$1
 
+# $(call esc,TEXT): TEXT with its commas as $(comma), so that TEXT, put
+# into a template by $(call), stays one argument of the $(call track,...)
+# in it.
+esc = $(subst $(comma),$$(comma),$1)
+
 # $(call stage,TARGET): a stage's name in the timings: TARGET below OUT.
 stage = $(patsubst $(OUT)/%,%,$1)
 
@@ -76,15 +83,50 @@ LAYER_LIST = $(subst $(space),$(comma),$(strip $(LAYERS)))
 # Rule templates, instantiated with $(eval $(call NAME,...)).
 # D is a model's result directory; its features are in D/feat.
 
+# sample D,LIST,SAMPLE_ARGS
+# Grid records of the images of LIST in the LMDB D/grids.lmdb (rl-sample);
+# D/sample.done marks it complete (rl-sample writes a directory).
+define sample
+$1/sample.done: $2 $$(call track,$$(subst /,_,$$(call stage,$1/sample)),$(call esc,$3 $2))
+	@$$(PIPE) start $$(TIMES) $$(call stage,$1/sample)
+	rm -rf $1/grids.lmdb $$@
+	@mkdir -p $1
+	$$(RL)rl-sample $$(V) -j $$(THREADS) $3 -l $2 -o $1/grids.lmdb
+	@touch $$@
+	@$$(PIPE) end $$(TIMES) $$(call stage,$1/sample)
+endef
+
+# train D,TRAIN_ARGS
+# Relative-Location training on D/grids.lmdb into the run directory D/run
+# (rl-train: checkpoints, last.safetensors, metrics.jsonl, curves.png);
+# D/train.done marks it complete. A run interrupted with the same settings
+# is resumed (--resume); changed settings start a new run.
+define train
+$1/train.done: $1/sample.done $$(call track,$$(subst /,_,$$(call stage,$1/train)),$(call esc,$2))
+	@$$(PIPE) start $$(TIMES) $$(call stage,$1/train)
+	rm -f $$@
+	@if [ -e $1/run/last.safetensors ] && cmp -s $$(lastword $$^) $1/run/make.args; \
+	then echo "resuming $1/run"; else rm -rf $1/run; fi
+	@mkdir -p $1/run && cp $$(lastword $$^) $1/run/make.args
+	$$(RL)rl-train $$(V) $2 -i $1/grids.lmdb -o $1/run \
+	    $$$$([ -e $1/run/last.safetensors ] && echo --resume)
+	@touch $$@
+	@$$(PIPE) end $$(TIMES) $$(call stage,$1/train)
+$1/run/last.safetensors $1/run/metrics.jsonl: $1/train.done ;
+endef
+
 # extract D,SPLIT,LIST,MODEL_ARGS,MODEL_DEP,PREP_ARGS
 # D/feat/SPLIT.json, written by rl-extract after SPLIT_feat1..5.npy,
-# SPLIT_gap.npy and (for a labelled list) SPLIT_labels.npy.
+# SPLIT_gap.npy and (for a labelled list) SPLIT_labels.npy. Relative paths
+# in LIST are under ROOT, by default LIST's directory (as rl-sample takes
+# them; rl-extract's own default is the current directory).
 define extract
-$1/feat/$2.json: $3 $5 $$(call track,$$(subst /,_,$$(call stage,$1/feat/$2)),$4 $6 -b $$(BATCH_EXTRACT) $3)
+$1/feat/$2.json: $3 $5 $$(call track,$$(subst /,_,$$(call stage,$1/feat/$2)),$(call esc,$4 $6 -b $$(BATCH_EXTRACT) -r $(or $(ROOT),$(dir $3)) $3))
 	@$$(PIPE) start $$(TIMES) $$(call stage,$$@)
 	@mkdir -p $$(@D)
-	$$(RL)rl-extract $$(V) $4 $6 -b $$(BATCH_EXTRACT) -j $$(THREADS) -o $$(@D) -p $2 $3
+	$$(RL)rl-extract $$(V) $4 $6 -b $$(BATCH_EXTRACT) -j $$(THREADS) -r $(or $(ROOT),$(dir $3)) -o $$(@D) -p $2 $3
 	@$$(PIPE) end $$(TIMES) $$(call stage,$$@)
+$1/feat/$2_labels.npy: $1/feat/$2.json ;
 endef
 
 # svm D,TRAIN,TEST,TRAIN_LABELS,TEST_LABELS,SVM_ARGS
@@ -92,7 +134,7 @@ endef
 # D/svm.tsv (layer, mAP). Labels: an N x C 1/0/-1 matrix, or class numbers
 # (one-vs-rest).
 define svm
-$1/svm/%.txt: $1/feat/$2.json $1/feat/$3.json $4 $5 $$(call track,$$(subst /,_,$$(call stage,$1/svm)),$6)
+$1/svm/%.txt: $1/feat/$2.json $1/feat/$3.json $4 $5 $$(call track,$$(subst /,_,$$(call stage,$1/svm)),$(call esc,$6))
 	@$$(PIPE) start $$(TIMES) $$(call stage,$$@)
 	@mkdir -p $$(@D)
 	$$(RL)rl-svm $$(V) $6 $1/feat/$2_$$*.npy $4 $1/feat/$3_$$*.npy $5 >$$@.tmp
@@ -103,14 +145,19 @@ $1/svm.tsv: $$(LAYERS:%=$1/svm/%.txt)
 endef
 
 # lowshot D,TRAIN,TEST,TRAIN_LABELS,TEST_LABELS,LAYER,SVM_ARGS
-# The low-shot SVM on one layer: D/lowshot_LAYER.txt and .tsv (k, mAP).
+# The low-shot SVM on one layer: D/lowshot.txt (rl-svm's table),
+# D/lowshot.tsv (k, mAP), D/lowshot.layer (the layer). LAYER is feat1 ..
+# feat5, or a TSV of layer mAPs (an svm.tsv) whose best layer is taken
+# when the stage runs.
 define lowshot
-$1/lowshot_$6.txt: $1/feat/$2.json $1/feat/$3.json $4 $5 $$(call track,$$(subst /,_,$$(call stage,$1/lowshot_$6)),$7)
+$1/lowshot.txt: $1/feat/$2.json $1/feat/$3.json $4 $5 $(if $(filter feat%,$6),,$6) $$(call track,$$(subst /,_,$$(call stage,$1/lowshot)),$(call esc,$6 $7))
 	@$$(PIPE) start $$(TIMES) $$(call stage,$$@)
-	$$(RL)rl-svm $$(V) --lowshot $7 $1/feat/$2_$6.npy $4 $1/feat/$3_$6.npy $5 >$$@.tmp
+	l=$(if $(filter feat%,$6),$6,$$$$($$(PIPE) best $6)) && echo "layer $$$$l" && \
+	$$(RL)rl-svm $$(V) --lowshot $7 $1/feat/$2_$$$$l.npy $4 $1/feat/$3_$$$$l.npy $5 >$$@.tmp && \
+	echo $$$$l >$1/lowshot.layer
 	@mv $$@.tmp $$@
 	@$$(PIPE) end $$(TIMES) $$(call stage,$$@)
-$1/lowshot_$6.tsv: $1/lowshot_$6.txt
+$1/lowshot.tsv: $1/lowshot.txt
 	$$(PIPE) lowshot $$< >$$@.tmp && mv $$@.tmp $$@
 endef
 
@@ -119,13 +166,13 @@ endef
 # top-1) and the AvgPool probe on the global average of layer4
 # (D/avgpool.txt, D/avgpool.tsv). Labels: the lists' (D/feat/*_labels.npy).
 define linear
-$1/linear.txt: $1/feat/$2.json $1/feat/$3.json $$(call track,$$(subst /,_,$$(call stage,$1/linear)),$4)
+$1/linear.txt: $1/feat/$2.json $1/feat/$3.json $$(call track,$$(subst /,_,$$(call stage,$1/linear)),$(call esc,$4))
 	@$$(PIPE) start $$(TIMES) $$(call stage,$$@)
 	$$(RL)rl-linear $$(V) -a mhead $4 $1/feat/$2_labels.npy $1/feat/$3_labels.npy \
 	    $$(foreach l,$$(LAYERS),$1/feat/$2_$$l.npy $1/feat/$3_$$l.npy) >$$@.tmp
 	@mv $$@.tmp $$@
 	@$$(PIPE) end $$(TIMES) $$(call stage,$$@)
-$1/avgpool.txt: $1/feat/$2.json $1/feat/$3.json $$(call track,$$(subst /,_,$$(call stage,$1/avgpool)),$5)
+$1/avgpool.txt: $1/feat/$2.json $1/feat/$3.json $$(call track,$$(subst /,_,$$(call stage,$1/avgpool)),$(call esc,$5))
 	@$$(PIPE) start $$(TIMES) $$(call stage,$$@)
 	$$(RL)rl-linear $$(V) -a avgpool $5 $1/feat/$2_labels.npy $1/feat/$3_labels.npy \
 	    $1/feat/$2_gap.npy $1/feat/$3_gap.npy >$$@.tmp
@@ -137,14 +184,16 @@ $1/avgpool.tsv: $1/avgpool.txt
 	$$(PIPE) linear $$< avgpool >$$@.tmp && mv $$@.tmp $$@
 endef
 
-# knn D,TRAIN,VAL,KNN_ARGS
+# knn D,TRAIN,VAL,KNN_ARGS[,TRAIN_LIST,VAL_LIST]
 # The weighted kNN on the global average of layer4: D/knn.txt, D/knn.tsv
-# (k, top-1).
+# (k, top-1). Given the lists the features came from (paths absolute or
+# relative to the current directory), also the montage D/knn.png of
+# queries and their neighbours.
 define knn
-$1/knn.txt: $1/feat/$2.json $1/feat/$3.json $$(call track,$$(subst /,_,$$(call stage,$1/knn)),$4)
+$1/knn.txt: $1/feat/$2.json $1/feat/$3.json $5 $6 $$(call track,$$(subst /,_,$$(call stage,$1/knn)),$(call esc,$4 $5 $6))
 	@$$(PIPE) start $$(TIMES) $$(call stage,$$@)
-	$$(RL)rl-knn $$(V) $4 $1/feat/$2_gap.npy $1/feat/$2_labels.npy \
-	    $1/feat/$3_gap.npy $1/feat/$3_labels.npy >$$@.tmp
+	$$(RL)rl-knn $$(V) $4 $(if $5,--montage $1/knn.png --bank-list $5 --query-list $6) \
+	    $1/feat/$2_gap.npy $1/feat/$2_labels.npy $1/feat/$3_gap.npy $1/feat/$3_labels.npy >$$@.tmp
 	@mv $$@.tmp $$@
 	@$$(PIPE) end $$(TIMES) $$(call stage,$$@)
 $1/knn.tsv: $1/knn.txt
@@ -161,7 +210,7 @@ $$(need_model)
 VOC_LABELS_TRAIN = $1/voc/trainval_labels.npy
 VOC_LABELS_TEST  = $1/voc/test_labels.npy
 # rl-voc prints the image counts after writing every file.
-$1/voc/counts.txt: $$(call track,$$(subst /,_,$$(call stage,$1/voc)),$$(VOCDEVKIT))
+$1/voc/counts.txt: $$(call track,$$(subst /,_,$$(call stage,$1/voc)),$(call esc,$$(VOCDEVKIT)))
 	@$$(PIPE) start $$(TIMES) $$(call stage,$$@)
 	@mkdir -p $$(@D)
 	$$(RL)rl-voc -o $$(@D) $$(VOCDEVKIT) >$$@.tmp
@@ -173,3 +222,11 @@ $$(eval $$(call extract,$1,test,$1/voc/test.txt,$$(MODEL_ARGS),$$(MODEL_DEP),-P 
 endef
 
 need_lists = $(if $(TRAIN_LIST),,$(error give TRAIN_LIST=list))$(if $(VAL_LIST),,$(error give VAL_LIST=list))
+
+# $(call sample_geometry,PRESET,RESIZE,CROP,PATCH,JITTER,GRAY): rl-sample's
+# preset and the geometry options that are set.
+sample_geometry = -p $1 $(if $2,--resize $2) $(if $3,--crop $3) \
+	$(if $4,--patch $4) $(if $5,--jitter $5) $(if $6,--gray $6)
+# rl-train's options from ARCH, BATCH, EPOCHS, LR, WARMUP, MILESTONES, STEPS, SEED.
+TRAIN_SETTINGS = -a $(ARCH) -b $(BATCH) --epochs $(EPOCHS) $(if $(LR),--lr $(LR)) \
+	--warmup $(WARMUP) --milestones $(MILESTONES) $(if $(STEPS),--max-steps $(STEPS)) -s $(SEED)

@@ -19,6 +19,8 @@
 #                      (the same with the largest in bold), best (the best
 #                      key and its value in bold), one (the first value)
 #   keys TSV           the keys of TSV joined by "," (row labels)
+#   wins TSV1 TSV2     "N of M": the keys where TSV1's value beats TSV2's
+#   pretext JSONL      the last line of rl-train's metrics.jsonl in words
 #
 # Stage timing (FILE is a TSV of stage <tab> seconds):
 #   start FILE NAME    print a banner, note the start time
@@ -64,7 +66,21 @@ best)
 	awk -F '\t' 'NR == 1 || $2 + 0 > b { b = $2 + 0; k = $1 } END { print k }' "$1"
 	;;
 keys)
-	awk -F '\t' '{ printf "%s%s", NR > 1 ? "," : "", $1 } END { print "" }' "$1"
+	awk -F '\t' '{ printf "%s%s", (NR > 1 ? "," : ""), $1 } END { print "" }' "$1"
+	;;
+wins)
+	awk -F '\t' 'NR == FNR { a[$1] = $2; next }
+	    ($1 in a) { m++; if (a[$1] + 0 > $2 + 0) n++ }
+	    END { printf "%d of %d\n", n, m }' "$1" "$2"
+	;;
+pretext)
+	tail -n 1 "$1" | awk '
+	    function val(k,   s) {
+		if (!match($0, "\"" k "\"[ ]*:[ ]*[-0-9.eE+]+")) return ""
+		s = substr($0, RSTART, RLENGTH); sub(/.*:[ ]*/, "", s); return s
+	    }
+	    { printf "pretext loss %.3f, accuracy %.1f%% (chance 12.5%%) at step %d\n",
+		val("loss"), 100 * val("acc"), val("step") }'
 	;;
 head)
 	printf '| %s |' "$1"

@@ -16,7 +16,7 @@
 #   RESIZE     the extraction's shorter side (default 256)
 #   SIZE       the network input, a SIZE x SIZE warp (default 224)
 #   LAYERS     the layers scored (default feat1 feat2 feat3 feat4 feat5)
-#   SVM_ARGS   more rl-svm options (default -j 2: fits in parallel)
+#   SVM_ARGS   more rl-svm options (-j threads, -c costs, -s seed)
 #   BIN, THREADS, BATCH_EXTRACT, V: see pipelines/common.mk
 #
 # Files: OUT/voc/ (rl-voc's trainval.txt, test.txt and *_labels.npy),
@@ -27,7 +27,7 @@
 OUT      ?= out/voc_svm
 RESIZE   ?= 256
 SIZE     ?= 224
-SVM_ARGS ?= -j 2
+SVM_ARGS ?=
 include $(dir $(lastword $(MAKEFILE_LIST)))common.mk
 $(eval $(call voc,$(OUT)))
 
