@@ -1,0 +1,520 @@
+/* img: libvips decode to memory, PIL-exact resampling, PNG output. See img.h. */
+#include <errno.h>
+#include <malloc.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <vips/vips.h>
+
+#include "common/img.h"
+#include "common/util.h"
+
+// ----------------------------------------------------------------------------
+// libvips
+
+/* Move libvips' error log into err as one line, and clear the log. */
+static void
+vips_err(char *err, size_t errlen, const char *what)
+{
+	char *s = vips_error_buffer_copy(), *p;
+	size_t n;
+
+	for (p = s; *p; p++)
+		if (*p == '\n')
+			*p = p[1] ? ';' : '\0';
+	n = strlen(s);
+	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == ';'))
+		s[--n] = '\0';
+	snprintf(err, errlen, "%s", n ? s : what);
+	g_free(s);
+}
+
+/* libvips' g_warning()s (a JPEG's recoverable glitches) would break the
+ * one-line-per-problem rule; errors still come back through err. */
+static void
+quiet(const char *domain, GLogLevelFlags level, const char *msg, void *arg)
+{
+	(void)domain;
+	(void)level;
+	(void)msg;
+	(void)arg;
+}
+
+int
+img_start(const char *argv0, char *err, size_t errlen)
+{
+	if (VIPS_INIT(argv0)) {
+		vips_err(err, errlen, "cannot start libvips");
+		return -1;
+	}
+	/* Our callers run one decode per worker thread; libvips' own thread
+	 * pool and operation cache cost more than they save on small images. */
+	g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING, quiet, NULL);
+	/* Every image allocates and frees a few buffers of 100 KB-10 MB;
+	 * glibc would mmap and unmap each, and page faults then cost more
+	 * than the decode. Keep such blocks on the heap for reuse. */
+	mallopt(M_MMAP_THRESHOLD, 64 << 20);
+	mallopt(M_TRIM_THRESHOLD, 256 << 20);
+	vips_concurrency_set(1);
+	vips_cache_set_max(0);
+	vips_cache_set_max_mem(0);
+	vips_cache_set_max_files(0);
+	return 0;
+}
+
+void
+img_thread_end(void)
+{
+	vips_thread_shutdown();
+}
+
+void
+img_stop(void)
+{
+	vips_shutdown();
+}
+
+/* Read the whole file at path into *buf (g_malloc'd). */
+static int
+slurp(const char *path, char **buf, size_t *len, char *err, size_t errlen)
+{
+	FILE *fp = fopen(path, "rb");
+	struct stat st;
+	size_t n;
+
+	*buf = NULL;
+	if (!fp || fstat(fileno(fp), &st) < 0) {
+		snprintf(err, errlen, "%s", strerror(errno));
+		if (fp)
+			fclose(fp);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		fclose(fp);
+		snprintf(err, errlen, "not a regular file");
+		return -1;
+	}
+	*buf = g_malloc(st.st_size + 1);
+	n = fread(*buf, 1, st.st_size, fp);
+	if (ferror(fp) || n != (size_t)st.st_size) {
+		snprintf(err, errlen, "read error: %s",
+		    ferror(fp) ? strerror(errno) : "file changed size");
+		fclose(fp);
+		g_free(*buf);
+		*buf = NULL;
+		return -1;
+	}
+	fclose(fp);
+	*len = n;
+	return 0;
+}
+
+/* The largest libjpeg shrink (1, 2, 4, 8) keeping the short side >= m. */
+static int
+jpeg_shrink(int w, int h, int m)
+{
+	int s = RL_MIN(w, h), f;
+
+	if (m <= 0)
+		return 1;
+	for (f = 8; f > 1; f /= 2)
+		if ((s + f - 1) / f >= m)
+			return f;
+	return 1;
+}
+
+/* in -> 8-bit sRGB or grey without alpha; unrefs in. NULL on failure. */
+static VipsImage *
+to_rgb8(VipsImage *in)
+{
+	VipsImage *t;
+	VipsInterpretation it = vips_image_guess_interpretation(in);
+
+	if (vips_image_hasalpha(in)) {
+		if (vips_extract_band(in, &t, 0, "n", in->Bands - 1, NULL))
+			goto fail;
+		g_object_unref(in);
+		in = t;
+	}
+	if ((it != VIPS_INTERPRETATION_sRGB && it != VIPS_INTERPRETATION_B_W) ||
+	    in->BandFmt != VIPS_FORMAT_UCHAR || (in->Bands != 1 &&
+	    in->Bands != 3)) {
+		if (it == VIPS_INTERPRETATION_B_W ||
+		    it == VIPS_INTERPRETATION_GREY16) {
+			if (vips_colourspace(in, &t, VIPS_INTERPRETATION_B_W,
+			    NULL))
+				goto fail;
+		} else if (vips_colourspace(in, &t, VIPS_INTERPRETATION_sRGB,
+		    NULL))
+			goto fail;
+		g_object_unref(in);
+		in = t;
+		if (in->BandFmt != VIPS_FORMAT_UCHAR) {
+			if (vips_cast_uchar(in, &t, NULL))
+				goto fail;
+			g_object_unref(in);
+			in = t;
+		}
+		if (in->Bands != 1 && in->Bands != 3) {
+			if (vips_extract_band(in, &t, 0, "n",
+			    in->Bands >= 3 ? 3 : 1, NULL))
+				goto fail;
+			g_object_unref(in);
+			in = t;
+		}
+	}
+	return in;
+fail:
+	g_object_unref(in);
+	return NULL;
+}
+
+/* All of x's pixels, g_malloc'd, computed in the calling thread. */
+static uint8_t *
+pixels(VipsImage *x)
+{
+	VipsRegion *reg = vips_region_new(x);
+	VipsRect all = { 0, 0, x->Xsize, x->Ysize };
+	size_t row = (size_t)x->Xsize * x->Bands;
+	uint8_t *px = NULL;
+
+	if (!reg)
+		return NULL;
+	if (vips_region_prepare(reg, &all) == 0) {
+		px = g_malloc(row * x->Ysize);
+		for (int y = 0; y < x->Ysize; y++)
+			memcpy(px + row * y, VIPS_REGION_ADDR(reg, 0, y), row);
+	}
+	g_object_unref(reg);
+	return px;
+}
+
+int
+img_load(Image *im, const char *path, int min_short, int *file_w,
+    int *file_h, char *err, size_t errlen)
+{
+	VipsImage *x = NULL;
+	const char *loader;
+	char *buf;
+	size_t len;
+	uint8_t *px;
+	int fw, fh, shrink = 1;
+
+	memset(im, 0, sizeof *im);
+	if (slurp(path, &buf, &len, err, errlen) < 0)
+		return -1;
+	if (!(loader = vips_foreign_find_load_buffer(buf, len))) {
+		vips_error_clear();
+		snprintf(err, errlen, "not an image (no libvips loader "
+		    "recognises it)");
+		goto fail;
+	}
+	/* Header only: pixels are decoded by write_to_memory below. */
+	if (!(x = vips_image_new_from_buffer(buf, len, "",
+	    "access", VIPS_ACCESS_SEQUENTIAL,
+	    "fail_on", VIPS_FAIL_ON_TRUNCATED, NULL)))
+		goto vfail;
+	fw = x->Xsize;
+	fh = x->Ysize;
+	if (strstr(loader, "Jpeg") &&
+	    (shrink = jpeg_shrink(fw, fh, min_short)) > 1) {
+		g_object_unref(x);
+		if (!(x = vips_image_new_from_buffer(buf, len, "",
+		    "access", VIPS_ACCESS_SEQUENTIAL,
+		    "fail_on", VIPS_FAIL_ON_TRUNCATED,
+		    "shrink", shrink, NULL)))
+			goto vfail;
+	}
+	if (!(x = to_rgb8(x)))
+		goto vfail;
+	/* Compute the pixels in this thread: vips_image_write_to_memory
+	 * would hand the work to a libvips worker thread and wait. */
+	if (!(px = pixels(x)))
+		goto vfail;
+	im->w = x->Xsize;
+	im->h = x->Ysize;
+	im->bands = 3;
+	if (x->Bands == 1) {
+		size_t n = (size_t)im->w * im->h;
+		im->data = g_malloc(3 * n);
+		for (size_t i = 0; i < n; i++)
+			im->data[3 * i] = im->data[3 * i + 1] =
+			    im->data[3 * i + 2] = px[i];
+		g_free(px);
+	} else
+		im->data = px;
+	g_object_unref(x);
+	g_free(buf);
+	if (file_w)
+		*file_w = fw;
+	if (file_h)
+		*file_h = fh;
+	return 0;
+vfail:
+	vips_err(err, errlen, "libvips could not decode it");
+	if (x)
+		g_object_unref(x);
+fail:
+	g_free(buf);
+	return -1;
+}
+
+void
+img_alloc(Image *im, int w, int h, int bands)
+{
+	im->w = w;
+	im->h = h;
+	im->bands = bands;
+	im->data = g_malloc0((size_t)w * h * bands);
+}
+
+void
+img_free(Image *im)
+{
+	g_free(im->data);
+	memset(im, 0, sizeof *im);
+}
+
+int
+img_save_png(const char *path, const uint8_t *px, int w, int h, int bands,
+    char *err, size_t errlen)
+{
+	VipsImage *x;
+	int rc;
+
+	if (!(x = vips_image_new_from_memory(px, (size_t)w * h * bands, w, h,
+	    bands, VIPS_FORMAT_UCHAR))) {
+		vips_err(err, errlen, "cannot wrap pixels");
+		return -1;
+	}
+	x->Type = bands == 1 ? VIPS_INTERPRETATION_B_W :
+	    VIPS_INTERPRETATION_sRGB;
+	rc = vips_pngsave(x, path, NULL);
+	g_object_unref(x);
+	if (rc) {
+		char msg[512];
+		vips_err(msg, sizeof msg, "cannot write");
+		snprintf(err, errlen, "%s: %s", path, msg);
+		return -1;
+	}
+	return 0;
+}
+
+int
+img_montage_png(const char *path, const uint8_t *const *tile, int n, int tw,
+    int th, int cols, int pad, uint8_t bg, char *err, size_t errlen)
+{
+	int rows, W, H, rc;
+	uint8_t *px;
+
+	if (n < 1 || cols < 1 || tw < 1 || th < 1 || pad < 0) {
+		snprintf(err, errlen, "%s: empty montage", path);
+		return -1;
+	}
+	cols = RL_MIN(cols, n);
+	rows = (n + cols - 1) / cols;
+	W = cols * tw + (cols + 1) * pad;
+	H = rows * th + (rows + 1) * pad;
+	px = emalloc((size_t)W * H * 3);
+	memset(px, bg, (size_t)W * H * 3);
+	for (int i = 0; i < n; i++) {
+		int x0 = pad + (i % cols) * (tw + pad);
+		int y0 = pad + (i / cols) * (th + pad);
+		if (!tile[i])
+			continue;
+		for (int y = 0; y < th; y++)
+			memcpy(px + ((size_t)(y0 + y) * W + x0) * 3,
+			    tile[i] + (size_t)y * tw * 3, (size_t)tw * 3);
+	}
+	rc = img_save_png(path, px, W, H, 3, err, errlen);
+	free(px);
+	return rc;
+}
+
+// ----------------------------------------------------------------------------
+// Resampling: PIL's libImaging/Resample.c algorithm, written anew from its
+// description (a triangle filter widened by the scale when shrinking,
+// normalised weights in 22-bit fixed point, horizontal pass first).
+
+#define PREC_BITS (32 - 8 - 2)
+
+/* Coefficients for outputs o0..o0+n-1 of a 1-D resize in -> out. */
+typedef struct {
+	int ksize;
+	int *lo, *cnt;     /* first input and tap count per output */
+	int32_t *k;        /* n*ksize weights */
+} Coef;
+
+static double
+triangle(double x)
+{
+	x = fabs(x);
+	return x < 1.0 ? 1.0 - x : 0.0;
+}
+
+static void
+coef_make(Coef *c, int in, int out, int o0, int n)
+{
+	double scale = (double)in / out, fscale = scale < 1.0 ? 1.0 : scale;
+	double support = fscale, ss = 1.0 / fscale, *w;
+
+	c->ksize = (int)ceil(support) * 2 + 1;
+	c->lo = emalloc(2 * n * sizeof *c->lo);
+	c->cnt = c->lo + n;
+	c->k = emalloc((size_t)n * c->ksize * sizeof *c->k);
+	w = emalloc(c->ksize * sizeof *w);
+	for (int i = 0; i < n; i++) {
+		double center = (o0 + i + 0.5) * scale, sum = 0;
+		int lo = (int)(center - support + 0.5);
+		int hi = (int)(center + support + 0.5);
+		if (lo < 0)
+			lo = 0;
+		if (hi > in)
+			hi = in;
+		hi -= lo;
+		for (int x = 0; x < hi; x++) {
+			w[x] = triangle((x + lo - center + 0.5) * ss);
+			sum += w[x];
+		}
+		for (int x = 0; x < c->ksize; x++) {
+			double v = x < hi ? (sum != 0.0 ? w[x] / sum : w[x])
+			    : 0.0;
+			c->k[i * c->ksize + x] = (int32_t)(v < 0 ?
+			    -0.5 + v * (1 << PREC_BITS) :
+			    0.5 + v * (1 << PREC_BITS));
+		}
+		c->lo[i] = lo;
+		c->cnt[i] = hi;
+	}
+	free(w);
+}
+
+static void
+coef_free(Coef *c)
+{
+	free(c->lo);
+	free(c->k);
+}
+
+static inline uint8_t
+clip8(int32_t v)
+{
+	if (v >= (1 << PREC_BITS << 8))
+		return 255;
+	if (v <= 0)
+		return 0;
+	return (uint8_t)(v >> PREC_BITS);
+}
+
+void
+img_short_side_size(int w, int h, int s, int *ow, int *oh)
+{
+	if (w <= h) {
+		*ow = s;
+		*oh = (int)((double)s * h / w);
+	} else {
+		*oh = s;
+		*ow = (int)((double)s * w / h);
+	}
+}
+
+/* One row of the horizontal pass: w outputs from the input row s. */
+static void
+hpass_row(uint8_t *d, const uint8_t *s, int w, int bands, const Coef *c)
+{
+	const int32_t half = 1 << (PREC_BITS - 1);
+
+	if (bands == 3) {
+		for (int x = 0; x < w; x++) {
+			const int32_t *k = c->k + x * c->ksize;
+			const uint8_t *p = s + (size_t)c->lo[x] * 3;
+			int32_t a0 = half, a1 = half, a2 = half;
+			for (int t = 0; t < c->cnt[x]; t++, p += 3) {
+				a0 += p[0] * k[t];
+				a1 += p[1] * k[t];
+				a2 += p[2] * k[t];
+			}
+			d[3 * x] = clip8(a0);
+			d[3 * x + 1] = clip8(a1);
+			d[3 * x + 2] = clip8(a2);
+		}
+		return;
+	}
+	for (int x = 0; x < w; x++) {
+		const int32_t *k = c->k + x * c->ksize;
+		const uint8_t *p = s + (size_t)c->lo[x] * bands;
+		for (int b = 0; b < bands; b++) {
+			int32_t a = half;
+			for (int t = 0; t < c->cnt[x]; t++)
+				a += p[t * bands + b] * k[t];
+			d[x * bands + b] = clip8(a);
+		}
+	}
+}
+
+void
+img_resample(uint8_t *dst, int x0, int y0, int w, int h, int ow, int oh,
+    const uint8_t *src, int sw, int sh, int bands)
+{
+	Coef cx, cy;
+	const uint8_t *rows;     // (ny, rstride): input rows ylo..yhi
+	uint8_t *tmp = NULL;     // (ny, w, bands): the horizontal pass
+	int32_t *acc;            // (w*bands): one row of the vertical pass
+	int ylo, yhi, ny, n = w * bands;
+	size_t rstride;
+
+	/* The input rows the vertical pass reads. */
+	coef_make(&cy, sh, oh, y0, h);
+	ylo = cy.lo[0];
+	yhi = ylo;
+	for (int i = 0; i < h; i++)
+		yhi = RL_MAX(yhi, cy.lo[i] + cy.cnt[i]);
+	ny = yhi - ylo;
+
+	if (ow == sw) {          /* PIL skips the pass; it would copy */
+		rows = src + ((size_t)ylo * sw + x0) * bands;
+		rstride = (size_t)sw * bands;
+	} else {
+		coef_make(&cx, sw, ow, x0, w);
+		tmp = emalloc((size_t)ny * n);
+		for (int y = 0; y < ny; y++)
+			hpass_row(tmp + (size_t)y * n,
+			    src + (size_t)(ylo + y) * sw * bands, w, bands, &cx);
+		coef_free(&cx);
+		rows = tmp;
+		rstride = n;
+	}
+	acc = emalloc(n * sizeof *acc);
+	for (int y = 0; y < h; y++) {
+		uint8_t *d = dst + (size_t)y * n;
+		const uint8_t *s = rows + (size_t)(cy.lo[y] - ylo) * rstride;
+		const int32_t *k = cy.k + y * cy.ksize;
+		if (oh == sh) {
+			memcpy(d, s, n);
+			continue;
+		}
+		for (int x = 0; x < n; x++)
+			acc[x] = 1 << (PREC_BITS - 1);
+		for (int t = 0; t < cy.cnt[y]; t++) {
+			const uint8_t *r = s + t * rstride;
+			int32_t kt = k[t];
+			for (int x = 0; x < n; x++)
+				acc[x] += r[x] * kt;
+		}
+		for (int x = 0; x < n; x++)
+			d[x] = clip8(acc[x]);
+	}
+	free(acc);
+	coef_free(&cy);
+	free(tmp);
+}
+
+void
+img_gray_rgb(uint8_t *px, size_t npix)
+{
+	for (size_t i = 0; i < npix; i++, px += 3)
+		px[0] = px[1] = px[2] = img_luma(px[0], px[1], px[2]);
+}

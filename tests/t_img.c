@@ -1,0 +1,237 @@
+/* t_img: img.h on real files through libvips, and PIL-exact resampling. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/img.h"
+#include "tests/check.h"
+
+#define DATA "tests/data/"
+
+static char err[512];
+
+static uint32_t
+fnv1a(const uint8_t *p, size_t n)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h;
+}
+
+/* The synthetic source the PIL hashes below were computed on. */
+static uint8_t *
+pattern(int w, int h)
+{
+	uint8_t *a = malloc((size_t)w * h * 3);
+
+	for (int y = 0; y < h; y++)
+		for (int x = 0; x < w; x++)
+			for (int c = 0; c < 3; c++)
+				a[(y * w + x) * 3 + c] = (x * 37 + y * 11 +
+				    c * 73 + (x * y) % 17 * 5) % 256;
+	return a;
+}
+
+TEST(load_png_rgb)
+{
+	Image im;
+	int fw = 0, fh = 0;
+
+	CHECK(img_load(&im, DATA "rgb12x9.png", 0, &fw, &fh, err,
+	    sizeof err) == 0, "%s", err);
+	CHECK(im.w == 12 && im.h == 9 && im.bands == 3 && fw == 12 &&
+	    fh == 9, "%dx%dx%d", im.w, im.h, im.bands);
+	for (int y = 0; y < 9; y++)
+		for (int x = 0; x < 12; x++) {
+			const uint8_t *p = im.data + (y * 12 + x) * 3;
+			CHECK(p[0] == x * 20 && p[1] == y * 25 &&
+			    p[2] == (x + y) * 10, "pixel %d,%d", x, y);
+		}
+	img_free(&im);
+}
+
+TEST(load_grey_and_alpha)
+{
+	Image im;
+
+	CHECK(img_load(&im, DATA "grey12x9.png", 0, NULL, NULL, err,
+	    sizeof err) == 0, "%s", err);
+	CHECK(im.bands == 3, "grey becomes RGB");
+	CHECK(im.data[(4 * 12 + 5) * 3] == 5 * 20 + 4 &&
+	    im.data[(4 * 12 + 5) * 3 + 2] == 5 * 20 + 4, "grey copied");
+	img_free(&im);
+	CHECK(img_load(&im, DATA "rgba12x9.png", 0, NULL, NULL, err,
+	    sizeof err) == 0, "%s", err);
+	CHECK(im.bands == 3 && im.data[(2 * 12 + 3) * 3 + 2] == 50,
+	    "alpha dropped, RGB kept");
+	img_free(&im);
+}
+
+TEST(load_jpeg)
+{
+	Image im;
+	double sum[3] = {0};
+
+	CHECK(img_load(&im, DATA "photo64x48.jpg", 0, NULL, NULL, err,
+	    sizeof err) == 0, "%s", err);
+	CHECK(im.w == 64 && im.h == 48, "%dx%d", im.w, im.h);
+	for (int i = 0; i < 64 * 48; i++)
+		for (int c = 0; c < 3; c++)
+			sum[c] += im.data[3 * i + c];
+	/* PIL (libjpeg-turbo) decodes it to means 125.90, 117.58, 127.49
+	 * and pixel (20,10) = 81,49,122. */
+	CHECK_NEAR(sum[0] / (64 * 48), 125.90, 0.5, 0);
+	CHECK_NEAR(sum[1] / (64 * 48), 117.58, 0.5, 0);
+	CHECK_NEAR(sum[2] / (64 * 48), 127.49, 0.5, 0);
+	CHECK_NEAR(im.data[(10 * 64 + 20) * 3], 81, 2, 0);
+	img_free(&im);
+}
+
+TEST(shrink_on_load)
+{
+	Image im;
+	int fw, fh;
+
+	/* 64x48 with a 20 px minimum: 1/2 keeps 24 >= 20, 1/4 would not. */
+	CHECK(img_load(&im, DATA "photo64x48.jpg", 20, &fw, &fh, err,
+	    sizeof err) == 0, "%s", err);
+	CHECK(im.w == 32 && im.h == 24 && fw == 64 && fh == 48,
+	    "%dx%d of %dx%d", im.w, im.h, fw, fh);
+	img_free(&im);
+	CHECK(img_load(&im, DATA "photo64x48.jpg", 25, &fw, &fh, err,
+	    sizeof err) == 0, "%s", err);
+	CHECK(im.w == 64 && im.h == 48, "no shrink below the minimum");
+	img_free(&im);
+}
+
+TEST(refused)
+{
+	Image im;
+
+	CHECK(img_load(&im, DATA "truncated.jpg", 0, NULL, NULL, err,
+	    sizeof err) < 0, "a truncated JPEG loads");
+	CHECK(strstr(err, "Premature end") != NULL && !strchr(err, '\n'),
+	    "message: %s", err);
+	CHECK(img_load(&im, DATA "notimage.jpg", 0, NULL, NULL, err,
+	    sizeof err) < 0, "text loads as an image");
+	CHECK(strstr(err, "not an image") != NULL, "message: %s", err);
+	CHECK(img_load(&im, DATA "no-such-file.png", 0, NULL, NULL, err,
+	    sizeof err) < 0, "a missing file loads");
+	CHECK(strstr(err, "No such file") != NULL, "message: %s", err);
+	CHECK(im.data == NULL, "empty after failure");
+}
+
+TEST(short_side_rule)
+{
+	int w, h;
+
+	img_short_side_size(500, 375, 292, &w, &h);
+	CHECK(w == 389 && h == 292, "%dx%d", w, h);   /* int(292*500/375) */
+	img_short_side_size(375, 500, 292, &w, &h);
+	CHECK(w == 292 && h == 389, "%dx%d", w, h);
+	img_short_side_size(28, 28, 96, &w, &h);
+	CHECK(w == 96 && h == 96, "%dx%d", w, h);
+	img_short_side_size(640, 427, 292, &w, &h);
+	CHECK(w == 437 && h == 292, "%dx%d", w, h);   /* 437.65 truncated */
+}
+
+/* Hashes of PIL 9.4 Image.resize(BILINEAR) on pattern(w, h). */
+TEST(resample_matches_pil)
+{
+	static const struct { int w, h, ow, oh; uint32_t hash; } c[] = {
+		{ 7, 5, 4, 3, 0x83a41d63 },
+		{ 53, 37, 29, 41, 0xae29b3b8 },
+		{ 53, 37, 17, 13, 0xb9e51308 },
+		{ 53, 37, 53, 20, 0x26dfa603 },
+		{ 53, 37, 80, 37, 0x9c9d02e2 },
+		{ 500, 375, 389, 292, 0x72aacbc1 },
+	};
+	static const uint8_t first[12] = {
+		25, 98, 171, 86, 159, 160, 158, 180, 48, 162, 48, 109 };
+
+	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+		uint8_t *src = pattern(c[i].w, c[i].h);
+		uint8_t *dst = malloc((size_t)c[i].ow * c[i].oh * 3);
+		img_resample(dst, 0, 0, c[i].ow, c[i].oh, c[i].ow, c[i].oh,
+		    src, c[i].w, c[i].h, 3);
+		CHECK(fnv1a(dst, (size_t)c[i].ow * c[i].oh * 3) == c[i].hash,
+		    "%dx%d -> %dx%d differs from PIL", c[i].w, c[i].h,
+		    c[i].ow, c[i].oh);
+		if (i == 0)
+			CHECK(memcmp(dst, first, 12) == 0, "first pixels");
+		free(src);
+		free(dst);
+	}
+}
+
+TEST(resample_window)
+{
+	int w = 53, h = 37, ow = 41, oh = 60;
+	uint8_t *src = pattern(w, h), *full = malloc(ow * oh * 3);
+	uint8_t win[9 * 13 * 3];
+
+	img_resample(full, 0, 0, ow, oh, ow, oh, src, w, h, 3);
+	for (int t = 0; t < 4; t++) {
+		int x0 = t * 10, y0 = t * 15;
+		img_resample(win, x0, y0, 9, 13, ow, oh, src, w, h, 3);
+		for (int y = 0; y < 13; y++)
+			CHECK(memcmp(win + y * 9 * 3,
+			    full + ((y0 + y) * ow + x0) * 3, 27) == 0,
+			    "window %d row %d", t, y);
+	}
+	img_resample(win, 0, 0, 9, 13, w, h, src, w, h, 3);
+	CHECK(memcmp(win, src, 27) == 0, "same size copies");
+	free(src);
+	free(full);
+}
+
+TEST(png_and_montage)
+{
+	const char *tmp = getenv("TMP");
+	char path[512];
+	uint8_t t0[6 * 4 * 3], t1[6 * 4 * 3];
+	const uint8_t *tiles[3] = { t0, t1, t0 };
+	Image im;
+
+	memset(t0, 200, sizeof t0);
+	memset(t1, 10, sizeof t1);
+	snprintf(path, sizeof path, "%s/m.png", tmp ? tmp : "/tmp");
+	CHECK(img_montage_png(path, tiles, 3, 6, 4, 2, 1, 255, err,
+	    sizeof err) == 0, "%s", err);
+	CHECK(img_load(&im, path, 0, NULL, NULL, err, sizeof err) == 0,
+	    "%s", err);
+	/* 2 columns, 2 rows: 2*6 + 3 by 2*4 + 3. */
+	CHECK(im.w == 15 && im.h == 11, "%dx%d", im.w, im.h);
+	CHECK(im.data[0] == 255 && im.data[(1 * 15 + 1) * 3] == 200 &&
+	    im.data[(1 * 15 + 8) * 3] == 10 &&
+	    im.data[(6 * 15 + 8) * 3] == 255, "tile placement");
+	img_free(&im);
+	CHECK(img_save_png("/nonexistent-dir/x.png", t0, 6, 4, 3, err,
+	    sizeof err) < 0 && strstr(err, "/nonexistent-dir/x.png"),
+	    "unwritable path: %s", err);
+	unlink(path);
+}
+
+int
+main(int argc, char **argv)
+{
+	(void)argc;
+	if (img_start(argv[0], err, sizeof err) < 0) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	RUN(load_png_rgb);
+	RUN(load_grey_and_alpha);
+	RUN(load_jpeg);
+	RUN(shrink_on_load);
+	RUN(refused);
+	RUN(short_side_rule);
+	RUN(resample_matches_pil);
+	RUN(resample_window);
+	RUN(png_and_montage);
+	img_stop();
+	return check_summary();
+}
