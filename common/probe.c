@@ -93,6 +93,7 @@ probe_init(Probe *p, const ProbeConfig *c, size_t dim, size_t nclass,
 	p->run_var = emalloc(ch * sizeof *p->run_var);
 	p->mean = ecalloc(ch, sizeof *p->mean);
 	p->var = ecalloc(ch, sizeof *p->var);
+	p->scale = ecalloc(ch, sizeof *p->scale);
 	for (size_t i = 0; i < ch; i++)
 		p->run_var[i] = 1;
 	p->xb = emalloc_aligned((size_t)c->batch * dim * sizeof *p->xb);
@@ -113,6 +114,7 @@ probe_free(Probe *p)
 	free(p->run_var);
 	free(p->mean);
 	free(p->var);
+	free(p->scale);
 	free(p->xb);
 	free(p->logit);
 	free(p->order);
@@ -146,13 +148,15 @@ probe_normalize(Probe *p, float *x, size_t n, int train)
 	}
 	const float *mean = train ? p->mean : p->run_mean;
 	const float *var = train ? p->var : p->run_var;
+	for (size_t c = 0; c < C; c++)
+		p->scale[c] = 1 / sqrt(var[c] + p->cfg.bn_eps);
 	#pragma omp parallel for schedule(static) if (n * D > PAR_MIN)
 	for (size_t i = 0; i < n; i++)
 		for (size_t c = 0; c < C; c++) {
-			float m = mean[c], inv = 1 / sqrt(var[c] + p->cfg.bn_eps);
+			float m = mean[c], k = p->scale[c];
 			float *r = x + i * D + c * S;
 			for (size_t j = 0; j < S; j++)
-				r[j] = (r[j] - m) * inv;
+				r[j] = (r[j] - m) * k;
 		}
 }
 
@@ -196,22 +200,27 @@ xent(float *dz, const float *z, size_t C, int y, double scale)
 
 	for (size_t c = 1; c < C; c++)
 		mx = fmax(mx, z[c]);
-	for (size_t c = 0; c < C; c++)
-		s += exp(z[c] - mx);
-	loss = log(s) - (z[y] - mx);
+	loss = mx - z[y];   // before dz overwrites z
+	for (size_t c = 0; c < C; c++) {
+		float e = expf(z[c] - mx);
+		s += e;
+		if (dz)
+			dz[c] = e;
+	}
+	loss += log(s);
 	if (dz)
 		for (size_t c = 0; c < C; c++)
-			dz[c] = (exp(z[c] - mx) / s - (c == (size_t)y)) * scale;
+			dz[c] = (dz[c] / s - (c == (size_t)y)) * scale;
 	return loss;
 }
 
-double
-probe_batch_grad(Probe *p, const float *x, const int *y, size_t n)
+/* probe_batch_grad on the n rows already in p->xb, which it normalises. */
+static double
+batch_grad(Probe *p, const int *y, size_t n)
 {
 	size_t C = p->nclass, D = p->dim;
 	double loss = 0;
 
-	memcpy(p->xb, x, n * D * sizeof *x);
 	probe_normalize(p, p->xb, n, 1);
 	linear_forward(p, p->xb, n);
 	for (size_t i = 0; i < n; i++)
@@ -227,6 +236,13 @@ probe_batch_grad(Probe *p, const float *x, const int *y, size_t n)
 		p->db[c] = s;
 	}
 	return loss / n;
+}
+
+double
+probe_batch_grad(Probe *p, const float *x, const int *y, size_t n)
+{
+	memcpy(p->xb, x, n * p->dim * sizeof *x);
+	return batch_grad(p, y, n);
 }
 
 /*
@@ -256,7 +272,6 @@ probe_train_epoch(Probe *p, const float *x, const int *y, size_t n,
 	size_t B = p->cfg.batch, D = p->dim, seen = 0;
 	double lr = probe_lr(&p->cfg, epoch), sum = 0;
 	int *yb = emalloc(B * sizeof *yb);
-	float *xg = emalloc_aligned(B * D * sizeof *xg);
 	Rng g;
 
 	if (p->norder != n) {
@@ -273,11 +288,11 @@ probe_train_epoch(Probe *p, const float *x, const int *y, size_t n,
 		if (p->cfg.bn && nb * p->spatial < 2)
 			break;
 		for (size_t i = 0; i < nb; i++) {
-			memcpy(xg + i * D, x + (size_t)p->order[i0 + i] * D,
-			    D * sizeof *xg);
+			memcpy(p->xb + i * D, x + (size_t)p->order[i0 + i] * D,
+			    D * sizeof *x);
 			yb[i] = y[p->order[i0 + i]];
 		}
-		sum += probe_batch_grad(p, xg, yb, nb) * nb;
+		sum += batch_grad(p, yb, nb) * nb;
 		seen += nb;
 		if (p->cfg.bn)
 			bn_update(p, nb);
@@ -286,7 +301,6 @@ probe_train_epoch(Probe *p, const float *x, const int *y, size_t n,
 			done(ctx, i0 + nb);
 	}
 	free(yb);
-	free(xg);
 	return seen ? sum / seen : 0;
 }
 

@@ -74,6 +74,7 @@ typedef struct {
 	float *mom;                  /* SGD momentum buffers, same layout */
 	float *run_mean, *run_var;   /* (channels) */
 	float *mean, *var;           /* last batch's statistics (channels) */
+	float *scale;                /* 1/sqrt(var + eps) last used (channels) */
 	/* workspace for one batch */
 	float *xb;                   /* (batch, dim) */
 	float *logit;                /* (batch, nclass), dlogits after backward */

@@ -94,6 +94,66 @@ TEST(against_full_sort)
 	free(b);
 }
 
+/* Class order for the reference: score descending, lower class first. */
+static const double *ref_score;
+
+static int
+class_cmp(const void *a, const void *b)
+{
+	int i = *(const int *)a, j = *(const int *)b;
+
+	if ((float)ref_score[i] != (float)ref_score[j])
+		return (float)ref_score[i] > (float)ref_score[j] ? -1 : 1;
+	return i - j;
+}
+
+TEST(hits_against_full_sort)
+{
+	/* votes and hits from the reference neighbours, classes fully sorted */
+	enum { NQ = 60, NB = 400, D = 8, C = 7, KMAX = 50 };
+	static const int ks[] = {1, 3, 5, 10, 50};
+	float *q = randn(NQ * D, 5), *b = randn(NB * D, 6);
+	static float sim[NQ * KMAX];
+	static int64_t idx[NQ * KMAX], ridx[NQ * KMAX];
+	static double rsim[NQ * KMAX];
+	int bl[NB], ql[NQ];
+	Rng g;
+
+	rng_init(&g, 1, RNG_STREAM_USER, 7);
+	for (int i = 0; i < NB; i++)
+		bl[i] = rng_below(&g, C);
+	for (int i = 0; i < NQ; i++)
+		ql[i] = rng_below(&g, C);
+	knn_normalize(q, NQ, D);
+	knn_normalize(b, NB, D);
+	knn_search(sim, idx, q, NQ, b, NB, D, KMAX, 16, 50, NULL, NULL);
+	brute(rsim, ridx, q, NQ, b, NB, D, KMAX);
+	for (size_t t = 0; t < RL_NELEM(ks); t++) {
+		int k = ks[t];
+		size_t h1, h5, r1 = 0, r5 = 0;
+		knn_hits(&h1, &h5, sim, idx, KMAX, NQ, k, bl, ql, C, KNN_T);
+		for (int i = 0; i < NQ; i++) {
+			double score[C] = {0};
+			int ord[C];
+			for (int j = 0; j < k; j++)
+				score[bl[ridx[i * KMAX + j]]] +=
+				    exp(rsim[i * KMAX + j] / KNN_T);
+			for (int c = 0; c < C; c++)
+				ord[c] = c;
+			ref_score = score;
+			qsort(ord, C, sizeof *ord, class_cmp);
+			r1 += ord[0] == ql[i] && score[ql[i]] > 0;
+			for (int j = 0; j < RL_MIN(5, k); j++)
+				r5 += ord[j] == ql[i] && score[ql[i]] > 0;
+		}
+		CHECK(h1 == r1 && h5 == r5, "k=%d: hits %zu/%zu, reference "
+		    "%zu/%zu", k, h1, h5, r1, r5);
+		CHECK(h1 <= h5, "k=%d: top-1 above top-5", k);
+	}
+	free(q);
+	free(b);
+}
+
 TEST(chunks_identical)
 {
 	enum { NQ = 41, NB = 257, D = 24, K = 20 };
@@ -209,6 +269,7 @@ main(void)
 {
 	RUN(normalize);
 	RUN(against_full_sort);
+	RUN(hits_against_full_sort);
 	RUN(chunks_identical);
 	RUN(ties_at_the_cut);
 	RUN(constructed);

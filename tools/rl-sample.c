@@ -8,6 +8,7 @@
  * decoding img.h's, the transport stream.h's.
  */
 #include <err.h>
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <pthread.h>
@@ -443,6 +444,7 @@ main(int argc, char **argv)
 	sigset_t block, old;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_RESETHAND;     /* a second ^C kills at once */
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
@@ -488,8 +490,12 @@ main(int argc, char **argv)
 		}
 		for (int k = 0; s->ok && k < K; k++) {
 			if (sink_put(sink, &s->rec[k], err, sizeof err) < 0) {
-				warnx("%s", err);
-				fail = 1;
+				/* A ZeroMQ put blocked at the high-water mark
+				 * gives up on a signal: that is no failure. */
+				if (errno != EINTR || !got_signal) {
+					warnx("%s", err);
+					fail = 1;
+				}
 				break;
 			}
 			if (preview && ntile < PREVIEW_GRIDS) {
@@ -521,8 +527,13 @@ main(int argc, char **argv)
 	}
 
 	uint64_t nrec = sink_count(sink);
-	/* After a failed put the sink's state is reported already. */
-	if (sink_close(sink, err, sizeof err) < 0 && !fail) {
+	/* After a failed put the sink's state is reported already. An
+	 * interrupted ZeroMQ stream is left without its end-of-stream marker
+	 * (closing would wait for a receiver to take it): the receiver then
+	 * reports a sender that ended early, which is what happened. */
+	if (got_signal && zep)
+		;
+	else if (sink_close(sink, err, sizeof err) < 0 && !fail) {
 		warnx("%s", err);
 		fail = 1;
 	}

@@ -115,13 +115,23 @@ expect preview 0 "$S" $SMALL -n 4 --preview "$TMP/p.png" -o "$TMP/pdb" \
 	ok preview-size || nok preview-size
 
 # SIGINT: stops, commits what it wrote, exits 128+2.
-i=0; : > "$TMP/many"
-while [ $i -lt 4000 ]; do echo f.png; i=$((i + 1)); done >> "$TMP/many"
+# (20000 images: several seconds, so the signal comes while it works.)
+awk 'BEGIN { for (i = 0; i < 20000; i++) print "f.png" }' > "$TMP/many"
 "$S" --resize 24 --crop 24 --patch 6 -l "$TMP/many" -o "$TMP/sig" 2>"$TMP/serr" & pid=$!
 while [ ! -f "$TMP/sig/data.mdb" ]; do sleep 0.05; done
 sleep 0.3; kill -INT $pid; wait $pid; rc=$?
 [ $rc -eq 130 ] && ok sigint-status || { nok sigint-status; echo "  rc $rc" >&2; }
 grep -q interrupted "$TMP/serr" && ok sigint-msg || nok sigint-msg
-n=$("$CAT" -c -i "$TMP/sig") && [ "$n" -ge 0 ] && [ "$n" -lt 4000 ] &&
+n=$("$CAT" -c -i "$TMP/sig") && [ "$n" -ge 0 ] && [ "$n" -lt 20000 ] &&
 	ok sigint-committed || nok sigint-committed
+# SIGTERM while pushing over ZeroMQ: no end-of-stream marker, so the
+# receiver reports a sender that ended early; no wait for a receiver.
+ep=ipc://$TMP/zsig
+"$CAT" -t 30 -c -z "$ep" > "$TMP/zc" 2>"$TMP/zcerr" & cpid=$!
+"$S" --resize 24 --crop 24 --patch 6 -l "$TMP/many" -z ">$ep" 2>/dev/null & pid=$!
+sleep 0.5; kill -TERM $pid; wait $pid; rc=$?
+[ $rc -eq 143 ] && ok sigterm-zmq-status || { nok sigterm-zmq-status; echo "  rc $rc" >&2; }
+wait $cpid; rc=$?
+[ $rc -eq 1 ] && grep -q "without ending its stream" "$TMP/zcerr" &&
+	ok sigterm-zmq-receiver-told || { nok sigterm-zmq-receiver-told; cat "$TMP/zcerr" >&2; }
 cli_end
