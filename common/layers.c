@@ -301,6 +301,81 @@ bn_block(int C)
 	return cb;
 }
 
+/*
+ * Over rows 0..M-1 of channels c0..c0+n-1 (n <= BN_BLOCK) of (M, C) arrays:
+ *     su[j] = sum u,  suv[j] = sum u * (b - kb[j]),  u = a - ka[j]
+ * with u zeroed where mask <= 0 when mask is not NULL.
+ */
+static void
+bn_sums(double *su, double *suv, const float *a, const float *ka,
+    const float *b, const float *kb, const float *mask, long M, int C,
+    int c0, int n)
+{
+	float f1[BN_BLOCK], f2[BN_BLOCK];
+
+	for (int j = 0; j < n; j++)
+		su[j] = suv[j] = 0;
+	for (long r0 = 0; r0 < M; r0 += BN_ROWS) {
+		long r1 = RL_MIN(r0 + BN_ROWS, M);
+
+		for (int j = 0; j < n; j++)
+			f1[j] = f2[j] = 0;
+		for (long r = r0; r < r1; r++) {
+			const float *ar = a + (size_t)r * C + c0;
+			const float *br = b + (size_t)r * C + c0;
+
+			if (mask != NULL) {
+				const float *m = mask + (size_t)r * C + c0;
+
+				for (int j = 0; j < n; j++) {
+					float u = m[j] > 0 ? ar[j] - ka[j] : 0;
+
+					f1[j] += u;
+					f2[j] += u * (br[j] - kb[j]);
+				}
+			} else
+				for (int j = 0; j < n; j++) {
+					float u = ar[j] - ka[j];
+
+					f1[j] += u;
+					f2[j] += u * (br[j] - kb[j]);
+				}
+		}
+		for (int j = 0; j < n; j++) {
+			su[j] += f1[j];
+			suv[j] += f2[j];
+		}
+	}
+}
+
+/* out = inp * scale + shift [+ res] [then max(0, .)], per channel; rows
+ * on the threads. The four variants are separate loops so each vectorises
+ * without a test per element. */
+static void
+bn_apply(float *out, const float *inp, const float *res, const float *scale,
+    const float *shift, long M, int C, int relu)
+{
+#pragma omp parallel for schedule(static)
+	for (long r = 0; r < M; r++) {
+		const float *x = inp + (size_t)r * C;
+		const float *e = res != NULL ? res + (size_t)r * C : NULL;
+		float *y = out + (size_t)r * C;
+
+		if (res != NULL && relu)
+			for (int c = 0; c < C; c++)
+				y[c] = fmaxf(x[c] * scale[c] + shift[c] + e[c], 0);
+		else if (res != NULL)
+			for (int c = 0; c < C; c++)
+				y[c] = x[c] * scale[c] + shift[c] + e[c];
+		else if (relu)
+			for (int c = 0; c < C; c++)
+				y[c] = fmaxf(x[c] * scale[c] + shift[c], 0);
+		else
+			for (int c = 0; c < C; c++)
+				y[c] = x[c] * scale[c] + shift[c];
+	}
+}
+
 void
 batchnorm_forward(float *out, float *mean, float *invstd,
     float *running_mean, float *running_var, const float *inp,
@@ -315,32 +390,11 @@ batchnorm_forward(float *out, float *mean, float *invstd,
 	for (int c0 = 0; c0 < C; c0 += cb) {
 		int n = RL_MIN(cb, C - c0);
 		double s1[BN_BLOCK], s2[BN_BLOCK];
-		float k[BN_BLOCK], f1[BN_BLOCK], f2[BN_BLOCK];
+		float k[BN_BLOCK];
 
-		for (int j = 0; j < n; j++) {
-			s1[j] = s2[j] = 0;
+		for (int j = 0; j < n; j++)
 			k[j] = inp[c0 + j];
-		}
-		for (long r0 = 0; r0 < M; r0 += BN_ROWS) {
-			long r1 = RL_MIN(r0 + BN_ROWS, (long)M);
-
-			for (int j = 0; j < n; j++)
-				f1[j] = f2[j] = 0;
-			for (long r = r0; r < r1; r++) {
-				const float *x = inp + (size_t)r * C + c0;
-
-				for (int j = 0; j < n; j++) {
-					float d = x[j] - k[j];
-
-					f1[j] += d;
-					f2[j] += d * d;
-				}
-			}
-			for (int j = 0; j < n; j++) {
-				s1[j] += f1[j];
-				s2[j] += f2[j];
-			}
-		}
+		bn_sums(s1, s2, inp, k, inp, k, NULL, M, C, c0, n);
 		for (int j = 0; j < n; j++) {
 			int c = c0 + j;
 			double d = s1[j] / M, mu = k[j] + d;
@@ -361,20 +415,7 @@ batchnorm_forward(float *out, float *mean, float *invstd,
 				    (M - 1));
 		}
 	}
-#pragma omp parallel for schedule(static)
-	for (long r = 0; r < M; r++) {
-		const float *x = inp + (size_t)r * C;
-		const float *e = res != NULL ? res + (size_t)r * C : NULL;
-		float *y = out + (size_t)r * C;
-
-		for (int c = 0; c < C; c++) {
-			float v = x[c] * scale[c] + shift[c];
-
-			if (e != NULL)
-				v += e[c];
-			y[c] = relu && v < 0 ? 0 : v;
-		}
-	}
+	bn_apply(out, inp, res, scale, shift, M, C, relu);
 }
 
 void
@@ -391,20 +432,7 @@ batchnorm_forward_eval(float *out, const float *inp, const float *res,
 		scale[c] = gamma[c] * is;
 		shift[c] = beta[c] - running_mean[c] * scale[c];
 	}
-#pragma omp parallel for schedule(static)
-	for (long r = 0; r < M; r++) {
-		const float *x = inp + (size_t)r * C;
-		const float *e = res != NULL ? res + (size_t)r * C : NULL;
-		float *y = out + (size_t)r * C;
-
-		for (int c = 0; c < C; c++) {
-			float v = x[c] * scale[c] + shift[c];
-
-			if (e != NULL)
-				v += e[c];
-			y[c] = relu && v < 0 ? 0 : v;
-		}
-	}
+	bn_apply(out, inp, res, scale, shift, M, C, relu);
 }
 
 /*
@@ -427,42 +455,12 @@ batchnorm_backward(float *dinp, float *dgamma, float *dbeta,
 	for (int c0 = 0; c0 < C; c0 += cb) {
 		int n = RL_MIN(cb, C - c0);
 		double sg[BN_BLOCK], sgx[BN_BLOCK];
-		float mu[BN_BLOCK], f1[BN_BLOCK], f2[BN_BLOCK];
+		float zero[BN_BLOCK];
 
-		for (int j = 0; j < n; j++) {
-			sg[j] = sgx[j] = 0;
-			mu[j] = mean[c0 + j];
-		}
-		for (long r0 = 0; r0 < M; r0 += BN_ROWS) {
-			long r1 = RL_MIN(r0 + BN_ROWS, (long)M);
-
-			for (int j = 0; j < n; j++)
-				f1[j] = f2[j] = 0;
-			for (long r = r0; r < r1; r++) {
-				const float *x = inp + (size_t)r * C + c0;
-				const float *g = dout + (size_t)r * C + c0;
-
-				if (relu_out != NULL) {
-					const float *y = relu_out + (size_t)r *
-					    C + c0;
-
-					for (int j = 0; j < n; j++) {
-						float gj = y[j] > 0 ? g[j] : 0;
-
-						f1[j] += gj;
-						f2[j] += gj * (x[j] - mu[j]);
-					}
-				} else
-					for (int j = 0; j < n; j++) {
-						f1[j] += g[j];
-						f2[j] += g[j] * (x[j] - mu[j]);
-					}
-			}
-			for (int j = 0; j < n; j++) {
-				sg[j] += f1[j];
-				sgx[j] += f2[j];
-			}
-		}
+		for (int j = 0; j < n; j++)
+			zero[j] = 0;
+		bn_sums(sg, sgx, dout, zero, inp, mean + c0, relu_out, M, C, c0,
+		    n);
 		for (int j = 0; j < n; j++) {
 			int c = c0 + j;
 			double is = invstd[c];

@@ -120,6 +120,34 @@ compare_stage(const Ckpt *c, const ResNetCtx *ctx, int s, int B,
 static const char *stage_names[5] = { "stem", "layer1", "layer2", "layer3",
     "layer4" };
 
+/* Every stage output against <prefix>.<stage>. */
+static void
+compare_stages(const Ckpt *c, const ResNetCtx *ctx, int B, const char *prefix)
+{
+	char name[40];
+
+	for (int s = 0; s < 5; s++) {
+		snprintf(name, sizeof name, "%s.%s", prefix, stage_names[s]);
+		compare_stage(c, ctx, s, B, name);
+	}
+}
+
+/* GAP and logits of the last forward against <prefix>.gap/.logits. */
+static void
+compare_head(const Ckpt *c, const ResNetCtx *ctx, const char *prefix,
+    float *feat, float *logits, const float *hw, const float *hb, int N,
+    int C4, int K)
+{
+	char name[40];
+
+	resnet_gap(ctx, feat);
+	snprintf(name, sizeof name, "%s.gap", prefix);
+	compare(name, feat, ref_f32(c, name, NULL), (size_t)N * C4, TOL_FWD);
+	linear_forward(logits, feat, hw, hb, N, C4, K);
+	snprintf(name, sizeof name, "%s.logits", prefix);
+	compare(name, logits, ref_f32(c, name, NULL), (size_t)N * K, TOL_FWD);
+}
+
 /*
  * The gradient of every parameter, in PyTorch's layout, with a floor of
  * 1e-2 of the largest reference gradient of the network.
@@ -328,18 +356,8 @@ check_file(const char *path)
 	CHECK(resnet_ctx_create(&ctx, net, N, H, W, 1, err, sizeof err) == 0,
 	    "%s", err);
 	resnet_forward(net, ctx, x, N, 1);
-	for (int s = 0; s < 5; s++) {
-		char name[32];
-
-		snprintf(name, sizeof name, "train.%s", stage_names[s]);
-		compare_stage(c, ctx, s, N, name);
-	}
-	resnet_gap(ctx, feat);
-	compare("train.gap", feat, ref_f32(c, "train.gap", NULL),
-	    (size_t)N * C4, TOL_FWD);
-	linear_forward(logits, feat, hw, hb, N, C4, K);
-	compare("train.logits", logits, ref_f32(c, "train.logits", NULL),
-	    (size_t)N * K, TOL_FWD);
+	compare_stages(c, ctx, N, "train");
+	compare_head(c, ctx, "train", feat, logits, hw, hb, N, C4, K);
 	loss = crossentropy_forward(probs, &ncorrect, logits, labels, N, K);
 	compare("train.loss", &loss, ref_f32(c, "train.loss", NULL), 1,
 	    TOL_FWD);
@@ -358,30 +376,16 @@ check_file(const char *path)
 
 	/* eval mode, with the updated running statistics */
 	resnet_forward(net, ctx, x, N, 0);
-	for (int s = 0; s < 5; s++) {
-		char name[32];
-
-		snprintf(name, sizeof name, "eval.%s", stage_names[s]);
-		compare_stage(c, ctx, s, N, name);
-	}
-	resnet_gap(ctx, feat);
-	compare("eval.gap", feat, ref_f32(c, "eval.gap", NULL),
-	    (size_t)N * C4, TOL_FWD);
-	linear_forward(logits, feat, hw, hb, N, C4, K);
-	compare("eval.logits", logits, ref_f32(c, "eval.logits", NULL),
-	    (size_t)N * K, TOL_FWD);
+	compare_stages(c, ctx, N, "eval");
+	compare_head(c, ctx, "eval", feat, logits, hw, hb, N, C4, K);
 	resnet_ctx_free(ctx);
 
 	/* the same in an evaluation context (buffers reused) */
 	CHECK(resnet_ctx_create(&ctx, net, N, H, W, 0, err, sizeof err) == 0,
 	    "%s", err);
 	resnet_forward(net, ctx, x, N, 0);
-	for (int s = 0; s < 5; s++) {
-		char name[40];
-
-		snprintf(name, sizeof name, "eval.%s", stage_names[s]);
-		compare_stage(c, ctx, s, N, name);
-	}
+	compare_stages(c, ctx, N, "eval");
+	compare_head(c, ctx, "eval", feat, logits, hw, hb, N, C4, K);
 	resnet_ctx_free(ctx);
 
 	if (ckpt_find(c, "pool.input_u8") != NULL)
