@@ -362,14 +362,20 @@ bn_apply(float *out, const float *inp, const float *res, const float *scale,
 		float *y = out + (size_t)r * C;
 
 		if (res != NULL && relu)
-			for (int c = 0; c < C; c++)
-				y[c] = fmaxf(x[c] * scale[c] + shift[c] + e[c], 0);
+			for (int c = 0; c < C; c++) {
+				float v = x[c] * scale[c] + shift[c] + e[c];
+
+				y[c] = v > 0 ? v : 0;
+			}
 		else if (res != NULL)
 			for (int c = 0; c < C; c++)
 				y[c] = x[c] * scale[c] + shift[c] + e[c];
 		else if (relu)
-			for (int c = 0; c < C; c++)
-				y[c] = fmaxf(x[c] * scale[c] + shift[c], 0);
+			for (int c = 0; c < C; c++) {
+				float v = x[c] * scale[c] + shift[c];
+
+				y[c] = v > 0 ? v : 0;
+			}
 		else
 			for (int c = 0; c < C; c++)
 				y[c] = x[c] * scale[c] + shift[c];
