@@ -726,18 +726,29 @@ linear_backward(float *dinp, float *dweight, float *dbias,
 		    NULL);
 }
 
+/* Elements per dropout generator: the mask is drawn in fixed chunks, each
+ * from its own key, so the threads split it without changing it. */
+#define DROP_CHUNK 4096
+
 void
 dropout_forward(float *out, float *mask, const float *inp, size_t N,
     float p, uint64_t seed, uint64_t step)
 {
-	Rng g;
 	float keep = 1.0f / (1.0f - p);
+	long nchunk = (long)((N + DROP_CHUNK - 1) / DROP_CHUNK);
 
 	assert(p >= 0 && p < 1);
-	rng_init(&g, seed, RNG_STREAM_DROPOUT, step);
-	for (size_t i = 0; i < N; i++) {
-		mask[i] = rng_uniform(&g) < p ? 0.0f : keep;
-		out[i] = inp[i] * mask[i];
+	assert(nchunk < (1L << 24));
+#pragma omp parallel for schedule(static)
+	for (long k = 0; k < nchunk; k++) {
+		size_t i1 = RL_MIN(N, (size_t)(k + 1) * DROP_CHUNK);
+		Rng g;
+
+		rng_init(&g, seed, RNG_STREAM_DROPOUT, (step << 24) | (uint64_t)k);
+		for (size_t i = (size_t)k * DROP_CHUNK; i < i1; i++) {
+			mask[i] = rng_uniform(&g) < p ? 0.0f : keep;
+			out[i] = inp[i] * mask[i];
+		}
 	}
 }
 

@@ -185,7 +185,9 @@ void linear_backward(float *dinp, float *dweight, float *dbias,
  * Inverted dropout (torch.nn.Dropout, training mode): each of the N
  * elements is kept with probability 1 - p and then scaled by 1/(1-p), or
  * zeroed. The choices come from rng.h keyed by (seed, RNG_STREAM_DROPOUT,
- * step), so a step's mask is reproducible. mask[N] receives the factor
+ * step << 24 | chunk), one generator per chunk of 4096 elements, so a
+ * step's mask is reproducible whatever the thread count (N < 2^36). mask[N]
+ * receives the factor
  * (0 or 1/(1-p)) for the backward. out may equal inp. 0 <= p < 1.
  */
 void dropout_forward(float *out, float *mask, const float *inp, size_t N,

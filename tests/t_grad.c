@@ -13,6 +13,7 @@
  * a whole is checked against PyTorch by t_ref.
  */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -444,6 +445,21 @@ TEST(dropout)
 	for (int i = 0; i < 400; i++)
 		same &= m2[i] == c.mask[i];
 	CHECK(!same, "step 4 drew step 3's mask");
+	/* the same mask on one thread as on all (chunked generators) */
+	{
+		size_t n = 3 * 4096 + 17;
+		float *in = randn(n, 1), *o1 = zeros(n), *o2 = zeros(n);
+		float *k1 = zeros(n), *k2 = zeros(n);
+		int nt = omp_get_max_threads();
+
+		omp_set_num_threads(1);
+		dropout_forward(o1, k1, in, n, 0.3f, 9, 2);
+		omp_set_num_threads(nt);
+		dropout_forward(o2, k2, in, n, 0.3f, 9, 2);
+		CHECK(memcmp(k1, k2, n * sizeof *k1) == 0, "mask depends on "
+		    "the thread count");
+		free(in), free(o1), free(o2), free(k1), free(k2);
+	}
 	free(c.x), free(c.y), free(c.mask), free(c.r), free(dx), free(m2);
 	free(y2);
 }
