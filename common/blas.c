@@ -49,19 +49,25 @@ cpu_is_amd(void)
 void
 blas_init(char **argv)
 {
-	const char *core, *no;
+	const char *core = openblas_get_corename(), *no;
+	int again = 0;
 
-	core = openblas_get_corename();
 	no = getenv("RL_BLAS_NO_REEXEC");
-	if (getenv("OPENBLAS_CORETYPE") == NULL && (no == NULL || *no == '0')
-	    && core != NULL && (strcasecmp(core, "cooperlake") == 0 ||
-	    strcasecmp(core, "skylakex") == 0) && cpu_is_amd()) {
-		/* The library has loaded its kernels already: start again. */
-		if (setenv("OPENBLAS_CORETYPE", "Haswell", 1) == 0) {
-			fflush(NULL);
-			execv("/proc/self/exe", argv);
-			unsetenv("OPENBLAS_CORETYPE");
-		}
+	if (no != NULL && *no != '\0' && *no != '0') {
+		blas_single_thread();
+		return;
+	}
+	if (getenv("OPENBLAS_CORETYPE") == NULL && core != NULL &&
+	    (strcasecmp(core, "cooperlake") == 0 ||
+	    strcasecmp(core, "skylakex") == 0) && cpu_is_amd())
+		again |= setenv("OPENBLAS_CORETYPE", "Haswell", 1) == 0;
+	if (getenv("OMP_WAIT_POLICY") == NULL &&
+	    getenv("GOMP_SPINCOUNT") == NULL)
+		again |= setenv("OMP_WAIT_POLICY", "passive", 1) == 0;
+	if (again) {
+		/* The libraries read these when loaded: start again. */
+		fflush(NULL);
+		execv("/proc/self/exe", argv);
 	}
 	blas_single_thread();
 }
