@@ -17,7 +17,7 @@
  */
 #include <sys/resource.h>
 
-#include <getopt.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <time.h>
 #include <stdlib.h>
