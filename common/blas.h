@@ -56,7 +56,8 @@ int blas_threads(void);
  * The product is split across the threads by rows of C, or, when M is small
  * and K large (weight gradients), by K, each thread's partial sum going to
  * scratch, which then needs blas_gemm_scratch(M, N) floats (NULL is allowed
- * and then the split is by rows or columns of C instead). Call it from
+ * and then the split is by rows or columns of C instead). The result does
+ * not depend on what scratch held. Call it from
  * serial code, not inside an OpenMP parallel region.
  */
 void blas_gemm(int ta, int tb, int M, int N, int K, const float *A, int lda,
