@@ -203,8 +203,8 @@ main(int argc, char **argv)
 		linear_backward(dh3, dw2, db2, dlog, h3, w2, NP, HID, NCLS,
 		    scratch);
 		dropout_backward(dh2, dh3, mask, (size_t)NP * HID);
-		batchnorm_backward(dh1, dgam, dbet, dh2, h2, h1, mean, invstd,
-		    gam, NP, HID);
+		batchnorm_backward(dh1, dgam, dbet, dh2, h1, mean, invstd,
+		    gam, bet, NP, HID, 1);
 		memset(dpair, 0, (size_t)NP * D * 4);
 		linear_backward(dpair, dw1, db1, dh1, pair, w1, NP, D, HID,
 		    scratch);

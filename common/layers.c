@@ -304,12 +304,14 @@ bn_block(int C)
 /*
  * Over rows 0..M-1 of channels c0..c0+n-1 (n <= BN_BLOCK) of (M, C) arrays:
  *     su[j] = sum u,  suv[j] = sum u * (b - kb[j]),  u = a - ka[j]
- * with u zeroed where mask <= 0 when mask is not NULL.
+ * with u zeroed where b * sc[j] + sh[j] <= 0 when sc is not NULL (a ReLU
+ * after the batch norm, its mask recomputed from the input b exactly as
+ * bn_apply computed the output).
  */
 static void
 bn_sums(double *su, double *suv, const float *a, const float *ka,
-    const float *b, const float *kb, const float *mask, long M, int C,
-    int c0, int n)
+    const float *b, const float *kb, const float *sc, const float *sh,
+    long M, int C, int c0, int n)
 {
 	float f1[BN_BLOCK], f2[BN_BLOCK];
 
@@ -324,16 +326,15 @@ bn_sums(double *su, double *suv, const float *a, const float *ka,
 			const float *ar = a + (size_t)r * C + c0;
 			const float *br = b + (size_t)r * C + c0;
 
-			if (mask != NULL) {
-				const float *m = mask + (size_t)r * C + c0;
-
+			if (sc != NULL)
 				for (int j = 0; j < n; j++) {
-					float u = m[j] > 0 ? ar[j] - ka[j] : 0;
+					float v = br[j] * sc[j] + sh[j];
+					float u = v > 0 ? ar[j] - ka[j] : 0;
 
 					f1[j] += u;
 					f2[j] += u * (br[j] - kb[j]);
 				}
-			} else
+			else
 				for (int j = 0; j < n; j++) {
 					float u = ar[j] - ka[j];
 
@@ -345,6 +346,18 @@ bn_sums(double *su, double *suv, const float *a, const float *ka,
 			su[j] += f1[j];
 			suv[j] += f2[j];
 		}
+	}
+}
+
+/* The affine form of a training-mode batch norm: scale = gamma invstd,
+ * shift = beta - mean scale (forward and the backward's ReLU mask). */
+static void
+bn_affine(float *scale, float *shift, const float *gamma, const float *beta,
+    const float *mean, const float *invstd, int c0, int n)
+{
+	for (int c = c0; c < c0 + n; c++) {
+		scale[c] = gamma[c] * invstd[c];
+		shift[c] = beta[c] - mean[c] * scale[c];
 	}
 }
 
@@ -400,7 +413,7 @@ batchnorm_forward(float *out, float *mean, float *invstd,
 
 		for (int j = 0; j < n; j++)
 			k[j] = inp[c0 + j];
-		bn_sums(s1, s2, inp, k, inp, k, NULL, M, C, c0, n);
+		bn_sums(s1, s2, inp, k, inp, k, NULL, NULL, M, C, c0, n);
 		for (int j = 0; j < n; j++) {
 			int c = c0 + j;
 			double d = s1[j] / M, mu = k[j] + d;
@@ -410,8 +423,7 @@ batchnorm_forward(float *out, float *mean, float *invstd,
 				var = 0;
 			mean[c] = (float)mu;
 			invstd[c] = (float)(1.0 / sqrt(var + eps));
-			scale[c] = gamma[c] * invstd[c];
-			shift[c] = beta[c] - mean[c] * scale[c];
+			bn_affine(scale, shift, gamma, beta, mean, invstd, c, 1);
 			if (running_mean != NULL)
 				running_mean[c] = (float)((1.0 - momentum) *
 				    running_mean[c] + momentum * mu);
@@ -446,15 +458,18 @@ batchnorm_forward_eval(float *out, const float *inp, const float *res,
  * mean) invstd and sums over the M rows:
  *     dbeta = sum g,  dgamma = sum g x^,
  *     dx = gamma invstd (g - dbeta/M - x^ dgamma/M).
+ * The ReLU's mask is recomputed from x rather than read from the output:
+ * one tensor less through memory in both passes.
  */
 void
 batchnorm_backward(float *dinp, float *dgamma, float *dbeta,
-    const float *dout, const float *relu_out, const float *inp,
-    const float *mean, const float *invstd, const float *gamma, int M,
-    int C)
+    const float *dout, const float *inp, const float *mean,
+    const float *invstd, const float *gamma, const float *beta, int M,
+    int C, int relu)
 {
 	int cb = bn_block(C);
 	float k0[BN_MAXC], k1[BN_MAXC], k2[BN_MAXC];
+	float scale[BN_MAXC], shift[BN_MAXC];
 
 	assert(C <= BN_MAXC);
 #pragma omp parallel for schedule(static)
@@ -465,8 +480,9 @@ batchnorm_backward(float *dinp, float *dgamma, float *dbeta,
 
 		for (int j = 0; j < n; j++)
 			zero[j] = 0;
-		bn_sums(sg, sgx, dout, zero, inp, mean + c0, relu_out, M, C, c0,
-		    n);
+		bn_affine(scale, shift, gamma, beta, mean, invstd, c0, n);
+		bn_sums(sg, sgx, dout, zero, inp, mean + c0, relu ? scale + c0 :
+		    NULL, shift + c0, M, C, c0, n);
 		for (int j = 0; j < n; j++) {
 			int c = c0 + j;
 			double is = invstd[c];
@@ -482,15 +498,20 @@ batchnorm_backward(float *dinp, float *dgamma, float *dbeta,
 	for (long r = 0; r < M; r++) {
 		const float *x = inp + (size_t)r * C;
 		const float *g = dout + (size_t)r * C;
-		const float *y = relu_out != NULL ? relu_out + (size_t)r * C :
-		    NULL;
 		float *dx = dinp + (size_t)r * C;
 
-		for (int c = 0; c < C; c++) {
-			float gc = y != NULL && !(y[c] > 0) ? 0 : g[c];
+		if (relu)
+			for (int c = 0; c < C; c++) {
+				float v = x[c] * scale[c] + shift[c];
+				float gc = v > 0 ? g[c] : 0;
 
-			dx[c] = k0[c] * gc + k1[c] * (x[c] - mean[c]) + k2[c];
-		}
+				dx[c] = k0[c] * gc + k1[c] * (x[c] - mean[c]) +
+				    k2[c];
+			}
+		else
+			for (int c = 0; c < C; c++)
+				dx[c] = k0[c] * g[c] + k1[c] * (x[c] - mean[c]) +
+				    k2[c];
 	}
 }
 

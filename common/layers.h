@@ -110,18 +110,19 @@ void batchnorm_forward_eval(float *out, const float *inp, const float *res,
     const float *running_var, int M, int C, float eps, int relu);
 
 /*
- * Backward of the training-mode batch norm (the part before any residual
- * add or ReLU): dinp (M, C) WRITTEN; dgamma[C], dbeta[C] accumulated. dout
- * (M, C) is the gradient at the batch norm's output; when relu_out is not
- * NULL it is the gradient after a fused ReLU whose output was relu_out, and
- * is masked by relu_out > 0 first. inp, mean, invstd, gamma as in the
- * forward. dinp may equal dout, or inp (the gradient then replaces the
- * input in place).
+ * Backward of the training-mode batch norm: dinp (M, C) WRITTEN; dgamma[C],
+ * dbeta[C] accumulated. dout (M, C) is the gradient at the batch norm's
+ * output, or, when relu != 0, at the output of a fused ReLU (forward with
+ * relu and no res); the mask is then recomputed from inp, bit for bit as
+ * the forward computed it (hence beta). A residual added before a ReLU is
+ * the caller's: mask with relu_backward first, then pass relu = 0. inp,
+ * mean, invstd, gamma, beta as in the forward. dinp may equal dout, or inp
+ * (the gradient then replaces the input in place).
  */
 void batchnorm_backward(float *dinp, float *dgamma, float *dbeta,
-    const float *dout, const float *relu_out, const float *inp,
-    const float *mean, const float *invstd, const float *gamma, int M,
-    int C);
+    const float *dout, const float *inp, const float *mean,
+    const float *invstd, const float *gamma, const float *beta, int M,
+    int C, int relu);
 
 /* ------------------------------------------------------------------------ */
 /* element-wise and pooling */
