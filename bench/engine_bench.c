@@ -178,7 +178,9 @@ main(int argc, char **argv)
 		c0 = cpu_seconds();
 		f0 = minor_faults();
 		t0 = now_seconds();
-		memset(grads, 0, ntotal * sizeof(float));
+#pragma omp parallel for schedule(static)
+		for (size_t i = 0; i < ntotal; i++)
+			grads[i] = 0;
 		resnet_forward(net, ctx, x, P, 1);
 		resnet_gap(ctx, feat);
 		/* pairs: (centre, neighbour k) of each image */

@@ -52,6 +52,15 @@ struct ResNet {
 	int stage_c[5];
 };
 
+/* memset on the threads: these clear tensors of up to 40 MB. */
+static void
+zero(float *p, size_t n)
+{
+#pragma omp parallel for schedule(static)
+	for (size_t i = 0; i < n; i++)
+		p[i] = 0;
+}
+
 /* ------------------------------------------------------------------------ */
 /* configuration and layout */
 
@@ -346,7 +355,7 @@ resnet_tensor(const ResNet *net, size_t i)
 void
 resnet_zero_grad(ResNet *net)
 {
-	memset(net->grads, 0, net->nparams * sizeof(float));
+	zero(net->grads, net->nparams);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -822,7 +831,7 @@ block_backward(ResNet *net, ResNetCtx *ctx, int bi, float *g, float *spare)
 	if (bl->down >= 0) {
 		unit_bn_backward(net, ctx, bl->down, g, 0);
 		dx = spare;
-		memset(dx, 0, nin * sizeof *dx);
+		zero(dx, nin);
 		unit_conv_backward(net, ctx, bl->down, dx, x);
 	}
 	for (int j = bl->n - 1; j >= 0; j--) {
@@ -832,8 +841,7 @@ block_backward(ResNet *net, ResNetCtx *ctx, int bi, float *g, float *spare)
 			unit_conv_backward(net, ctx, bl->u[0], dx, x);
 			break;
 		}
-		memset(ctx->da, 0, (size_t)B * c->s.H * c->s.W * c->s.C *
-		    sizeof(float));
+		zero(ctx->da, (size_t)B * c->s.H * c->s.W * c->s.C);
 		unit_conv_backward(net, ctx, bl->u[j], ctx->da,
 		    ctx->uc[bl->u[j - 1]].a);
 		unit_bn_backward(net, ctx, bl->u[j - 1], ctx->da, 1);
@@ -855,7 +863,7 @@ resnet_backward(ResNet *net, ResNetCtx *ctx, const float *dgap,
 	if (dgap != NULL)
 		gap_backward(g, dgap, B, ctx->h[4], ctx->w[4], C4);
 	else
-		memset(g, 0, n4 * sizeof *g);
+		zero(g, n4);
 	for (int bi = net->nblocks - 1; bi >= 0; bi--) {
 		const Block *bl = &net->blocks[bi];
 
@@ -878,7 +886,7 @@ resnet_backward(ResNet *net, ResNetCtx *ctx, const float *dgap,
 		add_into(spare, dstage[0], n0);
 	unit_bn_backward(net, ctx, 0, spare, 1);
 	if (dinput != NULL)
-		memset(dinput, 0, (size_t)B * ctx->H * ctx->W *
-		    net->cfg.in_channels * sizeof *dinput);
+		zero(dinput, (size_t)B * ctx->H * ctx->W *
+		    net->cfg.in_channels);
 	unit_conv_backward(net, ctx, 0, dinput, ctx->inp);
 }
