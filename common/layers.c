@@ -1,0 +1,824 @@
+/*
+ * layers: forward/backward kernels over channels-last float arrays.
+ * See layers.h for the layout and the gradient conventions.
+ */
+#include <assert.h>
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#include "common/blas.h"
+#include "common/layers.h"
+#include "common/rng.h"
+#include "common/util.h"
+
+/* Largest channel count of a batch norm (per-channel tables on the stack). */
+#define BN_MAXC 8192
+
+// ----------------------------------------------------------------------------
+// convolution
+
+ConvShape
+conv_shape(int B, int H, int W, int C, int OC, int K, int S, int P)
+{
+	ConvShape s;
+
+	assert(B > 0 && H > 0 && W > 0 && C > 0 && OC > 0 && K > 0 && S > 0 &&
+	    P >= 0);
+	s.B = B, s.H = H, s.W = W, s.C = C;
+	s.OC = OC, s.K = K, s.S = S, s.P = P;
+	assert(H + 2 * P >= K && W + 2 * P >= K);
+	s.OH = (H + 2 * P - K) / S + 1;
+	s.OW = (W + 2 * P - K) / S + 1;
+	return s;
+}
+
+/* A 1x1 stride-1 unpadded convolution is a product on the input itself. */
+static int
+conv_is_pointwise(const ConvShape *s)
+{
+	return s->K == 1 && s->S == 1 && s->P == 0;
+}
+
+size_t
+conv_work_floats(const ConvShape *s, int chunk)
+{
+	size_t col = (size_t)chunk * s->OH * s->OW * s->K * s->K * s->C;
+
+	if (conv_is_pointwise(s))
+		col = 0;
+	return col + blas_gemm_scratch(s->K * s->K * s->C, s->OC);
+}
+
+/* Images per chunk so that a chunk's columns fit in nwork floats, with the
+ * chunks of the batch as even as possible. */
+static int
+conv_chunk(const ConvShape *s, size_t nwork)
+{
+	size_t per = (size_t)s->OH * s->OW * s->K * s->K * s->C;
+	size_t fit = nwork / per;
+	int nchunk, chunk;
+
+	assert(fit >= 1);
+	if (fit > (size_t)s->B)
+		fit = s->B;
+	nchunk = (s->B + (int)fit - 1) / (int)fit;
+	chunk = (s->B + nchunk - 1) / nchunk;
+	return chunk;
+}
+
+/*
+ * col (nb*OH*OW, K*K*C): row (b, oh, ow) holds the input cells under the
+ * kernel at that output position, in (kh, kw, c) order, zeros where the
+ * kernel hangs over the padding. Images b0 .. b0+nb-1.
+ */
+static void
+im2col(float *col, const float *inp, const ConvShape *s, int b0, int nb)
+{
+	int H = s->H, W = s->W, C = s->C, K = s->K, S = s->S, P = s->P;
+	int OH = s->OH, OW = s->OW;
+	size_t KC = (size_t)K * C, rowlen = KC * K;
+	long nrows = (long)nb * OH * OW;
+
+#pragma omp parallel for schedule(static)
+	for (long m = 0; m < nrows; m++) {
+		int ow = (int)(m % OW), oh = (int)(m / OW % OH);
+		int b = b0 + (int)(m / ((long)OW * OH));
+		int ih0 = oh * S - P, iw0 = ow * S - P;
+		float *dst = col + m * rowlen;
+
+		for (int kh = 0; kh < K; kh++, dst += KC) {
+			int ih = ih0 + kh;
+			const float *src;
+
+			if (ih < 0 || ih >= H) {
+				memset(dst, 0, KC * sizeof *dst);
+				continue;
+			}
+			src = inp + ((size_t)b * H + ih) * W * C;
+			if (iw0 >= 0 && iw0 + K <= W) {
+				memcpy(dst, src + (size_t)iw0 * C,
+				    KC * sizeof *dst);
+				continue;
+			}
+			for (int kw = 0; kw < K; kw++) {
+				int iw = iw0 + kw;
+
+				if (iw < 0 || iw >= W)
+					memset(dst + (size_t)kw * C, 0,
+					    C * sizeof *dst);
+				else
+					memcpy(dst + (size_t)kw * C,
+					    src + (size_t)iw * C,
+					    C * sizeof *dst);
+			}
+		}
+	}
+}
+
+/* dinp += the columns dcol scattered back to their input cells (the
+ * adjoint of im2col). Parallel over images, which never share cells. */
+static void
+col2im_add(float *dinp, const float *dcol, const ConvShape *s, int b0,
+    int nb)
+{
+	int H = s->H, W = s->W, C = s->C, K = s->K, S = s->S, P = s->P;
+	int OH = s->OH, OW = s->OW;
+	size_t KC = (size_t)K * C, rowlen = KC * K;
+
+#pragma omp parallel for schedule(static)
+	for (int bi = 0; bi < nb; bi++) {
+		float *img = dinp + (size_t)(b0 + bi) * H * W * C;
+
+		for (int oh = 0; oh < OH; oh++)
+			for (int ow = 0; ow < OW; ow++) {
+				const float *src = dcol + (((size_t)bi * OH +
+				    oh) * OW + ow) * rowlen;
+				int ih0 = oh * S - P, iw0 = ow * S - P;
+
+				for (int kh = 0; kh < K; kh++, src += KC) {
+					int ih = ih0 + kh, kw0, kw1;
+					float *dst;
+
+					if (ih < 0 || ih >= H)
+						continue;
+					kw0 = iw0 < 0 ? -iw0 : 0;
+					kw1 = iw0 + K > W ? W - iw0 : K;
+					dst = img + ((size_t)ih * W + iw0) * C;
+					for (size_t j = (size_t)kw0 * C;
+					    j < (size_t)kw1 * C; j++)
+						dst[j] += src[j];
+				}
+			}
+	}
+}
+
+void
+conv_forward(float *out, const float *inp, const float *weight,
+    const ConvShape *s, float *work, size_t nwork)
+{
+	int KKC = s->K * s->K * s->C;
+	long per = (long)s->OH * s->OW;
+	int chunk;
+
+	if (conv_is_pointwise(s)) {
+		blas_gemm(0, 0, (int)(s->B * per), s->OC, s->C, inp, s->C,
+		    weight, s->OC, 0.0f, out, s->OC, NULL);
+		return;
+	}
+	chunk = conv_chunk(s, nwork);
+	for (int b0 = 0; b0 < s->B; b0 += chunk) {
+		int nb = RL_MIN(chunk, s->B - b0);
+
+		im2col(work, inp, s, b0, nb);
+		blas_gemm(0, 0, (int)(nb * per), s->OC, KKC, work, KKC,
+		    weight, s->OC, 0.0f, out + (size_t)b0 * per * s->OC,
+		    s->OC, NULL);
+	}
+}
+
+void
+conv_backward(float *dinp, float *dweight, const float *dout,
+    const float *inp, const float *weight, const ConvShape *s, float *work,
+    size_t nwork)
+{
+	int KKC = s->K * s->K * s->C, OC = s->OC;
+	long per = (long)s->OH * s->OW;
+	size_t nscr = blas_gemm_scratch(KKC, OC);
+	float *scratch = nscr ? work : NULL, *col = work + nscr;
+	int chunk;
+
+	assert(nwork >= nscr);
+	if (conv_is_pointwise(s)) {
+		int M = (int)(s->B * per);
+
+		blas_gemm(1, 0, KKC, OC, M, inp, KKC, dout, OC, 1.0f,
+		    dweight, OC, scratch);
+		if (dinp != NULL)
+			blas_gemm(0, 1, M, KKC, OC, dout, OC, weight, OC, 1.0f,
+			    dinp, KKC, NULL);
+		return;
+	}
+	chunk = conv_chunk(s, nwork - nscr);
+	for (int b0 = 0; b0 < s->B; b0 += chunk) {
+		int nb = RL_MIN(chunk, s->B - b0);
+		const float *dchunk = dout + (size_t)b0 * per * OC;
+
+		im2col(col, inp, s, b0, nb);
+		blas_gemm(1, 0, KKC, OC, (int)(nb * per), col, KKC, dchunk, OC,
+		    1.0f, dweight, OC, scratch);
+		if (dinp == NULL)
+			continue;
+		blas_gemm(0, 1, (int)(nb * per), KKC, OC, dchunk, OC, weight,
+		    OC, 0.0f, col, KKC, NULL);
+		col2im_add(dinp, col, s, b0, nb);
+	}
+}
+
+void
+conv_forward_naive(float *out, const float *inp, const float *weight,
+    const ConvShape *s)
+{
+	int H = s->H, W = s->W, C = s->C, K = s->K, OC = s->OC;
+
+	for (int b = 0; b < s->B; b++)
+	for (int oh = 0; oh < s->OH; oh++)
+	for (int ow = 0; ow < s->OW; ow++)
+	for (int o = 0; o < OC; o++) {
+		double sum = 0;
+
+		for (int kh = 0; kh < K; kh++)
+		for (int kw = 0; kw < K; kw++) {
+			int ih = oh * s->S - s->P + kh, iw = ow * s->S - s->P + kw;
+
+			if (ih < 0 || ih >= H || iw < 0 || iw >= W)
+				continue;
+			for (int c = 0; c < C; c++)
+				sum += (double)inp[(((size_t)b * H + ih) * W + iw) *
+				    C + c] * weight[(((size_t)kh * K + kw) * C +
+				    c) * OC + o];
+		}
+		out[(((size_t)b * s->OH + oh) * s->OW + ow) * OC + o] =
+		    (float)sum;
+	}
+}
+
+void
+conv_backward_naive(float *dinp, float *dweight, const float *dout,
+    const float *inp, const float *weight, const ConvShape *s)
+{
+	int H = s->H, W = s->W, C = s->C, K = s->K, OC = s->OC;
+
+	for (int b = 0; b < s->B; b++)
+	for (int oh = 0; oh < s->OH; oh++)
+	for (int ow = 0; ow < s->OW; ow++)
+	for (int o = 0; o < OC; o++) {
+		float d = dout[(((size_t)b * s->OH + oh) * s->OW + ow) * OC + o];
+
+		for (int kh = 0; kh < K; kh++)
+		for (int kw = 0; kw < K; kw++) {
+			int ih = oh * s->S - s->P + kh, iw = ow * s->S - s->P + kw;
+
+			if (ih < 0 || ih >= H || iw < 0 || iw >= W)
+				continue;
+			for (int c = 0; c < C; c++) {
+				size_t xi = (((size_t)b * H + ih) * W + iw) * C + c;
+				size_t wi = (((size_t)kh * K + kw) * C + c) * OC + o;
+
+				dweight[wi] += d * inp[xi];
+				if (dinp != NULL)
+					dinp[xi] += d * weight[wi];
+			}
+		}
+	}
+}
+
+// ----------------------------------------------------------------------------
+// batch norm
+
+/*
+ * The per-channel sums run over channel blocks: each thread takes a
+ * contiguous run of blocks (static schedule), so no partial sums cross
+ * threads and the result does not depend on the thread count. Within a
+ * block, BN_ROWS rows are summed in float in registers and L1 (the inner
+ * loop is a plain vector add over the block's channels), then added to
+ * double accumulators; the squares are taken about a per-channel shift (the
+ * first row), which keeps E[x^2] - mean^2 from cancelling when the mean is
+ * large against the spread.
+ */
+#define BN_BLOCK 256
+#define BN_ROWS 64
+
+static int
+bn_block(int C)
+{
+	int nt = omp_get_max_threads();
+	int cb = (C + nt - 1) / nt;
+
+	cb = (cb + 15) / 16 * 16;
+	if (cb > BN_BLOCK)
+		cb = BN_BLOCK;
+	return cb;
+}
+
+/*
+ * Over rows 0..M-1 of channels c0..c0+n-1 (n <= BN_BLOCK) of (M, C) arrays:
+ *     su[j] = sum u,  suv[j] = sum u * (b - kb[j]),  u = a - ka[j]
+ * with u zeroed where b * sc[j] + sh[j] <= 0 when sc is not NULL (a ReLU
+ * after the batch norm, its mask recomputed from the input b exactly as
+ * bn_apply computed the output).
+ */
+static void
+bn_sums(double *su, double *suv, const float *a, const float *ka,
+    const float *b, const float *kb, const float *sc, const float *sh,
+    long M, int C, int c0, int n)
+{
+	float f1[BN_BLOCK], f2[BN_BLOCK];
+
+	for (int j = 0; j < n; j++)
+		su[j] = suv[j] = 0;
+	for (long r0 = 0; r0 < M; r0 += BN_ROWS) {
+		long r1 = RL_MIN(r0 + BN_ROWS, M);
+
+		for (int j = 0; j < n; j++)
+			f1[j] = f2[j] = 0;
+		for (long r = r0; r < r1; r++) {
+			const float *ar = a + (size_t)r * C + c0;
+			const float *br = b + (size_t)r * C + c0;
+
+			if (sc != NULL)
+				for (int j = 0; j < n; j++) {
+					float v = br[j] * sc[j] + sh[j];
+					float u = v > 0 ? ar[j] - ka[j] : 0;
+
+					f1[j] += u;
+					f2[j] += u * (br[j] - kb[j]);
+				}
+			else
+				for (int j = 0; j < n; j++) {
+					float u = ar[j] - ka[j];
+
+					f1[j] += u;
+					f2[j] += u * (br[j] - kb[j]);
+				}
+		}
+		for (int j = 0; j < n; j++) {
+			su[j] += f1[j];
+			suv[j] += f2[j];
+		}
+	}
+}
+
+/* The affine form of a training-mode batch norm: scale = gamma invstd,
+ * shift = beta - mean scale (forward and the backward's ReLU mask). */
+static void
+bn_affine(float *scale, float *shift, const float *gamma, const float *beta,
+    const float *mean, const float *invstd, int c0, int n)
+{
+	for (int c = c0; c < c0 + n; c++) {
+		scale[c] = gamma[c] * invstd[c];
+		shift[c] = beta[c] - mean[c] * scale[c];
+	}
+}
+
+/* out = inp * scale + shift [+ res] [then max(0, .)], per channel; rows
+ * on the threads. The four variants are separate loops so each vectorises
+ * without a test per element. */
+static void
+bn_apply(float *out, const float *inp, const float *res, const float *scale,
+    const float *shift, long M, int C, int relu)
+{
+#pragma omp parallel for schedule(static)
+	for (long r = 0; r < M; r++) {
+		const float *x = inp + (size_t)r * C;
+		const float *e = res != NULL ? res + (size_t)r * C : NULL;
+		float *y = out + (size_t)r * C;
+
+		if (res != NULL && relu)
+			for (int c = 0; c < C; c++) {
+				float v = x[c] * scale[c] + shift[c] + e[c];
+
+				y[c] = v > 0 ? v : 0;
+			}
+		else if (res != NULL)
+			for (int c = 0; c < C; c++)
+				y[c] = x[c] * scale[c] + shift[c] + e[c];
+		else if (relu)
+			for (int c = 0; c < C; c++) {
+				float v = x[c] * scale[c] + shift[c];
+
+				y[c] = v > 0 ? v : 0;
+			}
+		else
+			for (int c = 0; c < C; c++)
+				y[c] = x[c] * scale[c] + shift[c];
+	}
+}
+
+void
+batchnorm_forward(float *out, float *mean, float *invstd,
+    float *running_mean, float *running_var, const float *inp,
+    const float *res, const float *gamma, const float *beta, int M, int C,
+    float momentum, float eps, int relu)
+{
+	int cb = bn_block(C);
+	float scale[BN_MAXC], shift[BN_MAXC];
+
+	assert(M >= 2 && C <= BN_MAXC);
+#pragma omp parallel for schedule(static)
+	for (int c0 = 0; c0 < C; c0 += cb) {
+		int n = RL_MIN(cb, C - c0);
+		double s1[BN_BLOCK], s2[BN_BLOCK];
+		float k[BN_BLOCK];
+
+		for (int j = 0; j < n; j++)
+			k[j] = inp[c0 + j];
+		bn_sums(s1, s2, inp, k, inp, k, NULL, NULL, M, C, c0, n);
+		for (int j = 0; j < n; j++) {
+			int c = c0 + j;
+			double d = s1[j] / M, mu = k[j] + d;
+			double var = s2[j] / M - d * d;
+
+			if (var < 0)
+				var = 0;
+			mean[c] = (float)mu;
+			invstd[c] = (float)(1.0 / sqrt(var + eps));
+			bn_affine(scale, shift, gamma, beta, mean, invstd, c, 1);
+			if (running_mean != NULL)
+				running_mean[c] = (float)((1.0 - momentum) *
+				    running_mean[c] + momentum * mu);
+			if (running_var != NULL)
+				running_var[c] = (float)((1.0 - momentum) *
+				    running_var[c] + momentum * var * M /
+				    (M - 1));
+		}
+	}
+	bn_apply(out, inp, res, scale, shift, M, C, relu);
+}
+
+void
+batchnorm_forward_eval(float *out, const float *inp, const float *res,
+    const float *gamma, const float *beta, const float *running_mean,
+    const float *running_var, int M, int C, float eps, int relu)
+{
+	float scale[BN_MAXC], shift[BN_MAXC];
+
+	assert(C <= BN_MAXC);
+	for (int c = 0; c < C; c++) {
+		float is = (float)(1.0 / sqrt((double)running_var[c] + eps));
+
+		scale[c] = gamma[c] * is;
+		shift[c] = beta[c] - running_mean[c] * scale[c];
+	}
+	bn_apply(out, inp, res, scale, shift, M, C, relu);
+}
+
+/*
+ * With g the incoming gradient (masked by the ReLU if fused), x^ = (x -
+ * mean) invstd and sums over the M rows:
+ *     dbeta = sum g,  dgamma = sum g x^,
+ *     dx = gamma invstd (g - dbeta/M - x^ dgamma/M).
+ * The ReLU's mask is recomputed from x rather than read from the output:
+ * one tensor less through memory in both passes.
+ */
+void
+batchnorm_backward(float *dinp, float *dgamma, float *dbeta,
+    const float *dout, const float *inp, const float *mean,
+    const float *invstd, const float *gamma, const float *beta, int M,
+    int C, int relu)
+{
+	int cb = bn_block(C);
+	float k0[BN_MAXC], k1[BN_MAXC], k2[BN_MAXC];
+	float scale[BN_MAXC], shift[BN_MAXC];
+
+	assert(C <= BN_MAXC);
+#pragma omp parallel for schedule(static)
+	for (int c0 = 0; c0 < C; c0 += cb) {
+		int n = RL_MIN(cb, C - c0);
+		double sg[BN_BLOCK], sgx[BN_BLOCK];
+		float zero[BN_BLOCK];
+
+		for (int j = 0; j < n; j++)
+			zero[j] = 0;
+		bn_affine(scale, shift, gamma, beta, mean, invstd, c0, n);
+		bn_sums(sg, sgx, dout, zero, inp, mean + c0, relu ? scale + c0 :
+		    NULL, shift + c0, M, C, c0, n);
+		for (int j = 0; j < n; j++) {
+			int c = c0 + j;
+			double is = invstd[c];
+
+			dbeta[c] += (float)sg[j];
+			dgamma[c] += (float)(sgx[j] * is);
+			k0[c] = (float)(gamma[c] * is);
+			k1[c] = (float)(-gamma[c] * is * is * is * sgx[j] / M);
+			k2[c] = (float)(-gamma[c] * is * sg[j] / M);
+		}
+	}
+#pragma omp parallel for schedule(static)
+	for (long r = 0; r < M; r++) {
+		const float *x = inp + (size_t)r * C;
+		const float *g = dout + (size_t)r * C;
+		float *dx = dinp + (size_t)r * C;
+
+		if (relu)
+			for (int c = 0; c < C; c++) {
+				float v = x[c] * scale[c] + shift[c];
+				float gc = v > 0 ? g[c] : 0;
+
+				dx[c] = k0[c] * gc + k1[c] * (x[c] - mean[c]) +
+				    k2[c];
+			}
+		else
+			for (int c = 0; c < C; c++)
+				dx[c] = k0[c] * g[c] + k1[c] * (x[c] - mean[c]) +
+				    k2[c];
+	}
+}
+
+// ----------------------------------------------------------------------------
+// element-wise and pooling
+
+void
+relu_forward(float *out, const float *inp, size_t N)
+{
+#pragma omp parallel for schedule(static)
+	for (size_t i = 0; i < N; i++)
+		out[i] = inp[i] > 0 ? inp[i] : 0;
+}
+
+void
+relu_backward(float *dinp, const float *dout, const float *out, size_t N)
+{
+#pragma omp parallel for schedule(static)
+	for (size_t i = 0; i < N; i++)
+		dinp[i] = out[i] > 0 ? dout[i] : 0;
+}
+
+void
+maxpool_forward(float *out, const float *inp, int B, int H, int W, int C)
+{
+	int OH = (H - 1) / 2 + 1, OW = (W - 1) / 2 + 1;
+
+#pragma omp parallel for schedule(static)
+	for (long m = 0; m < (long)B * OH * OW; m++) {
+		int ow = (int)(m % OW), oh = (int)(m / OW % OH);
+		int b = (int)(m / ((long)OW * OH));
+		float *y = out + (size_t)m * C;
+
+		for (int c = 0; c < C; c++)
+			y[c] = -INFINITY;
+		for (int ih = 2 * oh - 1; ih <= 2 * oh + 1; ih++) {
+			if (ih < 0 || ih >= H)
+				continue;
+			for (int iw = 2 * ow - 1; iw <= 2 * ow + 1; iw++) {
+				const float *x;
+
+				if (iw < 0 || iw >= W)
+					continue;
+				x = inp + (((size_t)b * H + ih) * W + iw) * C;
+				for (int c = 0; c < C; c++)
+					y[c] = x[c] > y[c] ? x[c] : y[c];
+			}
+		}
+	}
+}
+
+void
+maxpool_backward(float *dinp, const float *dout, const float *inp,
+    const float *out, int B, int H, int W, int C)
+{
+	int OH = (H - 1) / 2 + 1, OW = (W - 1) / 2 + 1;
+
+#pragma omp parallel for schedule(static)
+	for (int b = 0; b < B; b++) {
+		const float *xb = inp + (size_t)b * H * W * C;
+		float *db = dinp + (size_t)b * H * W * C;
+
+		memset(db, 0, (size_t)H * W * C * sizeof *db);
+		for (int oh = 0; oh < OH; oh++)
+		for (int ow = 0; ow < OW; ow++) {
+			size_t m = ((size_t)b * OH + oh) * OW + ow;
+			const float *y = out + m * C, *g = dout + m * C;
+
+			for (int c = 0; c < C; c++) {
+				/* the first cell holding the maximum */
+				for (int ih = 2 * oh - 1; ih <= 2 * oh + 1; ih++) {
+					if (ih < 0 || ih >= H)
+						continue;
+					for (int iw = 2 * ow - 1; iw <= 2 * ow + 1;
+					    iw++) {
+						size_t i = ((size_t)ih * W + iw) *
+						    C + c;
+
+						if (iw < 0 || iw >= W ||
+						    xb[i] != y[c])
+							continue;
+						db[i] += g[c];
+						goto next;
+					}
+				}
+next:				;
+			}
+		}
+	}
+}
+
+void
+gap_forward(float *out, const float *inp, int B, int H, int W, int C)
+{
+	int HW = H * W;
+
+#pragma omp parallel for schedule(static)
+	for (int b = 0; b < B; b++) {
+		float *y = out + (size_t)b * C;
+
+		for (int c = 0; c < C; c++)
+			y[c] = 0;
+		for (int i = 0; i < HW; i++) {
+			const float *x = inp + ((size_t)b * HW + i) * C;
+
+			for (int c = 0; c < C; c++)
+				y[c] += x[c];
+		}
+		for (int c = 0; c < C; c++)
+			y[c] /= HW;
+	}
+}
+
+void
+gap_backward(float *dinp, const float *dout, int B, int H, int W, int C)
+{
+	int HW = H * W;
+
+#pragma omp parallel for schedule(static)
+	for (long m = 0; m < (long)B * HW; m++) {
+		const float *g = dout + (size_t)(m / HW) * C;
+		float *d = dinp + (size_t)m * C;
+
+		for (int c = 0; c < C; c++)
+			d[c] = g[c] / HW;
+	}
+}
+
+void
+avgpool_forward(float *out, const float *inp, int B, int H, int W, int C,
+    int K, int S, int P)
+{
+	int OH = (H + 2 * P - K) / S + 1, OW = (W + 2 * P - K) / S + 1;
+	float inv = 1.0f / (K * K);
+
+	assert(P <= K / 2 && OH > 0 && OW > 0);
+#pragma omp parallel for schedule(static)
+	for (long m = 0; m < (long)B * OH * OW; m++) {
+		int ow = (int)(m % OW), oh = (int)(m / OW % OH);
+		int b = (int)(m / ((long)OW * OH));
+		float *y = out + (size_t)m * C;
+
+		for (int c = 0; c < C; c++)
+			y[c] = 0;
+		for (int ih = oh * S - P; ih < oh * S - P + K; ih++) {
+			if (ih < 0 || ih >= H)
+				continue;
+			for (int iw = ow * S - P; iw < ow * S - P + K; iw++) {
+				const float *x;
+
+				if (iw < 0 || iw >= W)
+					continue;
+				x = inp + (((size_t)b * H + ih) * W + iw) * C;
+				for (int c = 0; c < C; c++)
+					y[c] += x[c];
+			}
+		}
+		for (int c = 0; c < C; c++)
+			y[c] *= inv;
+	}
+}
+
+void
+avgpool_backward(float *dinp, const float *dout, int B, int H, int W, int C,
+    int K, int S, int P)
+{
+	int OH = (H + 2 * P - K) / S + 1, OW = (W + 2 * P - K) / S + 1;
+	float inv = 1.0f / (K * K);
+
+#pragma omp parallel for schedule(static)
+	for (int b = 0; b < B; b++) {
+		float *db = dinp + (size_t)b * H * W * C;
+
+		memset(db, 0, (size_t)H * W * C * sizeof *db);
+		for (int oh = 0; oh < OH; oh++)
+		for (int ow = 0; ow < OW; ow++) {
+			const float *g = dout + (((size_t)b * OH + oh) * OW +
+			    ow) * C;
+
+			for (int ih = oh * S - P; ih < oh * S - P + K; ih++) {
+				if (ih < 0 || ih >= H)
+					continue;
+				for (int iw = ow * S - P; iw < ow * S - P + K;
+				    iw++) {
+					float *d;
+
+					if (iw < 0 || iw >= W)
+						continue;
+					d = db + ((size_t)ih * W + iw) * C;
+					for (int c = 0; c < C; c++)
+						d[c] += g[c] * inv;
+				}
+			}
+		}
+	}
+}
+
+// ----------------------------------------------------------------------------
+// linear, dropout, loss
+
+void
+linear_forward(float *out, const float *inp, const float *weight,
+    const float *bias, int B, int C, int OC)
+{
+	blas_gemm(0, 1, B, OC, C, inp, C, weight, C, 0.0f, out, OC, NULL);
+	if (bias == NULL)
+		return;
+#pragma omp parallel for schedule(static)
+	for (int b = 0; b < B; b++)
+		for (int o = 0; o < OC; o++)
+			out[(size_t)b * OC + o] += bias[o];
+}
+
+void
+linear_backward(float *dinp, float *dweight, float *dbias,
+    const float *dout, const float *inp, const float *weight, int B, int C,
+    int OC, float *scratch)
+{
+	blas_gemm(1, 0, OC, C, B, dout, OC, inp, C, 1.0f, dweight, C,
+	    scratch);
+	if (dbias != NULL) {
+#pragma omp parallel for schedule(static)
+		for (int o = 0; o < OC; o++) {
+			double s = 0;
+
+			for (int b = 0; b < B; b++)
+				s += dout[(size_t)b * OC + o];
+			dbias[o] += (float)s;
+		}
+	}
+	if (dinp != NULL)
+		blas_gemm(0, 0, B, C, OC, dout, OC, weight, C, 1.0f, dinp, C,
+		    NULL);
+}
+
+/* Elements per dropout generator: the mask is drawn in fixed chunks, each
+ * from its own key, so the threads split it without changing it. */
+#define DROP_CHUNK 4096
+
+void
+dropout_forward(float *out, float *mask, const float *inp, size_t N,
+    float p, uint64_t seed, uint64_t step)
+{
+	float keep = 1.0f / (1.0f - p);
+	long nchunk = (long)((N + DROP_CHUNK - 1) / DROP_CHUNK);
+
+	assert(p >= 0 && p < 1);
+	assert(nchunk < (1L << 24));
+#pragma omp parallel for schedule(static)
+	for (long k = 0; k < nchunk; k++) {
+		size_t i1 = RL_MIN(N, (size_t)(k + 1) * DROP_CHUNK);
+		Rng g;
+
+		rng_init(&g, seed, RNG_STREAM_DROPOUT, (step << 24) | (uint64_t)k);
+		for (size_t i = (size_t)k * DROP_CHUNK; i < i1; i++) {
+			mask[i] = rng_uniform(&g) < p ? 0.0f : keep;
+			out[i] = inp[i] * mask[i];
+		}
+	}
+}
+
+void
+dropout_backward(float *dinp, const float *dout, const float *mask,
+    size_t N)
+{
+#pragma omp parallel for schedule(static)
+	for (size_t i = 0; i < N; i++)
+		dinp[i] = dout[i] * mask[i];
+}
+
+float
+crossentropy_forward(float *probs, int *ncorrect, const float *logits,
+    const int *labels, int B, int V)
+{
+	double loss = 0;
+	int right = 0;
+
+	for (int b = 0; b < B; b++) {
+		const float *l = logits + (size_t)b * V;
+		float *p = probs + (size_t)b * V;
+		int arg = 0;
+		double sum = 0;
+
+		assert(labels[b] >= 0 && labels[b] < V);
+		for (int v = 1; v < V; v++)
+			if (l[v] > l[arg])
+				arg = v;
+		for (int v = 0; v < V; v++)
+			sum += exp((double)l[v] - l[arg]);
+		for (int v = 0; v < V; v++)
+			p[v] = (float)(exp((double)l[v] - l[arg]) / sum);
+		loss += log(sum) + l[arg] - l[labels[b]];
+		right += arg == labels[b];
+	}
+	if (ncorrect != NULL)
+		*ncorrect = right;
+	return (float)(loss / B);
+}
+
+void
+crossentropy_backward(float *dlogits, const float *probs, const int *labels,
+    int B, int V, float dloss)
+{
+	float f = dloss / B;
+
+	for (int b = 0; b < B; b++)
+		for (int v = 0; v < V; v++)
+			dlogits[(size_t)b * V + v] = f * (probs[(size_t)b * V +
+			    v] - (v == labels[b]));
+}

@@ -1,0 +1,162 @@
+/*
+ * t_conv: the im2col + blas_gemm convolution against the direct loops of
+ * conv_forward_naive/conv_backward_naive, forward and backward, on many
+ * shapes (kernel, stride, padding, odd and non-square sides, one channel,
+ * 1x1 with and without stride), with workspaces small enough to force the
+ * batch into chunks and large enough for one chunk.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/blas.h"
+#include "common/layers.h"
+#include "common/rng.h"
+#include "common/util.h"
+#include "tests/check.h"
+
+static void
+fill(float *x, size_t n, Rng *g)
+{
+	for (size_t i = 0; i < n; i++)
+		x[i] = (float)rng_normal(g);
+}
+
+/* max |a - b| / (1 + max |b|) */
+static double
+reldiff(const float *a, const float *b, size_t n)
+{
+	double d = 0, m = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		d = fmax(d, fabs((double)a[i] - b[i]));
+		m = fmax(m, fabs((double)b[i]));
+	}
+	return d / (1 + m);
+}
+
+/* One shape with workspace for `chunk` images; returns the worst diff. */
+static double
+check_shape(int B, int H, int W, int C, int OC, int K, int S, int P,
+    int chunk, uint64_t seed)
+{
+	ConvShape s = conv_shape(B, H, W, C, OC, K, S, P);
+	size_t nx = (size_t)B * H * W * C, nw = (size_t)K * K * C * OC;
+	size_t ny = (size_t)B * s.OH * s.OW * OC;
+	size_t nwork = conv_work_floats(&s, chunk);
+	float *x = emalloc(nx * 4), *w = emalloc(nw * 4), *y = emalloc(ny * 4);
+	float *y0 = emalloc(ny * 4), *dy = emalloc(ny * 4);
+	float *dx = emalloc(nx * 4), *dx0 = emalloc(nx * 4);
+	float *dw = emalloc(nw * 4), *dw0 = emalloc(nw * 4);
+	float *work = emalloc((nwork + 1) * 4);
+	double d, worst = 0;
+	Rng g;
+
+	rng_init(&g, seed, RNG_STREAM_USER, 0);
+	fill(x, nx, &g);
+	fill(w, nw, &g);
+	fill(dy, ny, &g);
+	/* accumulation: start the gradients from the same non-zero values */
+	fill(dx, nx, &g);
+	fill(dw, nw, &g);
+	memcpy(dx0, dx, nx * 4);
+	memcpy(dw0, dw, nw * 4);
+
+	conv_forward(y, x, w, &s, work, nwork);
+	conv_forward_naive(y0, x, w, &s);
+	d = reldiff(y, y0, ny);
+	worst = fmax(worst, d);
+	CHECK(d < 1e-5, "forward B%d %dx%dx%d->%d k%d s%d p%d: %g", B, H, W,
+	    C, OC, K, S, P, d);
+
+	conv_backward(dx, dw, dy, x, w, &s, work, nwork);
+	conv_backward_naive(dx0, dw0, dy, x, w, &s);
+	d = reldiff(dx, dx0, nx);
+	worst = fmax(worst, d);
+	CHECK(d < 1e-5, "dinp B%d %dx%dx%d->%d k%d s%d p%d: %g", B, H, W, C,
+	    OC, K, S, P, d);
+	d = reldiff(dw, dw0, nw);
+	worst = fmax(worst, d);
+	CHECK(d < 1e-5, "dweight B%d %dx%dx%d->%d k%d s%d p%d: %g", B, H, W,
+	    C, OC, K, S, P, d);
+
+	/* dinp NULL (a first layer) still gives the weight gradient */
+	memcpy(dw, dw0, nw * 4);
+	conv_backward(NULL, dw, dy, x, w, &s, work, nwork);
+	conv_backward_naive(NULL, dw0, dy, x, w, &s);
+	d = reldiff(dw, dw0, nw);
+	CHECK(d < 1e-5, "dweight without dinp: %g", d);
+
+	free(x), free(w), free(y), free(y0), free(dy), free(dx), free(dx0);
+	free(dw), free(dw0), free(work);
+	return worst;
+}
+
+TEST(resnet_shapes)
+{
+	static const int sh[][8] = {
+		/* B, H, W, C, OC, K, S, P */
+		{ 2, 16, 16, 3, 8, 7, 2, 3 },    /* stem */
+		{ 3, 8, 8, 8, 8, 3, 1, 1 },      /* basic block */
+		{ 3, 8, 8, 8, 16, 3, 2, 1 },     /* strided 3x3 */
+		{ 2, 8, 8, 16, 32, 1, 1, 0 },    /* pointwise */
+		{ 2, 8, 8, 16, 32, 1, 2, 0 },    /* downsample */
+		{ 4, 2, 2, 32, 16, 3, 1, 1 },    /* layer4 at 64x64 */
+	};
+	double worst = 0;
+
+	for (size_t i = 0; i < RL_NELEM(sh); i++)
+		for (int chunk = 1; chunk <= sh[i][0]; chunk += sh[i][0] - 1) {
+			worst = fmax(worst, check_shape(sh[i][0], sh[i][1],
+			    sh[i][2], sh[i][3], sh[i][4], sh[i][5], sh[i][6],
+			    sh[i][7], chunk, i));
+			if (sh[i][0] == 1)
+				break;
+		}
+	printf("resnet shapes: maxdiff %.3g\n", worst);
+}
+
+TEST(random_shapes)
+{
+	Rng g;
+	double worst = 0;
+
+	rng_init(&g, 7, RNG_STREAM_USER, 1);
+	for (int i = 0; i < 60; i++) {
+		int K = 1 + (int)rng_below(&g, 5), S = 1 + (int)rng_below(&g, 3);
+		int P = (int)rng_below(&g, K / 2 + 2);
+		int H = 1 + (int)rng_below(&g, 11), W = 1 + (int)rng_below(&g, 11);
+		int B = 1 + (int)rng_below(&g, 4), C = 1 + (int)rng_below(&g, 9);
+		int OC = 1 + (int)rng_below(&g, 9);
+		int chunk = 1 + (int)rng_below(&g, B);
+
+		if (H + 2 * P < K || W + 2 * P < K)
+			continue;
+		worst = fmax(worst, check_shape(B, H, W, C, OC, K, S, P, chunk,
+		    100 + i));
+	}
+	printf("random shapes: maxdiff %.3g\n", worst);
+}
+
+/* Large enough that blas_gemm splits across threads: by rows, and by K
+ * for the weight gradient, with its parts transposed (K*K*C > OC) and not. */
+TEST(threaded_split)
+{
+	double d = check_shape(8, 16, 16, 32, 64, 3, 1, 1, 8, 9);
+
+	d = fmax(d, check_shape(8, 16, 16, 64, 32, 1, 1, 0, 8, 10));
+	d = fmax(d, check_shape(8, 16, 16, 16, 64, 1, 1, 0, 8, 11));
+	printf("threaded: maxdiff %.3g (%d threads)\n", d, blas_threads());
+}
+
+int
+main(int argc, char **argv)
+{
+	(void)argc;
+	blas_init(argv);
+	RUN(resnet_shapes);
+	RUN(random_shapes);
+	RUN(threaded_split);
+	return check_summary();
+}
