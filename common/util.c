@@ -111,6 +111,26 @@ estrtonum(const char *s, long long min, long long max, const char *what)
 }
 
 int
+estrtonum_list(const char *arg, int *v, int maxn, long long min,
+    long long max, const char *what)
+{
+	char *s = estrdup(arg), *save = NULL, *tok;
+	int n = 0;
+
+	for (tok = strtok_r(s, ",", &save); tok;
+	    tok = strtok_r(NULL, ",", &save)) {
+		if (n == maxn)
+			errx(RL_EXIT_USAGE, "%s: more than %d values", what, maxn);
+		v[n++] = estrtonum(tok, min, max, what);
+	}
+	if (n == 0)
+		errx(RL_EXIT_USAGE, "%s '%s': want a list such as 10,20", what,
+		    arg);
+	free(s);
+	return n;
+}
+
+int
 parse_double(const char *s, double min, double max, double *out,
     const char **errstr)
 {

@@ -38,6 +38,13 @@ int parse_ll(const char *s, long long min, long long max, long long *out,
     const char **errstr);
 long long estrtonum(const char *s, long long min, long long max,
     const char *what);
+/*
+ * A comma-separated list of integers in [min, max] ("10,20,100") into
+ * v[0..maxn), returning the count; a malformed list, a value out of range or
+ * more than maxn values exits 2 naming what.
+ */
+int estrtonum_list(const char *s, int *v, int maxn, long long min,
+    long long max, const char *what);
 /* The same for a finite double in [min, max]. */
 int parse_double(const char *s, double min, double max, double *out,
     const char **errstr);

@@ -67,25 +67,6 @@ help(void)
 	exit(0);
 }
 
-/* Parse "10,20,100" into k[], returning the count; exit 2 if malformed. */
-static int
-k_list(const char *arg, int *k)
-{
-	char *s = estrdup(arg), *save = NULL, *tok;
-	int n = 0;
-
-	for (tok = strtok_r(s, ",", &save); tok; tok = strtok_r(NULL, ",",
-	    &save)) {
-		if (n == MAXK)
-			errx(RL_EXIT_USAGE, "-k: more than %d values", MAXK);
-		k[n++] = estrtonum(tok, 1, 1 << 20, "-k value");
-	}
-	if (n == 0)
-		errx(RL_EXIT_USAGE, "-k '%s': want a list such as 10,20", arg);
-	free(s);
-	return n;
-}
-
 static void
 show(void *ctx, size_t done)
 {
@@ -237,7 +218,7 @@ main(int argc, char *argv[])
 			help();
 			break;
 		case 'k':
-			nk = k_list(optarg, k);
+			nk = estrtonum_list(optarg, k, MAXK, 1, 1 << 20, "-k");
 			break;
 		case 't':
 			temp = estrtod(optarg, 1e-6, 1e6, "temperature");

@@ -60,27 +60,6 @@ help(void)
 	exit(0);
 }
 
-/* Parse a comma-separated list of integers in [min, max]; exit 2 if bad. */
-static int
-int_list(const char *arg, int *v, int maxn, long long min, long long max,
-    const char *what)
-{
-	char *s = estrdup(arg), *save = NULL, *tok;
-	int n = 0;
-
-	for (tok = strtok_r(s, ",", &save); tok; tok = strtok_r(NULL, ",",
-	    &save)) {
-		if (n == maxn)
-			errx(RL_EXIT_USAGE, "%s: more than %d values", what, maxn);
-		v[n++] = estrtonum(tok, min, max, what);
-	}
-	if (n == 0)
-		errx(RL_EXIT_USAGE, "%s '%s': want a list such as 30,60", what,
-		    arg);
-	free(s);
-	return n;
-}
-
 typedef struct {
 	Progress prog;
 	size_t base, total;
@@ -235,7 +214,7 @@ main(int argc, char *argv[])
 			batch = estrtonum(optarg, 1, 1 << 20, "batch");
 			break;
 		case 'c':
-			nchan = int_list(optarg, chan, MAXHEAD, 1, 1 << 30,
+			nchan = estrtonum_list(optarg, chan, MAXHEAD, 1, 1 << 30,
 			    "channels");
 			break;
 		case 'e':
@@ -248,7 +227,8 @@ main(int argc, char *argv[])
 			lr = estrtod(optarg, 0, 1e6, "lr");
 			break;
 		case 'm':
-			nsteps = int_list(optarg, steps, PROBE_MAXSTEPS, 1, 100000,
+			nsteps = estrtonum_list(optarg, steps, PROBE_MAXSTEPS, 1,
+			    100000,
 			    "steps");
 			break;
 		case 's':
