@@ -164,14 +164,21 @@ fill_stream(Feed *f, FeedBatch *b, char *err, size_t errlen)
 
 		while (f->nbuf < want && read_into(f, f->nbuf))
 			f->nbuf++;
-		if (f->nbuf == 0 || (f->src_end && f->src_rc < 0)) {
-			if (f->src_end && f->src_rc < 0) {
+		/* what was read before an input error is still used */
+		if (f->nbuf == 0) {
+			if (f->src_rc < 0) {
 				snprintf(err, errlen, "%s", f->src_msg);
 				return -1;
 			}
-			snprintf(err, errlen, "%s: input ended after %llu "
-			    "records; the last %d did not fill a step",
-			    f->where, (unsigned long long)f->nread, i);
+			if (i > 0)
+				snprintf(err, errlen, "%s: input ended after "
+				    "%llu records; the last %d did not fill a "
+				    "step", f->where,
+				    (unsigned long long)f->nread, i);
+			else
+				snprintf(err, errlen, "%s: input ended after "
+				    "%llu records", f->where,
+				    (unsigned long long)f->nread);
 			return 0;
 		}
 		if (f->nbuf > 1) {
@@ -369,6 +376,18 @@ feed_name(const Feed *f)
 	return f->where;
 }
 
+/* *t = now + ns nanoseconds (ns < 1 s), for pthread_cond_timedwait. */
+static void
+deadline(struct timespec *t, long ns)
+{
+	clock_gettime(CLOCK_REALTIME, t);
+	t->tv_nsec += ns;
+	if (t->tv_nsec >= 1000000000) {
+		t->tv_sec++;
+		t->tv_nsec -= 1000000000;
+	}
+}
+
 int
 feed_next(Feed *f, FeedBatch **b, double *wait, char *err, size_t errlen)
 {
@@ -377,9 +396,19 @@ feed_next(Feed *f, FeedBatch **b, double *wait, char *err, size_t errlen)
 
 	pthread_mutex_lock(&f->mu);
 	k = (int)(f->ntake % FEED_NSLOT);
-	while (f->state[k] != SLOT_FULL && f->end == 0)
-		pthread_cond_wait(&f->cv, &f->mu);
-	if (f->state[k] == SLOT_FULL) {
+	while (f->state[k] != SLOT_FULL && f->end == 0 &&
+	    !(f->c.cancel && *f->c.cancel)) {
+		struct timespec until;
+
+		/* wake now and then to notice a cancel (a signal) */
+		deadline(&until, 100000000);
+		pthread_cond_timedwait(&f->cv, &f->mu, &until);
+	}
+	if (f->state[k] != SLOT_FULL && f->end == 0) {
+		rc = -2;
+		*err = '\0';
+		*b = NULL;
+	} else if (f->state[k] == SLOT_FULL) {
 		f->state[k] = SLOT_TAKEN;
 		f->ntake++;
 		*b = &f->slot[k];
@@ -435,12 +464,7 @@ feed_close(Feed *f)
 	pthread_cond_broadcast(&f->cv);
 	/* a thread waiting for a free slot ends at once; one in a read may
 	 * not: give it a moment */
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_nsec += 200000000;
-	if (until.tv_nsec >= 1000000000) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000;
-	}
+	deadline(&until, 200000000);
 	while (!f->done &&
 	    pthread_cond_timedwait(&f->cv, &f->mu, &until) == 0)
 		;
