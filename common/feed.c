@@ -6,6 +6,7 @@
  */
 #include <assert.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -320,6 +321,7 @@ int
 feed_open(Feed **out, const FeedConfig *c, char *err, size_t errlen)
 {
 	Feed *f = ecalloc(1, sizeof(*f));
+	sigset_t all, old;
 	int rc;
 
 	assert(c->batch >= 1);
@@ -330,7 +332,12 @@ feed_open(Feed **out, const FeedConfig *c, char *err, size_t errlen)
 	make_lut(f->lut);
 	pthread_mutex_init(&f->mu, NULL);
 	pthread_cond_init(&f->cv, NULL);
-	if ((rc = pthread_create(&f->th, NULL, feed_thread, f)) != 0) {
+	/* signals go to the caller's threads, never interrupt a read here */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = pthread_create(&f->th, NULL, feed_thread, f);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
 		snprintf(err, errlen, "cannot start the input thread: %s",
 		    strerror(rc));
 		free((char *)f->c.where);

@@ -173,6 +173,30 @@ typedef struct {
 
 static volatile sig_atomic_t got_signal;
 
+/*
+ * Idle OpenMP threads sleep rather than spin, unless the user chose
+ * (OMP_WAIT_POLICY): beside a sampler, or on a shared machine, spinning
+ * threads took the cores from the working ones and steps ran 2-5 times
+ * slower. libgomp reads the variable when it loads, so the program starts
+ * again with it set (blas_init may do that already, for its own reason;
+ * RL_BLAS_NO_REEXEC=1 prevents both).
+ */
+static void
+openmp_init(char **argv)
+{
+	const char *no = getenv("RL_BLAS_NO_REEXEC");
+	int again = 0;
+
+	if (!getenv("OMP_WAIT_POLICY") && (!no || *no == '0'))
+		again = setenv("OMP_WAIT_POLICY", "passive", 1) == 0;
+	blas_init(argv);
+	if (again) {
+		fflush(NULL);
+		execv("/proc/self/exe", argv);
+		unsetenv("OMP_WAIT_POLICY");    /* carry on as we are */
+	}
+}
+
 static void
 on_signal(int sig)
 {
@@ -405,7 +429,7 @@ main(int argc, char **argv)
 	double ema = 0, t_run;
 	struct sigaction sa;
 
-	blas_init(argv);
+	openmp_init(argv);
 	given = emalloc(argc * sizeof(*given));
 	parse(argc, argv, &o, given, &ngiven, &batch);
 	if (o.plot) {
@@ -453,17 +477,20 @@ main(int argc, char **argv)
 
 		fc.start = s ? strtoull(s, NULL, 10) : 0;
 	}
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
 	if (o.verbose)
 		fprintf(stderr, "%s: waiting for records from %s\n",
 		    rl_progname(), fc.kind == STREAM_FILE &&
 		    !strcmp(fc.where, "-") ? "<stdin>" : fc.where);
 	if (feed_open(&feed, &fc, err, sizeof(err)) < 0)
 		errx(RL_EXIT_FAIL, "%s", err);
+	/* from here on a signal ends the step and writes a checkpoint
+	 * (before, while waiting for the first record, it just kills) */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
 
 	if (!o.resume) {
 		uint64_t ipe = o.lmdb ? feed_steps_per_epoch(feed) :

@@ -6,10 +6,6 @@
 # it quick; images are made here with libvips: red grows to the right,
 # green downwards, blue is noise, so where a patch sits is learnable.
 . tests/cli/lib.sh
-# Spinning OpenMP threads crawl on a busy 2-core machine (rl-train(1),
-# ENVIRONMENT); the tests run beside other work, so they do not spin.
-OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
-export OMP_WAIT_POLICY
 T=$BIN/rl-train S=$BIN/rl-sample CAT=$BIN/rl-cat
 SMALL="-a resnet18 --width 16 --neck-dim 128 -b 8"
 GEO="--resize 110 --crop 96 --patch 24"
