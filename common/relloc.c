@@ -254,8 +254,8 @@ relloc_backward(RelLoc *m, float *dfeat)
 	    m->cls_w, P, H, RELLOC_NCLASS, m->scratch);
 	dropout_backward(dh, dh, m->mask, (size_t)P * H);
 	// dh becomes the gradient at the fc output (before BN)
-	batchnorm_backward(dh, m->dbn_w, m->dbn_b, dh, m->hbn, m->hpre,
-	    m->bn_mean, m->bn_invstd, m->bn_w, P, H);
+	batchnorm_backward(dh, m->dbn_w, m->dbn_b, dh, m->hpre, m->bn_mean,
+	    m->bn_invstd, m->bn_w, m->bn_b, P, H, 1);
 
 	// bias, and the centre part summed over the pairs sharing a centre
 	memset(m->dyc, 0, (size_t)U * H * sizeof(float));

@@ -39,7 +39,8 @@
 
 typedef struct {
 	int bottleneck;  /* 0: BasicBlock (18, 34); 1: Bottleneck (50) */
-	int blocks[4];   /* blocks per stage: {2,2,2,2}, {3,4,6,3}, ... */
+	int blocks[4];   /* blocks per stage: {2,2,2,2}, {3,4,6,3}, ...; may be
+	                  * changed after resnet_config (e.g. {1,1,1,1}) */
 	int width;       /* channels of the stem and of layer1's 3x3 convs; 64 */
 	int in_channels; /* 3 */
 	float bn_momentum, bn_eps;  /* 0.1, 1e-5 (PyTorch's defaults) */
@@ -134,6 +135,9 @@ int resnet_ctx_create(ResNetCtx **out, const ResNet *net, int maxB, int H,
 void resnet_ctx_free(ResNetCtx *ctx);
 /* Bytes the context allocated (activations and workspace). */
 size_t resnet_ctx_bytes(const ResNetCtx *ctx);
+/* Multiply-accumulates of the convolutions of one input's forward at the
+ * context's H x W (for FLOP counts: 2 per MAC). */
+double resnet_ctx_macs(const ResNetCtx *ctx);
 
 /*
  * Run the network on inp (B, H, W, in_channels), B <= maxB. bn_train != 0:

@@ -8,6 +8,7 @@
  * decoding img.h's, the transport stream.h's.
  */
 #include <err.h>
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <pthread.h>
@@ -356,8 +357,10 @@ main(int argc, char **argv)
 			break;
 		case OPT_GRAY: gray = prob(optarg, "--gray"); break;
 		case OPT_JITTER:
-			geo.jitter = estrtonum(optarg, 1, GRID_MAX_SIDE,
+			geo.jitter = estrtonum(optarg, 0, GRID_MAX_SIDE,
 			    "--jitter");
+			if (geo.jitter == 0)
+				geo.jitter = GRID_NO_JITTER;
 			break;
 		case OPT_PATCH:
 			geo.patch = estrtonum(optarg, 1, RECORD_PATCH_MAX,
@@ -441,6 +444,7 @@ main(int argc, char **argv)
 	sigset_t block, old;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_RESETHAND;     /* a second ^C kills at once */
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
@@ -451,7 +455,9 @@ main(int argc, char **argv)
 
 	Pool p = { .in = &in, .cfg = &cfg, .seed = seed, .K = K,
 	    .exact = exact };
-	p.nslot = 2 * (size_t)threads + 2;
+	/* Room for every worker to run ahead by one image; with many grids
+	 * per image (each slot holds them all) just enough to keep busy. */
+	p.nslot = (size_t)threads + (K > 16 ? 1 : threads + 2);
 	p.slot = ecalloc(p.nslot, sizeof *p.slot);
 	for (size_t i = 0; i < p.nslot; i++) {
 		p.slot[i].rec = ecalloc(K, sizeof *p.slot[i].rec);
@@ -472,7 +478,7 @@ main(int argc, char **argv)
 
 	Progress prog;
 	size_t skipped = 0, i;
-	int fail = 0;
+	int fail = 0;           /* a sink failed: reported, stop */
 	progress_init(&prog, "images", verbose);
 	for (i = 0; i < in.n && !fail; i++) {
 		Slot *s = wait_slot(&p, i);
@@ -484,8 +490,12 @@ main(int argc, char **argv)
 		}
 		for (int k = 0; s->ok && k < K; k++) {
 			if (sink_put(sink, &s->rec[k], err, sizeof err) < 0) {
-				warnx("%s", err);
-				fail = 1;
+				/* A ZeroMQ put blocked at the high-water mark
+				 * gives up on a signal: that is no failure. */
+				if (errno != EINTR || !got_signal) {
+					warnx("%s", err);
+					fail = 1;
+				}
 				break;
 			}
 			if (preview && ntile < PREVIEW_GRIDS) {
@@ -517,10 +527,18 @@ main(int argc, char **argv)
 	}
 
 	uint64_t nrec = sink_count(sink);
-	if (sink_close(sink, err, sizeof err) < 0) {
+	/* After a failed put the sink's state is reported already. An
+	 * interrupted ZeroMQ stream is left without its end-of-stream marker
+	 * (closing would wait for a receiver to take it): the receiver then
+	 * reports a sender that ended early, which is what happened. */
+	if (got_signal && zep)
+		;
+	else if (sink_close(sink, err, sizeof err) < 0 && !fail) {
 		warnx("%s", err);
 		fail = 1;
 	}
+	if (!lmdb && !zep && !fail)
+		fail = fshut(stdout, "<stdout>");
 	if (preview && ntile > 0 && img_montage_png(preview,
 	    (const uint8_t *const *)tile, ntile, cfg.crop, cfg.crop,
 	    PREVIEW_COLS, 8, 255, err, sizeof err) < 0) {
@@ -546,8 +564,6 @@ main(int argc, char **argv)
 	free(tid);
 	list_free(&in);
 	img_stop();
-	if (!lmdb && !zep)
-		fail |= fshut(stdout, "<stdout>");
 	if (got_signal) {
 		warnx("interrupted by signal %d after %llu records",
 		    (int)got_signal, (unsigned long long)nrec);

@@ -575,12 +575,19 @@ main(int argc, char **argv)
 				    "training diverged; stopped without a "
 				    "checkpoint", (unsigned long long)step + 1,
 				    si.loss, si.lr);
+			else if (!isfinite(si.grad_norm))
+				warnx("step %llu: the gradient norm is %g (lr "
+				    "%g, loss %g): training diverged; stopped "
+				    "without a checkpoint",
+				    (unsigned long long)step + 1, si.grad_norm,
+				    si.lr, si.loss);
 			else
 				warnx("step %llu: gradient norm %g exceeds "
 				    "--max-grad-norm %g (lr %g, loss %g): "
-				    "stopped without a checkpoint",
-				    (unsigned long long)step + 1, si.grad_norm,
-				    o.max_grad_norm, si.lr, si.loss);
+				    "training diverged; stopped without a "
+				    "checkpoint", (unsigned long long)step + 1,
+				    si.grad_norm, o.max_grad_norm, si.lr,
+				    si.loss);
 			if (last_ckpt > 0)
 				warnx("the last good checkpoint is %s "
 				    "(step %llu)", path,

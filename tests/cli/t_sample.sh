@@ -3,13 +3,14 @@
 # three sinks, the preview, signals. Images are made here with libvips from
 # tests/data/photo64x48.jpg.
 . tests/cli/lib.sh
+BS=$(printf '\b')   # mandoc -Tascii overstrikes: X BS X
 S=$BIN/rl-sample CAT=$BIN/rl-cat D=tests/data
 SMALL="--resize 96 --crop 90 --patch 24"
 
 expect help 0 "$S" -h
 grep -q '^usage: rl-sample ' "$TMP/out" && ok help-stdout || nok help-stdout
 # The usage text is the man page's SYNOPSIS.
-syn=$(mandoc -Tascii -Owidth=500 man/rl-sample.1 | col -b |
+syn=$(mandoc -Tascii -Owidth=500 man/rl-sample.1 | sed "s/.$BS//g" |
 	sed -n '/^SYNOPSIS/,/^DESCRIPTION/p' | sed '1d;$d' | tr -s ' \n' '  ' |
 	sed 's/^ *//; s/ *$//')
 use=$(sed -n '/^usage:/,/^  -/p' "$TMP/out" | sed '$d' | tr -s ' \n' '  ' |
@@ -22,8 +23,12 @@ expect bad-preset 2 "$S" -p imagenet "$D/photo64x48.jpg"
 stderr_has bad-preset-msg "unknown preset"
 expect bad-geometry 2 "$S" --resize 80 --crop 90 "$D/photo64x48.jpg"
 expect bad-number 2 "$S" -j 0 "$D/photo64x48.jpg"
-expect tty-refused 2 sh -c "exec \"$S\" \"$D/photo64x48.jpg\" >/dev/tty" 2>/dev/null ||
-	true
+# A terminal on stdout (a pseudo-terminal from script(1)) is refused.
+if command -v script >/dev/null; then
+	expect tty-refused 2 script -qec "\"$S\" \"$D/photo64x48.jpg\"" /dev/null
+	grep -q "refusing to write binary data to a terminal" "$TMP/out" &&
+		ok tty-refused-msg || nok tty-refused-msg
+fi
 
 # A small set: four good JPEGs and a PNG of different sizes.
 i=0
@@ -62,6 +67,10 @@ grep -v 'cut\|missing\|notimage\|tiny' "$TMP/list" > "$TMP/good"
 cmp -s "$TMP/j1.rec" "$TMP/j2.rec" && ok same-seed-j1-j2 || nok same-seed-j1-j2
 cmp -s "$TMP/j1.rec" "$TMP/s6.rec" && nok other-seed-differs || ok other-seed-differs
 [ "$("$CAT" -c "$TMP/j1.rec")" = 15 ] && ok grids-per-image || nok grids-per-image
+"$S" -p doersch2015 -s 2 -j 1 -n 20 -l "$TMP/good" > "$TMP/d1.rec"
+"$S" -p doersch2015 -s 2 -j 2 -n 20 -l "$TMP/good" > "$TMP/d2.rec"
+cmp -s "$TMP/d1.rec" "$TMP/d2.rec" && [ "$("$CAT" -c "$TMP/d1.rec")" = 100 ] &&
+	ok doersch-same-seed-j1-j2 || nok doersch-same-seed-j1-j2
 
 # Operands, and paths on stdin, give the same records as the list.
 (cd "$TMP" && "$S" -s 5 -n 3 g0.jpg g1.jpg g2.jpg g3.jpg g4.png) > "$TMP/op.rec"
@@ -76,6 +85,10 @@ cmp -s "$TMP/op.rec" "$TMP/in.rec" && cmp -s "$TMP/j1.l" "$TMP/op.l" &&
 	cmp -s "$TMP/j1.rec" "$TMP/db.rec" && ok lmdb-same || nok lmdb-same
 "$CAT" -m -i "$TMP/db" | grep -q '"seed": *5' && ok lmdb-meta-seed || nok lmdb-meta-seed
 "$CAT" -m -i "$TMP/db" | grep -q '"patch": *64' && ok lmdb-meta-grid || nok lmdb-meta-grid
+# A sink error (here a full disk) is one message and status 1.
+expect full-disk 1 sh -c "exec \"$S\" \"$D/photo64x48.jpg\" > /dev/full"
+stderr_has full-disk-msg "<stdout>: No space left on device"
+[ "$(wc -l < "$TMP/err")" -eq 1 ] && ok full-disk-one-line || nok full-disk-one-line
 expect lmdb-exists 1 "$S" -s 5 -l "$TMP/good" -o "$TMP/db"
 ep=ipc://$TMP/zs
 "$CAT" -t 30 -z "$ep" > "$TMP/z.rec" 2>"$TMP/zerr" & pid=$!
@@ -102,13 +115,23 @@ expect preview 0 "$S" $SMALL -n 4 --preview "$TMP/p.png" -o "$TMP/pdb" \
 	ok preview-size || nok preview-size
 
 # SIGINT: stops, commits what it wrote, exits 128+2.
-i=0; : > "$TMP/many"
-while [ $i -lt 4000 ]; do echo f.png; i=$((i + 1)); done >> "$TMP/many"
+# (20000 images: several seconds, so the signal comes while it works.)
+awk 'BEGIN { for (i = 0; i < 20000; i++) print "f.png" }' > "$TMP/many"
 "$S" --resize 24 --crop 24 --patch 6 -l "$TMP/many" -o "$TMP/sig" 2>"$TMP/serr" & pid=$!
 while [ ! -f "$TMP/sig/data.mdb" ]; do sleep 0.05; done
 sleep 0.3; kill -INT $pid; wait $pid; rc=$?
 [ $rc -eq 130 ] && ok sigint-status || { nok sigint-status; echo "  rc $rc" >&2; }
 grep -q interrupted "$TMP/serr" && ok sigint-msg || nok sigint-msg
-n=$("$CAT" -c -i "$TMP/sig") && [ "$n" -ge 0 ] && [ "$n" -lt 4000 ] &&
+n=$("$CAT" -c -i "$TMP/sig") && [ "$n" -ge 0 ] && [ "$n" -lt 20000 ] &&
 	ok sigint-committed || nok sigint-committed
+# SIGTERM while pushing over ZeroMQ: no end-of-stream marker, so the
+# receiver reports a sender that ended early; no wait for a receiver.
+ep=ipc://$TMP/zsig
+"$CAT" -t 30 -c -z "$ep" > "$TMP/zc" 2>"$TMP/zcerr" & cpid=$!
+"$S" --resize 24 --crop 24 --patch 6 -l "$TMP/many" -z ">$ep" 2>/dev/null & pid=$!
+sleep 0.5; kill -TERM $pid; wait $pid; rc=$?
+[ $rc -eq 143 ] && ok sigterm-zmq-status || { nok sigterm-zmq-status; echo "  rc $rc" >&2; }
+wait $cpid; rc=$?
+[ $rc -eq 1 ] && grep -q "without ending its stream" "$TMP/zcerr" &&
+	ok sigterm-zmq-receiver-told || { nok sigterm-zmq-receiver-told; cat "$TMP/zcerr" >&2; }
 cli_end
