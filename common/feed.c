@@ -6,6 +6,7 @@
  */
 #include <assert.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,14 +165,21 @@ fill_stream(Feed *f, FeedBatch *b, char *err, size_t errlen)
 
 		while (f->nbuf < want && read_into(f, f->nbuf))
 			f->nbuf++;
-		if (f->nbuf == 0 || (f->src_end && f->src_rc < 0)) {
-			if (f->src_end && f->src_rc < 0) {
+		/* what was read before an input error is still used */
+		if (f->nbuf == 0) {
+			if (f->src_rc < 0) {
 				snprintf(err, errlen, "%s", f->src_msg);
 				return -1;
 			}
-			snprintf(err, errlen, "%s: input ended after %llu "
-			    "records; the last %d did not fill a step",
-			    f->where, (unsigned long long)f->nread, i);
+			if (i > 0)
+				snprintf(err, errlen, "%s: input ended after "
+				    "%llu records; the last %d did not fill a "
+				    "step", f->where,
+				    (unsigned long long)f->nread, i);
+			else
+				snprintf(err, errlen, "%s: input ended after "
+				    "%llu records", f->where,
+				    (unsigned long long)f->nread);
 			return 0;
 		}
 		if (f->nbuf > 1) {
@@ -313,6 +321,7 @@ int
 feed_open(Feed **out, const FeedConfig *c, char *err, size_t errlen)
 {
 	Feed *f = ecalloc(1, sizeof(*f));
+	sigset_t all, old;
 	int rc;
 
 	assert(c->batch >= 1);
@@ -323,7 +332,12 @@ feed_open(Feed **out, const FeedConfig *c, char *err, size_t errlen)
 	make_lut(f->lut);
 	pthread_mutex_init(&f->mu, NULL);
 	pthread_cond_init(&f->cv, NULL);
-	if ((rc = pthread_create(&f->th, NULL, feed_thread, f)) != 0) {
+	/* signals go to the caller's threads, never interrupt a read here */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = pthread_create(&f->th, NULL, feed_thread, f);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
 		snprintf(err, errlen, "cannot start the input thread: %s",
 		    strerror(rc));
 		free((char *)f->c.where);
@@ -369,6 +383,18 @@ feed_name(const Feed *f)
 	return f->where;
 }
 
+/* *t = now + ns nanoseconds (ns < 1 s), for pthread_cond_timedwait. */
+static void
+deadline(struct timespec *t, long ns)
+{
+	clock_gettime(CLOCK_REALTIME, t);
+	t->tv_nsec += ns;
+	if (t->tv_nsec >= 1000000000) {
+		t->tv_sec++;
+		t->tv_nsec -= 1000000000;
+	}
+}
+
 int
 feed_next(Feed *f, FeedBatch **b, double *wait, char *err, size_t errlen)
 {
@@ -377,9 +403,19 @@ feed_next(Feed *f, FeedBatch **b, double *wait, char *err, size_t errlen)
 
 	pthread_mutex_lock(&f->mu);
 	k = (int)(f->ntake % FEED_NSLOT);
-	while (f->state[k] != SLOT_FULL && f->end == 0)
-		pthread_cond_wait(&f->cv, &f->mu);
-	if (f->state[k] == SLOT_FULL) {
+	while (f->state[k] != SLOT_FULL && f->end == 0 &&
+	    !(f->c.cancel && *f->c.cancel)) {
+		struct timespec until;
+
+		/* wake now and then to notice a cancel (a signal) */
+		deadline(&until, 100000000);
+		pthread_cond_timedwait(&f->cv, &f->mu, &until);
+	}
+	if (f->state[k] != SLOT_FULL && f->end == 0) {
+		rc = -2;
+		*err = '\0';
+		*b = NULL;
+	} else if (f->state[k] == SLOT_FULL) {
 		f->state[k] = SLOT_TAKEN;
 		f->ntake++;
 		*b = &f->slot[k];
@@ -435,12 +471,7 @@ feed_close(Feed *f)
 	pthread_cond_broadcast(&f->cv);
 	/* a thread waiting for a free slot ends at once; one in a read may
 	 * not: give it a moment */
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_nsec += 200000000;
-	if (until.tv_nsec >= 1000000000) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000;
-	}
+	deadline(&until, 200000000);
 	while (!f->done &&
 	    pthread_cond_timedwait(&f->cv, &f->mu, &until) == 0)
 		;

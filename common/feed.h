@@ -15,6 +15,9 @@
  * `shuffle` records: once it is full, each record given out is drawn
  * uniformly from the buffer (keyed by (seed, FEED_RNG_STREAM_BUFFER, n)
  * for the n-th record) and its place is taken by the next record read.
+ * When the stream ends, or fails (a silent ZeroMQ sender), the records
+ * already buffered are given out first; the end or the error is reported
+ * after them.
  *
  * Batch layout: x (9B, P, P, 3) channels-last, image-major, the 9 patches
  * of each image in grid order (centre at 9i + 4), each pixel v of channel
@@ -27,6 +30,7 @@
 #ifndef RL_FEED_H
 #define RL_FEED_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,6 +52,9 @@ typedef struct {
 	uint64_t seed;
 	size_t shuffle;         /* stream shuffle buffer, records; 0 or 1: off */
 	uint64_t start;         /* LMDB: the first step to read */
+	volatile sig_atomic_t *cancel;  /* feed_next gives up waiting once
+	                         * *cancel != 0 (a signal handler's flag);
+	                         * may be NULL */
 } FeedConfig;
 
 typedef struct {
@@ -61,7 +68,8 @@ typedef struct {
 typedef struct Feed Feed;
 
 /*
- * Open the input and start the thread. The first record is read before
+ * Open the input and start the thread (with every signal blocked in it,
+ * so a signal never interrupts its reads: the caller's threads get them). The first record is read before
  * returning (a stream's first record may take time: the sampler starts),
  * which fixes the patch side. An LMDB with fewer than `batch` records is
  * refused. 0, or -1 with a message naming the input.
@@ -85,7 +93,8 @@ const char *feed_name(const Feed *f);
  * feed until feed_release), 0 at a clean end of the input (a stream
  * ended; fewer than `batch` records were left, err says how many were
  * unused), -1 on an input error (err: a corrupt stream, a silent or
- * vanished ZeroMQ sender, a record of another patch side).
+ * vanished ZeroMQ sender, a record of another patch side), -2 when
+ * *cancel became non-zero while waiting (err is then empty).
  */
 int feed_next(Feed *f, FeedBatch **b, double *wait, char *err,
     size_t errlen);

@@ -95,13 +95,25 @@ relloc_nparams(const RelLocConfig *c)
 	return H * 2 * D + 3 * H + RELLOC_NCLASS * H + RELLOC_NCLASS;
 }
 
+/* Point the six tensors into block p, in relloc.h's order. */
+static void
+point(float *p, size_t nfc, size_t H, size_t ncls, float **fc_w,
+    float **fc_b, float **bn_w, float **bn_b, float **cls_w, float **cls_b)
+{
+	*fc_w = p, p += nfc;
+	*fc_b = p, p += H;
+	*bn_w = p, p += H;
+	*bn_b = p, p += H;
+	*cls_w = p, p += ncls;
+	*cls_b = p;
+}
+
 void
 relloc_init(RelLoc *m, const RelLocConfig *c, float *params, float *grads,
     uint64_t seed)
 {
 	size_t D = c->D, H = c->hidden, P = c->maxpairs, U = c->maxcentres;
 	size_t nfc = H * 2 * D, ncls = RELLOC_NCLASS * H;
-	float *p;
 
 	assert(c->D >= 1 && c->hidden >= 1 && c->maxpairs >= 2 &&
 	    c->maxcentres >= 1 && !params == !grads);
@@ -112,20 +124,10 @@ relloc_init(RelLoc *m, const RelLocConfig *c, float *params, float *grads,
 	m->params = params ? params :
 	    emalloc_aligned(m->nparams * sizeof(float));
 	m->grads = grads ? grads : emalloc_aligned(m->nparams * sizeof(float));
-	p = m->params;
-	m->fc_w = p, p += nfc;
-	m->fc_b = p, p += H;
-	m->bn_w = p, p += H;
-	m->bn_b = p, p += H;
-	m->cls_w = p, p += ncls;
-	m->cls_b = p;
-	p = m->grads;
-	m->dfc_w = p, p += nfc;
-	m->dfc_b = p, p += H;
-	m->dbn_w = p, p += H;
-	m->dbn_b = p, p += H;
-	m->dcls_w = p, p += ncls;
-	m->dcls_b = p;
+	point(m->params, nfc, H, ncls, &m->fc_w, &m->fc_b, &m->bn_w, &m->bn_b,
+	    &m->cls_w, &m->cls_b);
+	point(m->grads, nfc, H, ncls, &m->dfc_w, &m->dfc_b, &m->dbn_w,
+	    &m->dbn_b, &m->dcls_w, &m->dcls_b);
 	m->running_mean = emalloc(2 * H * sizeof(float));
 	m->running_var = m->running_mean + H;
 
@@ -252,8 +254,8 @@ relloc_backward(RelLoc *m, float *dfeat)
 	    m->cls_w, P, H, RELLOC_NCLASS, m->scratch);
 	dropout_backward(dh, dh, m->mask, (size_t)P * H);
 	// dh becomes the gradient at the fc output (before BN)
-	batchnorm_backward(dh, m->dbn_w, m->dbn_b, dh, m->hbn, m->hpre,
-	    m->bn_mean, m->bn_invstd, m->bn_w, P, H);
+	batchnorm_backward(dh, m->dbn_w, m->dbn_b, dh, m->hpre, m->bn_mean,
+	    m->bn_invstd, m->bn_w, m->bn_b, P, H, 1);
 
 	// bias, and the centre part summed over the pairs sharing a centre
 	memset(m->dyc, 0, (size_t)U * H * sizeof(float));
