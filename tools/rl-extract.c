@@ -197,6 +197,7 @@ sidecar(const ModelInfo *mi, const ExtractModel *m, const PrepSpec *ps,
     const Labels *lb, const char *list, size_t n)
 {
 	json_t *o, *model, *feats = json_array(), *pre;
+	char dec[64];
 
 	if (mi->path) {
 		char crc[16];
@@ -217,11 +218,12 @@ sidecar(const ModelInfo *mi, const ExtractModel *m, const PrepSpec *ps,
 		    "arch", m->arch, "seed", (json_int_t)mi->seed);
 	}
 	json_object_set_new(model, "bn", json_string("eval"));
+	snprintf(dec, sizeof dec, "libvips %s", vips_version_string());
 	pre = json_pack("{s:s, s:i, s:i, s:[f,f,f], s:[f,f,f], s:s, s:s}",
 	    "preset", prep_name(ps->mode), "resize", ps->resize, "size",
 	    ps->size, "mean", prep_mean[0], prep_mean[1], prep_mean[2], "std",
 	    prep_std[0], prep_std[1], prep_std[2], "resample",
-	    "PIL bilinear (antialiased)", "decoder", vips_version_string());
+	    "PIL bilinear (antialiased)", "decoder", dec);
 	if (ps->mode == PREP_NONE)
 		json_object_del(pre, "resize");
 	for (int i = 0; i < plan->nfeat; i++) {
@@ -497,7 +499,7 @@ main(int argc, char *argv[])
 	// everything computed: rename the features, then the labels and sidecar
 	js = sidecar(&mi, &m, &ps, &plan, files, labels_path ?
 	    strrchr(labels_path, '/') + 1 : NULL, &lb, list, l.n);
-	text = json_dumps(js, JSON_INDENT(2) | JSON_REAL_PRECISION(9));
+	text = json_dumps(js, JSON_INDENT(2) | JSON_REAL_PRECISION(7));
 	json_decref(js);
 	for (int i = 0; i < plan.nfeat; i++) {
 		tmpnames[i] = NULL;

@@ -125,6 +125,19 @@ expect nodir 1 "$X" --random-init 1 -o "$TMP/nodir" "$TMP/four.txt"
 stderr_has nodir_msg "nodir: not a directory"
 expect nolist 1 "$X" --random-init 1 -o "$TMP/p" "$TMP/nolist.txt"
 
+# a signal mid-run (the writers are open once their temp files exist)
+# removes the temp files and ends the process by that signal
+i=0; : >"$TMP/many.txt"
+while [ $i -lt 300 ]; do echo "$D/photo64x48.jpg $i" >>"$TMP/many.txt"; i=$((i + 1)); done
+"$X" --random-init 1 -b 2 -o "$TMP/p" "$TMP/many.txt" 2>"$TMP/err" &
+pid=$!
+i=0
+while [ $i -lt 600 ] && ! ls "$TMP/p" | grep -q tmp; do sleep 0.1; i=$((i + 1)); done
+kill -TERM $pid
+wait $pid; st=$?
+[ $st -eq 143 ] && ok sigterm_status || { nok sigterm_status; echo "  exit $st" >&2; }
+left "$TMP/p" sigterm_nothing_left
+
 # checkpoints: the tiny reference nets (inferred), wrong arch, truncated
 B=tests/ref/basic.safetensors
 expect ckpt_basic 0 "$X" -m "$B" -L feat1,gap -o "$TMP/p" -p basic \
