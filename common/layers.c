@@ -277,11 +277,17 @@ conv_backward_naive(float *dinp, float *dweight, const float *dout,
 // batch norm
 
 /*
- * The channel blocks the per-channel sums are split into: each thread takes
- * a contiguous run of blocks (static schedule), a block at most 256 wide so
- * its double accumulators sit on the stack.
+ * The per-channel sums run over channel blocks: each thread takes a
+ * contiguous run of blocks (static schedule), so no partial sums cross
+ * threads and the result does not depend on the thread count. Within a
+ * block, BN_ROWS rows are summed in float in registers and L1 (the inner
+ * loop is a plain vector add over the block's channels), then added to
+ * double accumulators; the squares are taken about a per-channel shift (the
+ * first row), which keeps E[x^2] - mean^2 from cancelling when the mean is
+ * large against the spread.
  */
 #define BN_BLOCK 256
+#define BN_ROWS 64
 
 static int
 bn_block(int C)
@@ -309,20 +315,36 @@ batchnorm_forward(float *out, float *mean, float *invstd,
 	for (int c0 = 0; c0 < C; c0 += cb) {
 		int n = RL_MIN(cb, C - c0);
 		double s1[BN_BLOCK], s2[BN_BLOCK];
+		float k[BN_BLOCK], f1[BN_BLOCK], f2[BN_BLOCK];
 
-		for (int j = 0; j < n; j++)
+		for (int j = 0; j < n; j++) {
 			s1[j] = s2[j] = 0;
-		for (long r = 0; r < M; r++) {
-			const float *x = inp + (size_t)r * C + c0;
+			k[j] = inp[c0 + j];
+		}
+		for (long r0 = 0; r0 < M; r0 += BN_ROWS) {
+			long r1 = RL_MIN(r0 + BN_ROWS, (long)M);
 
+			for (int j = 0; j < n; j++)
+				f1[j] = f2[j] = 0;
+			for (long r = r0; r < r1; r++) {
+				const float *x = inp + (size_t)r * C + c0;
+
+				for (int j = 0; j < n; j++) {
+					float d = x[j] - k[j];
+
+					f1[j] += d;
+					f2[j] += d * d;
+				}
+			}
 			for (int j = 0; j < n; j++) {
-				s1[j] += x[j];
-				s2[j] += (double)x[j] * x[j];
+				s1[j] += f1[j];
+				s2[j] += f2[j];
 			}
 		}
 		for (int j = 0; j < n; j++) {
 			int c = c0 + j;
-			double mu = s1[j] / M, var = s2[j] / M - mu * mu;
+			double d = s1[j] / M, mu = k[j] + d;
+			double var = s2[j] / M - d * d;
 
 			if (var < 0)
 				var = 0;
@@ -405,30 +427,40 @@ batchnorm_backward(float *dinp, float *dgamma, float *dbeta,
 	for (int c0 = 0; c0 < C; c0 += cb) {
 		int n = RL_MIN(cb, C - c0);
 		double sg[BN_BLOCK], sgx[BN_BLOCK];
-		float mu[BN_BLOCK];
+		float mu[BN_BLOCK], f1[BN_BLOCK], f2[BN_BLOCK];
 
 		for (int j = 0; j < n; j++) {
 			sg[j] = sgx[j] = 0;
 			mu[j] = mean[c0 + j];
 		}
-		for (long r = 0; r < M; r++) {
-			const float *x = inp + (size_t)r * C + c0;
-			const float *g = dout + (size_t)r * C + c0;
+		for (long r0 = 0; r0 < M; r0 += BN_ROWS) {
+			long r1 = RL_MIN(r0 + BN_ROWS, (long)M);
 
-			if (relu_out != NULL) {
-				const float *y = relu_out + (size_t)r * C + c0;
+			for (int j = 0; j < n; j++)
+				f1[j] = f2[j] = 0;
+			for (long r = r0; r < r1; r++) {
+				const float *x = inp + (size_t)r * C + c0;
+				const float *g = dout + (size_t)r * C + c0;
 
-				for (int j = 0; j < n; j++) {
-					float gj = y[j] > 0 ? g[j] : 0;
+				if (relu_out != NULL) {
+					const float *y = relu_out + (size_t)r *
+					    C + c0;
 
-					sg[j] += gj;
-					sgx[j] += (double)gj * (x[j] - mu[j]);
-				}
-			} else {
-				for (int j = 0; j < n; j++) {
-					sg[j] += g[j];
-					sgx[j] += (double)g[j] * (x[j] - mu[j]);
-				}
+					for (int j = 0; j < n; j++) {
+						float gj = y[j] > 0 ? g[j] : 0;
+
+						f1[j] += gj;
+						f2[j] += gj * (x[j] - mu[j]);
+					}
+				} else
+					for (int j = 0; j < n; j++) {
+						f1[j] += g[j];
+						f2[j] += g[j] * (x[j] - mu[j]);
+					}
+			}
+			for (int j = 0; j < n; j++) {
+				sg[j] += f1[j];
+				sgx[j] += f2[j];
 			}
 		}
 		for (int j = 0; j < n; j++) {

@@ -134,6 +134,9 @@ int resnet_ctx_create(ResNetCtx **out, const ResNet *net, int maxB, int H,
 void resnet_ctx_free(ResNetCtx *ctx);
 /* Bytes the context allocated (activations and workspace). */
 size_t resnet_ctx_bytes(const ResNetCtx *ctx);
+/* Multiply-accumulates of the convolutions of one input's forward at the
+ * context's H x W (for FLOP counts: 2 per MAC). */
+double resnet_ctx_macs(const ResNetCtx *ctx);
 
 /*
  * Run the network on inp (B, H, W, in_channels), B <= maxB. bn_train != 0:

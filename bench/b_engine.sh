@@ -1,0 +1,37 @@
+#!/bin/sh
+# b_engine: one ResNet-50 Relative-Location training step, the engine
+# (bench/engine_bench.c) against PyTorch (torch_relloc.py train
+# --shared-center), same machine, same run. Both sides do the same work:
+# 16 images x 9 patches of 3x64x64 through the trunk in train mode (144
+# patch forwards), the 128 (centre, neighbour) pairs of GAP features
+# through Linear(4096,4096)-BN1d-ReLU-Dropout-Linear(4096,8), cross-entropy,
+# the whole backward, and one SGD step (momentum, weight decay) over every
+# parameter. GFLOP/s counts conv + linear only, 3 x the forward's 2*MACs.
+# engine_bench is compiled here with the Makefile's flags against
+# $BUILD/libcommon.a (the Makefile builds only tools/ and tests/).
+set -e
+BIN=${BIN:-build}
+PKG="vips libzmq msgpack lmdb openblas jansson zlib"
+CC=${CC:-cc}
+exe=${TMP:-/tmp}/engine_bench
+# shellcheck disable=SC2046
+$CC -std=c11 -D_POSIX_C_SOURCE=200809L -O3 -march=native -fopenmp -I. \
+	$(pkg-config --cflags $PKG) -o "$exe" bench/engine_bench.c \
+	"$BIN/libcommon.a" $(pkg-config --libs $PKG) -fopenmp -lm -lpthread
+
+out=$("$exe" -a 50 -i 16 -n 5 -w 2)
+echo "$out"
+peer=$(/usr/bin/python3 ../shared/bench/torch_relloc.py train --arch resnet50 \
+	--threads 2 --shared-center --steps 5 --warmup 2)
+echo "pytorch: $peer"
+ours=$(echo "$out" | sed -n 's/.*step \([0-9.]*\) s.*/\1/p')
+echo "$peer" | /usr/bin/python3 -c "
+import json, sys
+r = json.loads(sys.stdin.read())
+t = r['sec_per_step']['median']
+ours = float('$ours')
+g = 3 * r['fwd_gflop']
+print('pytorch: resnet50 step %.3f s (median of %d), %.1f pairs/s, %.1f GFLOP/s (3 x %.1f GFLOP forward), %.0f%% of 234 GFLOP/s peak'
+      % (t, r['sec_per_step']['n'], r['pairs_per_s_median'], g / t, r['fwd_gflop'], 100 * g / t / 234))
+print('ratio: engine is %.2fx PyTorch (step throughput)' % (t / ours))
+"
