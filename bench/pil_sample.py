@@ -9,6 +9,10 @@
                              Resize(292) (bilinear, antialiased), RandomCrop(255),
                              RandomGrayscale(0.66), nine 64x64 crops from the
                              85 px cells, each as bytes; prints images/s
+  pil_sample.py parity RECS  recompute with PIL every patch of an rl-sample
+                             mmselfsup stream (--exact) from its boxes;
+                             prints the share of patches identical to PIL's
+                             and the largest pixel difference
 """
 import glob
 import os
@@ -45,19 +49,22 @@ def make(outdir, n):
         t.save(os.path.join(outdir, "%04d.jpg" % i), quality=rng.randint(75, 95))
 
 
+def resize292(im):
+    """torchvision's Resize(292) on a PIL image: the shorter side to 292."""
+    w, h = im.size
+    if w <= h:
+        return im.resize((292, int(292 * h / w)), Image.BILINEAR)
+    return im.resize((int(292 * w / h), 292), Image.BILINEAR)
+
+
 def run(listfile):
     paths = [l.split()[0] for l in open(listfile) if l.strip()]
     rng = random.Random(0)
     nbytes = 0
     t0 = time.perf_counter()
     for p in paths:
-        im = Image.open(p).convert("RGB")
-        w, h = im.size
-        if w <= h:
-            ow, oh = 292, int(292 * h / w)
-        else:
-            ow, oh = int(292 * w / h), 292
-        im = im.resize((ow, oh), Image.BILINEAR)
+        im = resize292(Image.open(p).convert("RGB"))
+        ow, oh = im.size
         i, j = rng.randint(0, oh - 255), rng.randint(0, ow - 255)
         im = im.crop((j, i, j + 255, i + 255))
         if rng.random() < 0.66:
@@ -72,10 +79,38 @@ def run(listfile):
     print("%.1f" % (len(paths) / dt))
 
 
+def parity(recfile):
+    import msgpack
+    same = total = 0
+    maxdiff = 0
+    with open(recfile, "rb") as f:
+        for r in msgpack.Unpacker(f, raw=False):
+            im = Image.open(r["source"]).convert("RGB")
+            w, h = im.size
+            big = resize292(im)
+            ow, oh = big.size
+            if r["gray"]:
+                big = big.convert("L").convert("RGB")
+            P = r["patch"]
+            px = np.frombuffer(r["pixels"], np.uint8).reshape(9, P, P, 3)
+            for i, b in enumerate(r["boxes"]):
+                x0 = int(round(b[0] * ow / w))
+                y0 = int(round(b[1] * oh / h))
+                ref = np.asarray(big.crop((x0, y0, x0 + P, y0 + P)))
+                d = np.abs(ref.astype(int) - px[i]).max()
+                maxdiff = max(maxdiff, int(d))
+                same += d == 0
+                total += 1
+    print("%d of %d patches identical to PIL's, max difference %d"
+          % (same, total, maxdiff))
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "make":
         make(sys.argv[2], int(sys.argv[3]))
     elif len(sys.argv) == 3 and sys.argv[1] == "run":
         run(sys.argv[2])
+    elif len(sys.argv) == 3 and sys.argv[1] == "parity":
+        parity(sys.argv[2])
     else:
         sys.exit(__doc__)

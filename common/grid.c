@@ -10,6 +10,13 @@
 // ----------------------------------------------------------------------------
 // Configuration
 
+/* The user's jitter: 0 unset (dflt), GRID_NO_JITTER none. */
+static int
+user_jitter(const GridGeometry *g, int dflt)
+{
+	return g->jitter == 0 ? dflt : g->jitter < 0 ? 0 : g->jitter;
+}
+
 static int
 cells_layout(GridConfig *c, const GridGeometry *g, char *err, size_t errlen)
 {
@@ -22,14 +29,13 @@ cells_layout(GridConfig *c, const GridGeometry *g, char *err, size_t errlen)
 	}
 	if (g->patch && g->jitter) {
 		c->patch = g->patch;
-		c->jitter = g->jitter;
+		c->jitter = user_jitter(g, 0);
 	} else if (g->patch) {
 		c->patch = g->patch;
 		c->jitter = c->pitch - c->patch;
 	} else {
 		/* 21 of 85 in MMSelfSup; the same share of other cells. */
-		c->jitter = g->jitter ? g->jitter :
-		    (int)lround(c->pitch * 21.0 / 85.0);
+		c->jitter = user_jitter(g, (int)lround(c->pitch * 21.0 / 85.0));
 		c->patch = c->pitch - c->jitter;
 	}
 	if (c->patch < 1 || c->jitter < 0 || c->patch + c->jitter > c->pitch) {
@@ -48,7 +54,7 @@ gap_layout(GridConfig *c, const GridGeometry *g, char *err, size_t errlen)
 
 	c->patch = g->patch ? g->patch : 96;
 	c->pitch = c->patch + (g->gap ? g->gap : 48);
-	c->jitter = 2 * (g->jitter ? g->jitter : 7);
+	c->jitter = 2 * user_jitter(g, 7);
 	extent = 2 * c->pitch + c->patch + c->jitter;
 	c->crop = g->crop ? g->crop : extent;
 	if (c->crop < extent) {
@@ -248,7 +254,21 @@ grid_projection(double B[3][3])
 static uint8_t
 clamp8(double v)
 {
-	return v <= 0 ? 0 : v >= 255 ? 255 : (uint8_t)lround(v);
+	return v <= 0 ? 0 : v >= 255 ? 255 : (uint8_t)(v + 0.5);
+}
+
+/* A standard normal, approximately: the sum of four 16-bit uniforms from
+ * one draw, centred and scaled to unit variance (Irwin-Hall). Colour
+ * dropping needs two per pixel; Box-Muller's log and sincos made it the
+ * slowest part of sampling. */
+static double
+approx_normal(Rng *r)
+{
+	uint64_t u = rng_u64(r);
+	double s = (double)(u & 0xffff) + ((u >> 16) & 0xffff) +
+	    ((u >> 32) & 0xffff) + (u >> 48);
+
+	return ((s + 2) / 65536.0 - 2.0) * 1.7320508075688772;
 }
 
 static void
@@ -280,7 +300,7 @@ drop(uint8_t *px, size_t n, int keep, Rng *r)
 	for (size_t i = 0; i < n; i++)
 		for (int k = 0; k < 3; k++)
 			if (k != keep)
-				px[3 * i + k] = clamp8(mean + sd * rng_normal(r));
+				px[3 * i + k] = clamp8(mean + sd * approx_normal(r));
 }
 
 void

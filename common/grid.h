@@ -58,8 +58,10 @@ typedef struct {
 typedef struct {
 	int resize;            /* shorter side */
 	long area_min, area_max;
-	int crop, patch, gap, jitter;
+	int crop, patch, gap;
+	int jitter;            /* GRID_NO_JITTER: patches at fixed places */
 } GridGeometry;
+#define GRID_NO_JITTER (-1)
 
 /*
  * Fill c from the preset called name ("mmselfsup" or "doersch2015") with
@@ -100,8 +102,9 @@ int grid_draw(Grid *g, const GridConfig *c, int w, int h, Rng *r,
  * Apply patch i's colour handling to px (patch*patch RGB, in place): the
  * downsampling (down to g->down[i] on a side and back up, both with
  * img_resample), grey, then colour dropping (the kept channel as is, the
- * other two its mean plus Gaussian noise of 1/100 of its standard
- * deviation, rounded, drawn from r) or the projection.
+ * other two its mean plus noise of 1/100 of its standard deviation,
+ * approximately Gaussian (a sum of four uniforms), rounded, drawn from r)
+ * or the projection.
  */
 void grid_patch_colour(uint8_t *px, const GridConfig *c, const Grid *g, int i,
     Rng *r);

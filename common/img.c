@@ -8,27 +8,35 @@
 #include <sys/stat.h>
 
 #include <vips/vips.h>
+#if defined(__SSE4_1__)
+#include <smmintrin.h>
+#endif
 
 #include "common/img.h"
 #include "common/util.h"
 
+#ifndef IMG_STRIP
+#define IMG_STRIP 64      /* rows decoded per libvips request */
+#endif
+
 // ----------------------------------------------------------------------------
 // libvips
 
-/* Move libvips' error log into err as one line, and clear the log. */
+/* Move libvips' error log into err as one line ("; " between its lines),
+ * and clear the log. */
 static void
 vips_err(char *err, size_t errlen, const char *what)
 {
-	char *s = vips_error_buffer_copy(), *p;
-	size_t n;
+	char *s = vips_error_buffer_copy(), *line, *save = NULL;
+	size_t n = 0;
 
-	for (p = s; *p; p++)
-		if (*p == '\n')
-			*p = p[1] ? ';' : '\0';
-	n = strlen(s);
-	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == ';'))
-		s[--n] = '\0';
-	snprintf(err, errlen, "%s", n ? s : what);
+	err[0] = '\0';
+	for (line = strtok_r(s, "\n", &save); line && n + 1 < errlen;
+	    line = strtok_r(NULL, "\n", &save))
+		n += snprintf(err + n, errlen - n, "%s%s", n ? "; " : "",
+		    line);
+	if (!err[0])
+		snprintf(err, errlen, "%s", what);
 	g_free(s);
 }
 
@@ -63,6 +71,12 @@ img_start(const char *argv0, char *err, size_t errlen)
 	vips_cache_set_max_mem(0);
 	vips_cache_set_max_files(0);
 	return 0;
+}
+
+void
+img_thread_end(void)
+{
+	vips_thread_shutdown();
 }
 
 void
@@ -166,66 +180,100 @@ fail:
 	return NULL;
 }
 
-/* All of x's pixels, g_malloc'd, computed in the calling thread. */
+/* All of x's pixels, g_malloc'd, computed in the calling thread (not
+ * handed to a libvips worker as vips_image_write_to_memory would) and
+ * straight into our buffer, a strip at a time so that libvips' own
+ * buffers stay small and in cache. */
 static uint8_t *
 pixels(VipsImage *x)
 {
-	VipsRegion *reg = vips_region_new(x);
+	size_t row = (size_t)x->Xsize * x->Bands, size = row * x->Ysize;
+	uint8_t *px = g_malloc(size);
+	VipsImage *mem = vips_image_new_from_memory(px, size, x->Xsize,
+	    x->Ysize, x->Bands, VIPS_FORMAT_UCHAR);
+	VipsRegion *src = vips_region_new(x), *dst = vips_region_new(mem);
 	VipsRect all = { 0, 0, x->Xsize, x->Ysize };
-	size_t row = (size_t)x->Xsize * x->Bands;
-	uint8_t *px = NULL;
+	int ok = vips_region_image(dst, &all) == 0;
 
-	if (!reg)
-		return NULL;
-	if (vips_region_prepare(reg, &all) == 0) {
-		px = g_malloc(row * x->Ysize);
-		for (int y = 0; y < x->Ysize; y++)
-			memcpy(px + row * y, VIPS_REGION_ADDR(reg, 0, y), row);
+	for (int y = 0; ok && y < x->Ysize; y += IMG_STRIP) {
+		VipsRect r = { 0, y, x->Xsize, RL_MIN(IMG_STRIP, x->Ysize - y) };
+		ok = vips_region_prepare_to(src, dst, &r, 0, y) == 0;
 	}
-	g_object_unref(reg);
+	g_object_unref(src);
+	g_object_unref(dst);
+	g_object_unref(mem);
+	if (!ok) {
+		g_free(px);
+		return NULL;
+	}
 	return px;
+}
+
+/*
+ * Run the loader called name on buf without the operation cache: even with
+ * a cache of size 0, vips_image_new_from_buffer hashes every argument,
+ * inserts and evicts the operation, which costs as much as the header.
+ * The pixels are decoded later, when a region asks for them.
+ */
+static VipsImage *
+load_op(const char *name, const char *buf, size_t len, int shrink)
+{
+	VipsOperation *op = vips_operation_new(name);
+	VipsBlob *blob;
+	VipsImage *out = NULL;
+
+	if (!op)
+		return NULL;
+	blob = vips_blob_new(NULL, buf, len);
+	g_object_set(op, "buffer", blob, "access", VIPS_ACCESS_SEQUENTIAL,
+	    "fail_on", VIPS_FAIL_ON_TRUNCATED, NULL);
+	vips_area_unref(VIPS_AREA(blob));
+	if (shrink > 1)
+		g_object_set(op, "shrink", shrink, NULL);
+	if (vips_object_build(VIPS_OBJECT(op)) == 0)
+		g_object_get(op, "out", &out, NULL);
+	vips_object_unref_outputs(VIPS_OBJECT(op));
+	g_object_unref(op);
+	return out;
 }
 
 int
 img_load(Image *im, const char *path, int min_short, int *file_w,
     int *file_h, char *err, size_t errlen)
 {
+	static const unsigned char jfif[3] = { 0xff, 0xd8, 0xff };
 	VipsImage *x = NULL;
 	const char *loader;
 	char *buf;
 	size_t len;
 	uint8_t *px;
-	int fw, fh, shrink = 1;
+	int fw, fh, shrink = 1, jpeg;
 
 	memset(im, 0, sizeof *im);
 	if (slurp(path, &buf, &len, err, errlen) < 0)
 		return -1;
-	if (!(loader = vips_foreign_find_load_buffer(buf, len))) {
+	/* A JPEG needs no sniffing through every loader. */
+	jpeg = len >= 3 && memcmp(buf, jfif, 3) == 0;
+	loader = jpeg ? "jpegload_buffer" : vips_foreign_find_load_buffer(buf,
+	    len);
+	if (!loader) {
 		vips_error_clear();
 		snprintf(err, errlen, "not an image (no libvips loader "
 		    "recognises it)");
 		goto fail;
 	}
-	/* Header only: pixels are decoded by write_to_memory below. */
-	if (!(x = vips_image_new_from_buffer(buf, len, "",
-	    "access", VIPS_ACCESS_SEQUENTIAL,
-	    "fail_on", VIPS_FAIL_ON_TRUNCATED, NULL)))
+	/* Header only: the pixels are decoded by pixels() below. */
+	if (!(x = load_op(loader, buf, len, 1)))
 		goto vfail;
 	fw = x->Xsize;
 	fh = x->Ysize;
-	if (strstr(loader, "Jpeg") &&
-	    (shrink = jpeg_shrink(fw, fh, min_short)) > 1) {
+	if (jpeg && (shrink = jpeg_shrink(fw, fh, min_short)) > 1) {
 		g_object_unref(x);
-		if (!(x = vips_image_new_from_buffer(buf, len, "",
-		    "access", VIPS_ACCESS_SEQUENTIAL,
-		    "fail_on", VIPS_FAIL_ON_TRUNCATED,
-		    "shrink", shrink, NULL)))
+		if (!(x = load_op(loader, buf, len, shrink)))
 			goto vfail;
 	}
 	if (!(x = to_rgb8(x)))
 		goto vfail;
-	/* Compute the pixels in this thread: vips_image_write_to_memory
-	 * would hand the work to a libvips worker thread and wait. */
 	if (!(px = pixels(x)))
 		goto vfail;
 	im->w = x->Xsize;
@@ -290,8 +338,13 @@ img_save_png(const char *path, const uint8_t *px, int w, int h, int bands,
 	g_object_unref(x);
 	if (rc) {
 		char msg[512];
+		size_t n = strlen(path);
 		vips_err(msg, sizeof msg, "cannot write");
-		snprintf(err, errlen, "%s: %s", path, msg);
+		/* libvips names the file itself, mostly. */
+		if (strncmp(msg, path, n) == 0 && msg[n] == ':')
+			snprintf(err, errlen, "%s", msg);
+		else
+			snprintf(err, errlen, "%s: %s", path, msg);
 		return -1;
 	}
 	return 0;
@@ -340,6 +393,9 @@ typedef struct {
 	int ksize;
 	int *lo, *cnt;     /* first input and tap count per output */
 	int32_t *k;        /* n*ksize weights */
+	int kmax;          /* the largest cnt */
+	int *plo;          /* the same taps padded with zero weights to */
+	int32_t *pk;       /* kmax each (n*kmax), plo + kmax <= in */
 } Coef;
 
 static double
@@ -384,6 +440,20 @@ coef_make(Coef *c, int in, int out, int o0, int n)
 		c->cnt[i] = hi;
 	}
 	free(w);
+	/* Zero weights add nothing to the integer sums: the padded form
+	 * gives the same bytes, with a tap count the compiler can unroll. */
+	c->kmax = 1;
+	for (int i = 0; i < n; i++)
+		c->kmax = RL_MAX(c->kmax, c->cnt[i]);
+	c->plo = emalloc(n * sizeof *c->plo);
+	c->pk = ecalloc((size_t)n * c->kmax, sizeof *c->pk);
+	for (int i = 0; i < n; i++) {
+		int p = RL_MAX(0, RL_MIN(c->lo[i], in - c->kmax));
+		c->plo[i] = p;
+		for (int t = 0; t < c->cnt[i]; t++)
+			c->pk[i * c->kmax + c->lo[i] - p + t] =
+			    c->k[i * c->ksize + t];
+	}
 }
 
 static void
@@ -391,6 +461,8 @@ coef_free(Coef *c)
 {
 	free(c->lo);
 	free(c->k);
+	free(c->plo);
+	free(c->pk);
 }
 
 static inline uint8_t
@@ -415,34 +487,89 @@ img_short_side_size(int w, int h, int s, int *ow, int *oh)
 	}
 }
 
+/* One RGB output pixel of the horizontal pass from K taps at p. */
+static inline void
+hpix_rgb(uint8_t *d, const uint8_t *p, const int32_t *k, const int K)
+{
+	int32_t a0 = 1 << (PREC_BITS - 1), a1 = a0, a2 = a0;
+
+	for (int t = 0; t < K; t++) {
+		a0 += p[3 * t] * k[t];
+		a1 += p[3 * t + 1] * k[t];
+		a2 += p[3 * t + 2] * k[t];
+	}
+	d[0] = clip8(a0);
+	d[1] = clip8(a1);
+	d[2] = clip8(a2);
+}
+
+/*
+ * The horizontal pass for RGB with K taps per output; K is a constant
+ * where it is called, so the tap loop unrolls. With SSE4.1 a pixel's three
+ * channels are one vector: 4 bytes are loaded (the 4th, the next pixel's
+ * red, gets a lane of its own and is dropped), so the last pixel of the
+ * buffer (last_row and a tap on the row's end) goes the scalar way.
+ */
+static inline void
+hpass_rgb(uint8_t *d, const uint8_t *s, int w, int sw, int last_row,
+    const Coef *c, const int K)
+{
+#if defined(__SSE4_1__)
+	const __m128i half = _mm_set1_epi32(1 << (PREC_BITS - 1));
+
+	for (int x = 0; x < w; x++) {
+		const int32_t *k = c->pk + x * K;
+		const uint8_t *p = s + (size_t)c->plo[x] * 3;
+		__m128i a = half;
+		int32_t v;
+		if (last_row && c->plo[x] + K == sw) {
+			hpix_rgb(d + 3 * x, p, k, K);
+			continue;
+		}
+		for (int t = 0; t < K; t++) {
+			memcpy(&v, p + 3 * t, 4);
+			a = _mm_add_epi32(a, _mm_mullo_epi32(_mm_cvtepu8_epi32(
+			    _mm_cvtsi32_si128(v)), _mm_set1_epi32(k[t])));
+		}
+		/* clip8: >> 22, then saturate to 0..255. */
+		a = _mm_srai_epi32(a, PREC_BITS);
+		a = _mm_packus_epi16(_mm_packs_epi32(a, a), a);
+		v = _mm_cvtsi128_si32(a);
+		memcpy(d + 3 * x, &v, 3);
+	}
+#else
+	(void)sw;
+	(void)last_row;
+	for (int x = 0; x < w; x++)
+		hpix_rgb(d + 3 * x, s + (size_t)c->plo[x] * 3, c->pk + x * K,
+		    K);
+#endif
+}
+
 /* One row of the horizontal pass: w outputs from the input row s. */
 static void
-hpass_row(uint8_t *d, const uint8_t *s, int w, int bands, const Coef *c)
+hpass_row(uint8_t *d, const uint8_t *s, int w, int sw, int last_row,
+    int bands, const Coef *c)
 {
 	const int32_t half = 1 << (PREC_BITS - 1);
 
 	if (bands == 3) {
-		for (int x = 0; x < w; x++) {
-			const int32_t *k = c->k + x * c->ksize;
-			const uint8_t *p = s + (size_t)c->lo[x] * 3;
-			int32_t a0 = half, a1 = half, a2 = half;
-			for (int t = 0; t < c->cnt[x]; t++, p += 3) {
-				a0 += p[0] * k[t];
-				a1 += p[1] * k[t];
-				a2 += p[2] * k[t];
-			}
-			d[3 * x] = clip8(a0);
-			d[3 * x + 1] = clip8(a1);
-			d[3 * x + 2] = clip8(a2);
+		switch (c->kmax) {
+		case 1: hpass_rgb(d, s, w, sw, last_row, c, 1); return;
+		case 2: hpass_rgb(d, s, w, sw, last_row, c, 2); return;
+		case 3: hpass_rgb(d, s, w, sw, last_row, c, 3); return;
+		case 4: hpass_rgb(d, s, w, sw, last_row, c, 4); return;
+		case 5: hpass_rgb(d, s, w, sw, last_row, c, 5); return;
+		case 6: hpass_rgb(d, s, w, sw, last_row, c, 6); return;
+		default: hpass_rgb(d, s, w, sw, last_row, c, c->kmax); return;
 		}
-		return;
 	}
 	for (int x = 0; x < w; x++) {
-		const int32_t *k = c->k + x * c->ksize;
-		const uint8_t *p = s + (size_t)c->lo[x] * bands;
+		const int32_t *k = c->pk + x * c->kmax;
+		const uint8_t *p = s + (size_t)c->plo[x] * bands;
 		for (int b = 0; b < bands; b++) {
 			int32_t a = half;
-			for (int t = 0; t < c->cnt[x]; t++)
+			for (int t = 0; t < c->kmax; t++)
 				a += p[t * bands + b] * k[t];
 			d[x * bands + b] = clip8(a);
 		}
@@ -476,7 +603,8 @@ img_resample(uint8_t *dst, int x0, int y0, int w, int h, int ow, int oh,
 		tmp = emalloc((size_t)ny * n);
 		for (int y = 0; y < ny; y++)
 			hpass_row(tmp + (size_t)y * n,
-			    src + (size_t)(ylo + y) * sw * bands, w, bands, &cx);
+			    src + (size_t)(ylo + y) * sw * bands, w, sw,
+			    ylo + y == sh - 1, bands, &cx);
 		coef_free(&cx);
 		rows = tmp;
 		rstride = n;

@@ -33,10 +33,16 @@ typedef struct {
 /*
  * Start libvips (VIPS_INIT) and make its per-image path cheap: the
  * operation cache off, one worker thread per pipeline (the caller runs
- * its own workers). argv0 is the program's argv[0]. 0, or -1 with a
- * message.
+ * its own workers), libvips' warnings silenced (errors still come back
+ * through img_load's err). Process-wide: glibc malloc is told to keep
+ * blocks up to 64 MiB on the heap (mallopt), as mapping and unmapping
+ * each image's buffers cost more than decoding it. argv0 is the
+ * program's argv[0]. 0, or -1 with a message.
  */
 int img_start(const char *argv0, char *err, size_t errlen);
+/* Release libvips' per-thread state; each worker thread that used img_load
+ * calls it before it ends. */
+void img_thread_end(void);
 /* Shut libvips down (at exit). */
 void img_stop(void);
 

@@ -7,6 +7,7 @@
  * puts it back last, all in one transaction.
  */
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -227,6 +228,7 @@ int
 store_append(Store *st, const StoreItem *items, size_t n, const void *meta,
     size_t metalen, char *err, size_t errlen)
 {
+	struct statvfs vfs;
 	const char *what;
 	char buf[64];
 	int rc;
@@ -245,8 +247,16 @@ store_append(Store *st, const StoreItem *items, size_t n, const void *meta,
 		}
 		st->mapsize *= 2;
 	}
-	if (rc != 0)
-		return lmdb_fail(st, what, rc, err, errlen);
+	if (rc != 0) {
+		lmdb_fail(st, what, rc, err, errlen);
+		/* LMDB reports a short write, as on a full disk, as EIO. */
+		if ((rc == EIO || rc == ENOSPC) && statvfs(st->dir, &vfs) == 0 &&
+		    (uint64_t)vfs.f_bavail * vfs.f_frsize < ((uint64_t)64 << 20))
+			snprintf(err + strlen(err), errlen - strlen(err),
+			    " (the disk is full: %llu bytes free)",
+			    (unsigned long long)vfs.f_bavail * vfs.f_frsize);
+		return -1;
+	}
 	st->count += n;
 	return 0;
 }

@@ -14,6 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <jansson.h>
 #include <zmq.h>
 
@@ -29,21 +34,25 @@
 /* After a sender disconnects, how long its queued messages may take to
  * show up before its missing end-of-stream marker is reported. */
 #define DISCONNECT_GRACE_MS 500
+/* A sink to a regular file writes its records once they reach this size. */
+#define FILE_FLUSH_BYTES ((size_t)1 << 20)
 
 struct RecordSink {
 	StreamKind kind;
 	StreamOptions opt;
 	char *name;
 	uint64_t count;         /* records put */
-	msgpack_sbuffer sb;     /* FILE, ZeroMQ: one record; LMDB: a batch */
+	msgpack_sbuffer sb;     /* FILE, LMDB: the pending records; ZeroMQ: one */
+	size_t *offs;           /* FILE, LMDB: pending+1 record ends in sb */
+	size_t pending, offcap; /* records in sb not yet written; offs' size */
+	int failed;             /* FILE: a write failed, records were lost */
 	/* FILE */
-	FILE *fp;
-	int own_fp;
+	int fd, own_fd;
+	int regular;            /* fd is a regular file: cut back on error */
+	off_t off0;             /* its offset before the pending records */
 	/* LMDB */
 	Store *st;
-	size_t *offs;           /* batch+1 record offsets into sb */
 	StoreItem *items;
-	size_t pending;         /* records in sb not yet committed */
 	json_t *meta;
 	/* ZeroMQ */
 	void *ctx, *sock;
@@ -156,15 +165,20 @@ zmq_fail(const char *ep, const char *what, char *err, size_t errlen)
 }
 
 /* A context and a socket of type, options set, bound or connected to
- * spec; the endpoint used is written to ep. */
+ * spec; *name is set to the endpoint used (malloc'd). */
 static int
 zmq_open(void **ctxp, void **sockp, int type, const char *spec, int dflt_bind,
-    const StreamOptions *o, char *ep, size_t eplen, char *err, size_t errlen)
+    const StreamOptions *o, char **name, char *err, size_t errlen)
 {
 	void *ctx, *sock;
 	int bind, zero = 0, linger;
-	size_t len;
+	char ep[EP_MAX];
+	size_t len, eplen = sizeof ep;
 
+	if (spec == NULL) {
+		snprintf(err, errlen, "no ZeroMQ endpoint");
+		return -1;
+	}
 	if (stream_endpoint(spec, dflt_bind, ep, eplen, &bind, err, errlen) == -1)
 		return -1;
 	if ((ctx = zmq_ctx_new()) == NULL)
@@ -196,6 +210,7 @@ zmq_open(void **ctxp, void **sockp, int type, const char *spec, int dflt_bind,
 	}
 	*ctxp = ctx;
 	*sockp = sock;
+	*name = estrdup(ep);
 	return 0;
 fail:
 	zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero);
@@ -257,37 +272,89 @@ lmdb_flush(RecordSink *s, char *err, size_t errlen)
 	return rc;
 }
 
+/*
+ * FILE: write the pending records. On a failure (a full disk) a regular
+ * file is cut back to the last whole record, so it never ends inside one.
+ */
+static int
+file_flush(RecordSink *s, char *err, size_t errlen)
+{
+	size_t done = 0, keep;
+	ssize_t w;
+	int e;
+
+	if (s->failed) {
+		snprintf(err, errlen, "%s: an earlier write failed", s->name);
+		return -1;
+	}
+	while (done < s->sb.size) {
+		w = write(s->fd, s->sb.data + done, s->sb.size - done);
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w == -1)
+			break;
+		done += (size_t)w;
+	}
+	if (done == s->sb.size) {
+		s->off0 += (off_t)done;
+		s->pending = 0;
+		msgpack_sbuffer_clear(&s->sb);
+		return 0;
+	}
+	e = errno;
+	s->failed = 1;
+	for (keep = s->pending; s->offs[keep] > done; keep--)
+		;
+	if (s->regular && ftruncate(s->fd, s->off0 + (off_t)s->offs[keep]) == 0)
+		snprintf(err, errlen, "%s: %s (%llu whole records written)",
+		    s->name, strerror(e), (unsigned long long)(s->count -
+		    s->pending + keep));
+	else
+		snprintf(err, errlen, "%s: %s", s->name, strerror(e));
+	return -1;
+}
+
 int
 sink_open(RecordSink **out, StreamKind kind, const char *where,
     const StreamOptions *opt, char *err, size_t errlen)
 {
 	RecordSink *s = ecalloc(1, sizeof *s);
-	char ep[EP_MAX];
+	struct stat sb;
 
 	opt_defaults(&s->opt, opt);
 	s->kind = kind;
+	s->fd = -1;
 	msgpack_sbuffer_init(&s->sb);
 	switch (kind) {
 	case STREAM_FILE:
 		if (is_std(where)) {
-			s->fp = stdout;
+			/* Anything the tool buffered goes first. */
+			fflush(stdout);
+			s->fd = STDOUT_FILENO;
 			s->name = estrdup("<stdout>");
 		} else {
 			s->name = estrdup(where);
-			if ((s->fp = fopen(where, "wb")) == NULL) {
+			s->fd = open(where, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+			if (s->fd == -1) {
 				snprintf(err, errlen, "%s: %s", where,
 				    strerror(errno));
 				goto fail;
 			}
-			s->own_fp = 1;
+			s->own_fd = 1;
 		}
+		if (fstat(s->fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
+		    (s->off0 = lseek(s->fd, 0, SEEK_CUR)) != -1)
+			s->regular = 1;
+		s->offcap = 64;
+		s->offs = ecalloc(s->offcap, sizeof *s->offs);
 		break;
 	case STREAM_LMDB:
 		s->name = estrdup(where != NULL ? where : "");
 		if (store_create(&s->st, s->name, s->opt.mapsize, err,
 		    errlen) == -1)
 			goto fail;
-		s->offs = ecalloc((size_t)s->opt.batch + 1, sizeof *s->offs);
+		s->offcap = (size_t)s->opt.batch + 1;
+		s->offs = ecalloc(s->offcap, sizeof *s->offs);
 		s->items = ecalloc((size_t)s->opt.batch, sizeof *s->items);
 		if ((s->meta = json_object()) == NULL) {
 			snprintf(err, errlen, "%s: out of memory", s->name);
@@ -295,14 +362,9 @@ sink_open(RecordSink **out, StreamKind kind, const char *where,
 		}
 		break;
 	case STREAM_ZMQ:
-		if (where == NULL) {
-			snprintf(err, errlen, "no ZeroMQ endpoint");
-			goto fail;
-		}
 		if (zmq_open(&s->ctx, &s->sock, ZMQ_PUSH, where, 0, &s->opt,
-		    ep, sizeof ep, err, errlen) == -1)
+		    &s->name, err, errlen) == -1)
 			goto fail;
-		s->name = estrdup(ep);
 		break;
 	default:
 		snprintf(err, errlen, "unknown stream kind %d", (int)kind);
@@ -312,7 +374,8 @@ sink_open(RecordSink **out, StreamKind kind, const char *where,
 	return 0;
 fail:
 	s->kind = STREAM_FILE;          /* nothing to commit */
-	s->own_fp = 0;
+	s->own_fd = 0;
+	s->fd = -1;
 	store_close(s->st);
 	s->st = NULL;
 	sink_close(s, NULL, 0);
@@ -324,8 +387,12 @@ sink_put(RecordSink *s, const Record *r, char *err, size_t errlen)
 {
 	char e[256];
 
-	if (s->kind != STREAM_LMDB)
+	if (s->kind == STREAM_ZMQ)
 		msgpack_sbuffer_clear(&s->sb);
+	else if (s->failed) {
+		snprintf(err, errlen, "%s: an earlier write failed", s->name);
+		return -1;
+	}
 	if (record_pack(r, &s->sb, e, sizeof e) == -1) {
 		snprintf(err, errlen, "%s: record %llu: %s", s->name,
 		    (unsigned long long)s->count, e);
@@ -333,12 +400,16 @@ sink_put(RecordSink *s, const Record *r, char *err, size_t errlen)
 	}
 	switch (s->kind) {
 	case STREAM_FILE:
-		if (fwrite(s->sb.data, 1, s->sb.size, s->fp) != s->sb.size) {
-			snprintf(err, errlen, "%s: %s", s->name,
-			    strerror(errno));
-			return -1;
+		if (s->pending + 1 == s->offcap) {
+			s->offcap *= 2;
+			s->offs = erealloc(s->offs, s->offcap * sizeof *s->offs);
 		}
-		break;
+		s->offs[++s->pending] = s->sb.size;
+		s->count++;
+		/* A pipe gets each record at once: a reader may be live. */
+		if (!s->regular || s->sb.size >= FILE_FLUSH_BYTES)
+			return file_flush(s, err, errlen);
+		return 0;
 	case STREAM_LMDB:
 		s->offs[++s->pending] = s->sb.size;
 		if (s->pending == (size_t)s->opt.batch) {
@@ -354,12 +425,15 @@ sink_put(RecordSink *s, const Record *r, char *err, size_t errlen)
 		break;
 	case STREAM_ZMQ:
 		if (zmq_send(s->sock, s->sb.data, s->sb.size, 0) == -1) {
-			if (errno == EAGAIN)
+			int e = errno;
+
+			if (e == EAGAIN)
 				snprintf(err, errlen, "%s: no receiver took a "
-				    "record in %d s", s->name,
-				    s->opt.timeout_ms / 1000);
+				    "record in %g s", s->name,
+				    s->opt.timeout_ms / 1000.0);
 			else
 				zmq_fail(s->name, "zmq_send", err, errlen);
+			errno = e;
 			return -1;
 		}
 		break;
@@ -412,15 +486,10 @@ sink_close(RecordSink *s, char *err, size_t errlen)
 	}
 	switch (s->kind) {
 	case STREAM_FILE:
-		if (s->fp == NULL)
+		if (s->fd == -1)
 			break;
-		errno = 0;
-		if (fflush(s->fp) == EOF || ferror(s->fp)) {
-			snprintf(err, errlen, "%s: %s", s->name,
-			    errno ? strerror(errno) : "write error");
-			rc = -1;
-		}
-		if (s->own_fp && fclose(s->fp) == EOF && rc == 0) {
+		rc = file_flush(s, err, errlen);
+		if (s->own_fd && close(s->fd) == -1 && rc == 0) {
 			snprintf(err, errlen, "%s: %s", s->name,
 			    strerror(errno));
 			rc = -1;
@@ -439,8 +508,8 @@ sink_close(RecordSink *s, char *err, size_t errlen)
 		else if (zmq_send(s->sock, "", 0, 0) == -1) {
 			if (errno == EAGAIN)
 				snprintf(err, errlen, "%s: no receiver took "
-				    "the end of the stream in %d s", s->name,
-				    t / 1000);
+				    "the end of the stream in %g s", s->name,
+				    t / 1000.0);
 			else
 				zmq_fail(s->name, "zmq_send", err, errlen);
 			rc = -1;
@@ -485,7 +554,6 @@ source_open(RecordSource **out, StreamKind kind, const char *where,
     const StreamOptions *opt, char *err, size_t errlen)
 {
 	RecordSource *s = ecalloc(1, sizeof *s);
-	char ep[EP_MAX];
 
 	opt_defaults(&s->opt, opt);
 	s->kind = kind;
@@ -516,14 +584,9 @@ source_open(RecordSource **out, StreamKind kind, const char *where,
 			goto fail;
 		break;
 	case STREAM_ZMQ:
-		if (where == NULL) {
-			snprintf(err, errlen, "no ZeroMQ endpoint");
-			goto fail;
-		}
 		if (zmq_open(&s->ctx, &s->sock, ZMQ_PULL, where, 1, &s->opt,
-		    ep, sizeof ep, err, errlen) == -1)
+		    &s->name, err, errlen) == -1)
 			goto fail;
-		s->name = estrdup(ep);
 		/* Watch connections, to notice a sender that vanishes. */
 		if (zmq_socket_monitor(s->sock, "inproc://rl-stream-monitor",
 		    ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
@@ -531,7 +594,7 @@ source_open(RecordSource **out, StreamKind kind, const char *where,
 		    ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) == -1 ||
 		    (s->mon = zmq_socket(s->ctx, ZMQ_PAIR)) == NULL ||
 		    zmq_connect(s->mon, "inproc://rl-stream-monitor") == -1) {
-			zmq_fail(ep, "socket monitor", err, errlen);
+			zmq_fail(s->name, "socket monitor", err, errlen);
 			goto fail;
 		}
 		zmq_msg_init(&s->zm);

@@ -68,8 +68,12 @@ typedef struct RecordSink RecordSink;
 
 /*
  * Open a sink. where:
- *   STREAM_FILE: NULL, "" or "-" for stdout (not closed by sink_close;
- *     the tool checks it with fshut), else a file path (created/truncated);
+ *   STREAM_FILE: NULL, "" or "-" for stdout (fd 1, written with
+ *     write(2) after fflush(stdout); not closed by sink_close: the tool
+ *     fshut()s it), else a file path (created/truncated). A pipe gets
+ *     each record as it is put; a regular file, blocks of about 1 MiB and
+ *     the rest at sink_close, and it is cut back to the last whole record
+ *     when a write fails;
  *   STREAM_LMDB: a directory (created; must not already hold records);
  *   STREAM_ZMQ: an endpoint (stream_endpoint); a PUSH that connects by
  *     default, so many samplers can feed one trainer.
@@ -81,7 +85,10 @@ int sink_open(RecordSink **s, StreamKind kind, const char *where,
 /*
  * Write one record (checked by record_pack first: a bad record is -1 and
  * nothing is written). LMDB: batched transactions; the map grows when
- * full. Any failure is -1 with a message naming the destination.
+ * full. Any failure is -1 with a message naming the destination. A
+ * ZeroMQ put blocked at the high-water mark returns -1 with errno EINTR
+ * when a signal arrives (the record is not sent), so a tool can stop; a
+ * file write is retried instead.
  */
 int sink_put(RecordSink *s, const Record *r, char *err, size_t errlen);
 
@@ -124,7 +131,8 @@ int source_open(RecordSource **s, StreamKind kind, const char *where,
  * 1 got one, 0 clean end of stream, -1 error: a truncated or corrupt
  * stream ("<input>: record N: ..."), a ZeroMQ timeout ("no record from
  * <ep> in N s"), a sender that disconnected without its end-of-stream
- * marker. After 0 or -1 every further call returns the same.
+ * marker. After 0 or -1 every further call returns the same, except a
+ * ZeroMQ wait interrupted by a signal: -1 with errno EINTR, not latched.
  */
 int source_next(RecordSource *s, Record *r, char *err, size_t errlen);
 

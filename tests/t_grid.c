@@ -49,6 +49,11 @@ TEST(overrides)
 	    "%s", err);
 	CHECK(c.short_side == 96 && c.area_max == 0 && c.pitch == 30 &&
 	    c.jitter == 4 && c.crop == 88, "doersch small %d", c.crop);
+	g = (GridGeometry){ .jitter = GRID_NO_JITTER };
+	CHECK(grid_config_init(&c, "mmselfsup", &g, err, sizeof err) == 0 &&
+	    c.jitter == 0 && c.patch == 85, "no jitter: %d", c.patch);
+	CHECK(grid_config_init(&c, "doersch2015", &g, err, sizeof err) == 0 &&
+	    c.jitter == 0 && c.crop == 2 * 144 + 96, "no jitter: %d", c.crop);
 	g = (GridGeometry){ .area_min = 1000, .area_max = 2000 };
 	CHECK(grid_config_init(&c, "mmselfsup", &g, err, sizeof err) < 0,
 	    "a 255 crop in 2000 pixels");

@@ -6,6 +6,7 @@
  * stream, a full device, a ZeroMQ source with no sender (a timeout), two
  * senders, and a sender that vanishes without its end-of-stream marker.
  */
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -15,6 +16,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -192,6 +194,7 @@ TEST(file_truncated)
 TEST(file_full_device)
 {
 	RecordSink *k;
+	Record r = {0};
 	char err[256];
 	int rc;
 
@@ -201,15 +204,96 @@ TEST(file_full_device)
 	}
 	CHECK(sink_open(&k, STREAM_FILE, "/dev/full", NULL, err, sizeof err) ==
 	    0, "%s", err);
+	/* Not a regular file: each record is written as it is put. */
+	fixture_record(&r, 0, 4);
 	err[0] = '\0';
-	rc = put_range(k, 0, 3, 4);
-	if (sink_close(k, err, sizeof err) == -1)
-		rc = -1;
+	rc = sink_put(k, &r, err, sizeof err);
 	CHECK(rc == -1 && strstr(err, "No space left") &&
 	    strstr(err, "/dev/full"), "full device not reported: %s", err);
+	CHECK(sink_put(k, &r, err, sizeof err) == -1 && sink_close(k, err,
+	    sizeof err) == -1, "a failed sink goes on");
+	record_free(&r);
+}
+
+/*
+ * In a child whose files may not grow past limit bytes (RLIMIT_FSIZE, the
+ * unprivileged stand-in for a full disk): put records 0..n-1 of patch p
+ * into a sink; exit 0 if the failure was reported, naming where.
+ */
+static int
+put_limited(StreamKind kind, const char *where, const StreamOptions *o,
+    long limit, uint64_t n, uint32_t p)
+{
+	struct rlimit rl = { (rlim_t)limit, (rlim_t)limit };
+	RecordSink *k;
+	Record r = {0};
+	char err[256] = "";
+	uint64_t i;
+	pid_t pid;
+	int status = -1, rc = 0;
+
+	if ((pid = fork()) == 0) {
+		signal(SIGXFSZ, SIG_IGN);
+		if (setrlimit(RLIMIT_FSIZE, &rl) == -1 ||
+		    sink_open(&k, kind, where, o, err, sizeof err) == -1)
+			_exit(2);
+		for (i = 0; i < n && rc == 0; i++) {
+			fixture_record(&r, i, p);
+			rc = sink_put(k, &r, err, sizeof err);
+		}
+		if (rc == 0)
+			rc = sink_close(k, err, sizeof err);
+		fprintf(stderr, "# %s\n", err);
+		/* LMDB turns the short write into EIO. */
+		_exit(rc == -1 && (strstr(err, strerror(EFBIG)) ||
+		    strstr(err, strerror(EIO))) && strstr(err, where) ? 0 : 1);
+	}
+	if (pid == -1 || waitpid(pid, &status, 0) != pid)
+		return -1;
+	return status;
+}
+
+TEST(file_cut_to_whole_records)
+{
+	RecordSource *s;
+	uint64_t same, got;
+	char err[256];
+	struct stat sb;
+
+	CHECK(put_limited(STREAM_FILE, tmp("lim.rec"), NULL, 3000, 10, 4) == 0,
+	    "the write error was not reported");
+	CHECK(stat(tmp("lim.rec"), &sb) == 0 && sb.st_size > 0 &&
+	    sb.st_size < 3000, "size %lld", (long long)sb.st_size);
+	CHECK(source_open(&s, STREAM_FILE, tmp("lim.rec"), NULL, err, sizeof err)
+	    == 0, "%s", err);
+	CHECK(read_all(s, 0, 4, &same, &got, err, sizeof err) == 0, "not cut "
+	    "at a record: %s", err);
+	CHECK(got > 0 && got < 10 && same == got, "%llu records",
+	    (unsigned long long)got);
+	source_close(s);
 }
 
 // ---- LMDB
+
+TEST(lmdb_full_disk)
+{
+	StreamOptions o = { .batch = 2 };
+	RecordSource *s;
+	uint64_t same, got;
+	char err[256];
+
+	/* 27 KiB records into files limited to 300 KB. */
+	CHECK(put_limited(STREAM_LMDB, tmp("full"), &o, 300000, 40, 32) == 0,
+	    "the write error was not reported");
+	CHECK(source_open(&s, STREAM_LMDB, tmp("full"), NULL, err, sizeof err)
+	    == 0, "%s", err);
+	got = source_count(s);
+	CHECK(got > 0 && got < 40 && got % 2 == 0, "count %llu",
+	    (unsigned long long)got);
+	CHECK(read_all(s, 0, 32, &same, &got, err, sizeof err) == 0 &&
+	    same == got, "%s", err);
+	source_close(s);
+}
 
 TEST(lmdb_round_trip_and_meta)
 {
@@ -459,6 +543,31 @@ TEST(zmq_timeout)
 	source_close(s);
 }
 
+/* A sink with a timeout and no receiver reports it, and so does its
+ * close, after linger_ms, instead of blocking for ever. */
+TEST(zmq_no_receiver)
+{
+	StreamOptions o = { .hwm = 2, .timeout_ms = 200, .linger_ms = 300 };
+	RecordSink *k;
+	Record r = {0};
+	char err[256], ep[300];
+	int i, rc = 0;
+	double t0 = now_seconds();
+
+	snprintf(ep, sizeof ep, "ipc://%s", tmp("nobody"));
+	CHECK(sink_open(&k, STREAM_ZMQ, ep, &o, err, sizeof err) == 0, "%s",
+	    err);
+	fixture_record(&r, 0, 3);
+	for (i = 0; i < 10 && rc == 0; i++)
+		rc = sink_put(k, &r, err, sizeof err);
+	CHECK(rc == -1 && strstr(err, "no receiver took a record in 0.2 s"),
+	    "after %d puts: %s", i, err);
+	CHECK(sink_close(k, err, sizeof err) == -1 && strstr(err, "end of the "
+	    "stream"), "close: %s", err);
+	CHECK(now_seconds() - t0 < 10, "took %g s", now_seconds() - t0);
+	record_free(&r);
+}
+
 /* A sampler that dies: it connects, sends records, and goes away without
  * the end-of-stream marker. Reported at once, not after the timeout. */
 TEST(zmq_dead_sender)
@@ -565,12 +674,15 @@ main(void)
 	RUN(file_round_trip);
 	RUN(file_truncated);
 	RUN(file_full_device);
+	RUN(file_cut_to_whole_records);
 	RUN(lmdb_round_trip_and_meta);
 	RUN(lmdb_map_grows);
 	RUN(lmdb_crash_between_batches);
+	RUN(lmdb_full_disk);
 	RUN(zmq_round_trip);
 	RUN(zmq_two_senders);
 	RUN(zmq_timeout);
+	RUN(zmq_no_receiver);
 	RUN(zmq_dead_sender);
 	RUN(zmq_stray_connection);
 	RUN(endpoints);
