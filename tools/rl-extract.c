@@ -5,6 +5,7 @@
  * float32 .npy files with the list's labels and a JSON sidecar that says
  * how they were made.
  */
+#include <assert.h>
 #include <err.h>
 #include <errno.h>
 #include <getopt.h>
@@ -299,6 +300,7 @@ main(int argc, char *argv[])
 	const char *arch = NULL, *model = NULL, *outdir = ".", *root = NULL;
 	const char *list = NULL, *argv0 = argv[0];
 	char *prefix = NULL, *files[POOL_NFEAT], *paths[POOL_NFEAT];
+	char *tmps[POOL_NFEAT];
 	char *labels_path = NULL, *json_path, *text, msg[1024];
 	PrepSpec ps = {PREP_SVM, 256, 224};
 	unsigned mask = (1u << POOL_NFEAT) - 1;
@@ -448,10 +450,18 @@ main(int argc, char *argv[])
 		paths[i] = out_path(outdir, prefix, f->spec->name, ".npy");
 		files[i] = strrchr(paths[i], '/') + 1;
 		out[i] = emalloc_aligned((size_t)batch * f->dim * sizeof(float));
+		// npy.h's temp name, known before the file exists, so a signal
+		// between its creation and its registration cannot leave it
+		tmps[i] = emalloc(strlen(paths[i]) + 32);
+		sprintf(tmps[i], "%s.tmp%ld", paths[i], (long)getpid());
+		tmpnames[i] = tmps[i];
 		if (npy_writer_open(&w[i], paths[i], NPY_F32, (int64_t)f->dim,
-		    msg, sizeof msg))
+		    msg, sizeof msg)) {
+			for (int j = 0; j < i; j++)
+				npy_writer_abort(&w[j]);
 			errx(RL_EXIT_FAIL, "%s", msg);
-		tmpnames[i] = w[i].tmp;
+		}
+		assert(strcmp(w[i].tmp, tmps[i]) == 0);
 	}
 	if (lb.nl > 0)
 		labels_path = out_path(outdir, prefix, "labels", ".npy");
@@ -460,7 +470,7 @@ main(int argc, char *argv[])
 
 	if (extract_loader_start(&ld, &l, &ps, batch, nthreads, msg,
 	    sizeof msg))
-		errx(RL_EXIT_FAIL, "%s", msg);
+		goto fail;
 	progress_init(&prog, "images", verbose);
 	t0 = now_seconds();
 	for (;;) {
@@ -527,6 +537,7 @@ main(int argc, char *argv[])
 	for (int i = 0; i < plan.nfeat; i++) {
 		free(out[i]);
 		free(paths[i]);
+		free(tmps[i]);
 	}
 	extract_plan_free(&plan);
 	extract_model_free(&m);
