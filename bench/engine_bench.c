@@ -17,7 +17,7 @@
  */
 #include <sys/resource.h>
 
-#include <getopt.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <time.h>
 #include <stdlib.h>
@@ -178,7 +178,9 @@ main(int argc, char **argv)
 		c0 = cpu_seconds();
 		f0 = minor_faults();
 		t0 = now_seconds();
-		memset(grads, 0, ntotal * sizeof(float));
+#pragma omp parallel for schedule(static)
+		for (size_t i = 0; i < ntotal; i++)
+			grads[i] = 0;
 		resnet_forward(net, ctx, x, P, 1);
 		resnet_gap(ctx, feat);
 		/* pairs: (centre, neighbour k) of each image */
@@ -203,8 +205,8 @@ main(int argc, char **argv)
 		linear_backward(dh3, dw2, db2, dlog, h3, w2, NP, HID, NCLS,
 		    scratch);
 		dropout_backward(dh2, dh3, mask, (size_t)NP * HID);
-		batchnorm_backward(dh1, dgam, dbet, dh2, h2, h1, mean, invstd,
-		    gam, NP, HID);
+		batchnorm_backward(dh1, dgam, dbet, dh2, h1, mean, invstd,
+		    gam, bet, NP, HID, 1);
 		memset(dpair, 0, (size_t)NP * D * 4);
 		linear_backward(dpair, dw1, db1, dh1, pair, w1, NP, D, HID,
 		    scratch);

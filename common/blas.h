@@ -21,16 +21,23 @@
 #include <stddef.h>
 
 /*
- * Call first in main(), before any other thread exists. If the user has not
- * set OPENBLAS_CORETYPE and OpenBLAS chose a core type measured as slower
- * than its Haswell kernels on this kind of machine (Cooperlake/SkylakeX
- * kernels on an AMD Zen CPU: 15-38% slower on conv-shaped GEMMs), sets
- * OPENBLAS_CORETYPE=Haswell and re-executes the program (/proc/self/exe)
- * with the same argv, so the library loads again with those kernels. A
- * value the user set is always kept, and RL_BLAS_NO_REEXEC=1 in the
- * environment disables the re-exec. Returns normally (possibly in the new
- * process image); if the re-exec fails it carries on with the kernels it
- * has. Also sets OpenBLAS to one thread (blas_gemm threads itself).
+ * Call first in main(), before any other thread exists. OpenBLAS reads
+ * OPENBLAS_CORETYPE and libgomp OMP_WAIT_POLICY when they are loaded,
+ * before main() runs, so when either needs setting this sets it and
+ * re-executes the program (/proc/self/exe) with the same argv:
+ *   - OPENBLAS_CORETYPE=Haswell, if unset and OpenBLAS chose its
+ *     Cooperlake/SkylakeX kernels on an AMD CPU (Zen 4 runs AVX-512 as
+ *     two halves; performance.md measured the Haswell kernels 15-38%
+ *     faster on conv-shaped products);
+ *   - OMP_WAIT_POLICY=passive, if neither it nor GOMP_SPINCOUNT is set:
+ *     threads that wait sleep instead of spinning, which costs nothing
+ *     measurable on idle cores and keeps a step from collapsing when the
+ *     cores are shared (a sampler beside the trainer: a ResNet-50 step
+ *     took 26 s with spinning, 9-12 s without, at a load of 10 on 2 cores).
+ * A value the user set is always kept, and RL_BLAS_NO_REEXEC=1 in the
+ * environment disables all of it. Returns normally (possibly in the new
+ * process image); if the re-exec fails it carries on as it is. Also sets
+ * OpenBLAS to one thread (blas_gemm threads itself).
  */
 void blas_init(char **argv);
 
@@ -49,7 +56,8 @@ int blas_threads(void);
  * The product is split across the threads by rows of C, or, when M is small
  * and K large (weight gradients), by K, each thread's partial sum going to
  * scratch, which then needs blas_gemm_scratch(M, N) floats (NULL is allowed
- * and then the split is by rows or columns of C instead). Call it from
+ * and then the split is by rows or columns of C instead). The result does
+ * not depend on what scratch held. Call it from
  * serial code, not inside an OpenMP parallel region.
  */
 void blas_gemm(int ta, int tb, int M, int N, int K, const float *A, int lda,

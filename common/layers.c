@@ -301,6 +301,100 @@ bn_block(int C)
 	return cb;
 }
 
+/*
+ * Over rows 0..M-1 of channels c0..c0+n-1 (n <= BN_BLOCK) of (M, C) arrays:
+ *     su[j] = sum u,  suv[j] = sum u * (b - kb[j]),  u = a - ka[j]
+ * with u zeroed where b * sc[j] + sh[j] <= 0 when sc is not NULL (a ReLU
+ * after the batch norm, its mask recomputed from the input b exactly as
+ * bn_apply computed the output).
+ */
+static void
+bn_sums(double *su, double *suv, const float *a, const float *ka,
+    const float *b, const float *kb, const float *sc, const float *sh,
+    long M, int C, int c0, int n)
+{
+	float f1[BN_BLOCK], f2[BN_BLOCK];
+
+	for (int j = 0; j < n; j++)
+		su[j] = suv[j] = 0;
+	for (long r0 = 0; r0 < M; r0 += BN_ROWS) {
+		long r1 = RL_MIN(r0 + BN_ROWS, M);
+
+		for (int j = 0; j < n; j++)
+			f1[j] = f2[j] = 0;
+		for (long r = r0; r < r1; r++) {
+			const float *ar = a + (size_t)r * C + c0;
+			const float *br = b + (size_t)r * C + c0;
+
+			if (sc != NULL)
+				for (int j = 0; j < n; j++) {
+					float v = br[j] * sc[j] + sh[j];
+					float u = v > 0 ? ar[j] - ka[j] : 0;
+
+					f1[j] += u;
+					f2[j] += u * (br[j] - kb[j]);
+				}
+			else
+				for (int j = 0; j < n; j++) {
+					float u = ar[j] - ka[j];
+
+					f1[j] += u;
+					f2[j] += u * (br[j] - kb[j]);
+				}
+		}
+		for (int j = 0; j < n; j++) {
+			su[j] += f1[j];
+			suv[j] += f2[j];
+		}
+	}
+}
+
+/* The affine form of a training-mode batch norm: scale = gamma invstd,
+ * shift = beta - mean scale (forward and the backward's ReLU mask). */
+static void
+bn_affine(float *scale, float *shift, const float *gamma, const float *beta,
+    const float *mean, const float *invstd, int c0, int n)
+{
+	for (int c = c0; c < c0 + n; c++) {
+		scale[c] = gamma[c] * invstd[c];
+		shift[c] = beta[c] - mean[c] * scale[c];
+	}
+}
+
+/* out = inp * scale + shift [+ res] [then max(0, .)], per channel; rows
+ * on the threads. The four variants are separate loops so each vectorises
+ * without a test per element. */
+static void
+bn_apply(float *out, const float *inp, const float *res, const float *scale,
+    const float *shift, long M, int C, int relu)
+{
+#pragma omp parallel for schedule(static)
+	for (long r = 0; r < M; r++) {
+		const float *x = inp + (size_t)r * C;
+		const float *e = res != NULL ? res + (size_t)r * C : NULL;
+		float *y = out + (size_t)r * C;
+
+		if (res != NULL && relu)
+			for (int c = 0; c < C; c++) {
+				float v = x[c] * scale[c] + shift[c] + e[c];
+
+				y[c] = v > 0 ? v : 0;
+			}
+		else if (res != NULL)
+			for (int c = 0; c < C; c++)
+				y[c] = x[c] * scale[c] + shift[c] + e[c];
+		else if (relu)
+			for (int c = 0; c < C; c++) {
+				float v = x[c] * scale[c] + shift[c];
+
+				y[c] = v > 0 ? v : 0;
+			}
+		else
+			for (int c = 0; c < C; c++)
+				y[c] = x[c] * scale[c] + shift[c];
+	}
+}
+
 void
 batchnorm_forward(float *out, float *mean, float *invstd,
     float *running_mean, float *running_var, const float *inp,
@@ -315,32 +409,11 @@ batchnorm_forward(float *out, float *mean, float *invstd,
 	for (int c0 = 0; c0 < C; c0 += cb) {
 		int n = RL_MIN(cb, C - c0);
 		double s1[BN_BLOCK], s2[BN_BLOCK];
-		float k[BN_BLOCK], f1[BN_BLOCK], f2[BN_BLOCK];
+		float k[BN_BLOCK];
 
-		for (int j = 0; j < n; j++) {
-			s1[j] = s2[j] = 0;
+		for (int j = 0; j < n; j++)
 			k[j] = inp[c0 + j];
-		}
-		for (long r0 = 0; r0 < M; r0 += BN_ROWS) {
-			long r1 = RL_MIN(r0 + BN_ROWS, (long)M);
-
-			for (int j = 0; j < n; j++)
-				f1[j] = f2[j] = 0;
-			for (long r = r0; r < r1; r++) {
-				const float *x = inp + (size_t)r * C + c0;
-
-				for (int j = 0; j < n; j++) {
-					float d = x[j] - k[j];
-
-					f1[j] += d;
-					f2[j] += d * d;
-				}
-			}
-			for (int j = 0; j < n; j++) {
-				s1[j] += f1[j];
-				s2[j] += f2[j];
-			}
-		}
+		bn_sums(s1, s2, inp, k, inp, k, NULL, NULL, M, C, c0, n);
 		for (int j = 0; j < n; j++) {
 			int c = c0 + j;
 			double d = s1[j] / M, mu = k[j] + d;
@@ -350,8 +423,7 @@ batchnorm_forward(float *out, float *mean, float *invstd,
 				var = 0;
 			mean[c] = (float)mu;
 			invstd[c] = (float)(1.0 / sqrt(var + eps));
-			scale[c] = gamma[c] * invstd[c];
-			shift[c] = beta[c] - mean[c] * scale[c];
+			bn_affine(scale, shift, gamma, beta, mean, invstd, c, 1);
 			if (running_mean != NULL)
 				running_mean[c] = (float)((1.0 - momentum) *
 				    running_mean[c] + momentum * mu);
@@ -361,20 +433,7 @@ batchnorm_forward(float *out, float *mean, float *invstd,
 				    (M - 1));
 		}
 	}
-#pragma omp parallel for schedule(static)
-	for (long r = 0; r < M; r++) {
-		const float *x = inp + (size_t)r * C;
-		const float *e = res != NULL ? res + (size_t)r * C : NULL;
-		float *y = out + (size_t)r * C;
-
-		for (int c = 0; c < C; c++) {
-			float v = x[c] * scale[c] + shift[c];
-
-			if (e != NULL)
-				v += e[c];
-			y[c] = relu && v < 0 ? 0 : v;
-		}
-	}
+	bn_apply(out, inp, res, scale, shift, M, C, relu);
 }
 
 void
@@ -391,20 +450,7 @@ batchnorm_forward_eval(float *out, const float *inp, const float *res,
 		scale[c] = gamma[c] * is;
 		shift[c] = beta[c] - running_mean[c] * scale[c];
 	}
-#pragma omp parallel for schedule(static)
-	for (long r = 0; r < M; r++) {
-		const float *x = inp + (size_t)r * C;
-		const float *e = res != NULL ? res + (size_t)r * C : NULL;
-		float *y = out + (size_t)r * C;
-
-		for (int c = 0; c < C; c++) {
-			float v = x[c] * scale[c] + shift[c];
-
-			if (e != NULL)
-				v += e[c];
-			y[c] = relu && v < 0 ? 0 : v;
-		}
-	}
+	bn_apply(out, inp, res, scale, shift, M, C, relu);
 }
 
 /*
@@ -412,57 +458,31 @@ batchnorm_forward_eval(float *out, const float *inp, const float *res,
  * mean) invstd and sums over the M rows:
  *     dbeta = sum g,  dgamma = sum g x^,
  *     dx = gamma invstd (g - dbeta/M - x^ dgamma/M).
+ * The ReLU's mask is recomputed from x rather than read from the output:
+ * one tensor less through memory in both passes.
  */
 void
 batchnorm_backward(float *dinp, float *dgamma, float *dbeta,
-    const float *dout, const float *relu_out, const float *inp,
-    const float *mean, const float *invstd, const float *gamma, int M,
-    int C)
+    const float *dout, const float *inp, const float *mean,
+    const float *invstd, const float *gamma, const float *beta, int M,
+    int C, int relu)
 {
 	int cb = bn_block(C);
 	float k0[BN_MAXC], k1[BN_MAXC], k2[BN_MAXC];
+	float scale[BN_MAXC], shift[BN_MAXC];
 
 	assert(C <= BN_MAXC);
 #pragma omp parallel for schedule(static)
 	for (int c0 = 0; c0 < C; c0 += cb) {
 		int n = RL_MIN(cb, C - c0);
 		double sg[BN_BLOCK], sgx[BN_BLOCK];
-		float mu[BN_BLOCK], f1[BN_BLOCK], f2[BN_BLOCK];
+		float zero[BN_BLOCK];
 
-		for (int j = 0; j < n; j++) {
-			sg[j] = sgx[j] = 0;
-			mu[j] = mean[c0 + j];
-		}
-		for (long r0 = 0; r0 < M; r0 += BN_ROWS) {
-			long r1 = RL_MIN(r0 + BN_ROWS, (long)M);
-
-			for (int j = 0; j < n; j++)
-				f1[j] = f2[j] = 0;
-			for (long r = r0; r < r1; r++) {
-				const float *x = inp + (size_t)r * C + c0;
-				const float *g = dout + (size_t)r * C + c0;
-
-				if (relu_out != NULL) {
-					const float *y = relu_out + (size_t)r *
-					    C + c0;
-
-					for (int j = 0; j < n; j++) {
-						float gj = y[j] > 0 ? g[j] : 0;
-
-						f1[j] += gj;
-						f2[j] += gj * (x[j] - mu[j]);
-					}
-				} else
-					for (int j = 0; j < n; j++) {
-						f1[j] += g[j];
-						f2[j] += g[j] * (x[j] - mu[j]);
-					}
-			}
-			for (int j = 0; j < n; j++) {
-				sg[j] += f1[j];
-				sgx[j] += f2[j];
-			}
-		}
+		for (int j = 0; j < n; j++)
+			zero[j] = 0;
+		bn_affine(scale, shift, gamma, beta, mean, invstd, c0, n);
+		bn_sums(sg, sgx, dout, zero, inp, mean + c0, relu ? scale + c0 :
+		    NULL, shift + c0, M, C, c0, n);
 		for (int j = 0; j < n; j++) {
 			int c = c0 + j;
 			double is = invstd[c];
@@ -478,15 +498,20 @@ batchnorm_backward(float *dinp, float *dgamma, float *dbeta,
 	for (long r = 0; r < M; r++) {
 		const float *x = inp + (size_t)r * C;
 		const float *g = dout + (size_t)r * C;
-		const float *y = relu_out != NULL ? relu_out + (size_t)r * C :
-		    NULL;
 		float *dx = dinp + (size_t)r * C;
 
-		for (int c = 0; c < C; c++) {
-			float gc = y != NULL && !(y[c] > 0) ? 0 : g[c];
+		if (relu)
+			for (int c = 0; c < C; c++) {
+				float v = x[c] * scale[c] + shift[c];
+				float gc = v > 0 ? g[c] : 0;
 
-			dx[c] = k0[c] * gc + k1[c] * (x[c] - mean[c]) + k2[c];
-		}
+				dx[c] = k0[c] * gc + k1[c] * (x[c] - mean[c]) +
+				    k2[c];
+			}
+		else
+			for (int c = 0; c < C; c++)
+				dx[c] = k0[c] * g[c] + k1[c] * (x[c] - mean[c]) +
+				    k2[c];
 	}
 }
 
@@ -722,18 +747,29 @@ linear_backward(float *dinp, float *dweight, float *dbias,
 		    NULL);
 }
 
+/* Elements per dropout generator: the mask is drawn in fixed chunks, each
+ * from its own key, so the threads split it without changing it. */
+#define DROP_CHUNK 4096
+
 void
 dropout_forward(float *out, float *mask, const float *inp, size_t N,
     float p, uint64_t seed, uint64_t step)
 {
-	Rng g;
 	float keep = 1.0f / (1.0f - p);
+	long nchunk = (long)((N + DROP_CHUNK - 1) / DROP_CHUNK);
 
 	assert(p >= 0 && p < 1);
-	rng_init(&g, seed, RNG_STREAM_DROPOUT, step);
-	for (size_t i = 0; i < N; i++) {
-		mask[i] = rng_uniform(&g) < p ? 0.0f : keep;
-		out[i] = inp[i] * mask[i];
+	assert(nchunk < (1L << 24));
+#pragma omp parallel for schedule(static)
+	for (long k = 0; k < nchunk; k++) {
+		size_t i1 = RL_MIN(N, (size_t)(k + 1) * DROP_CHUNK);
+		Rng g;
+
+		rng_init(&g, seed, RNG_STREAM_DROPOUT, (step << 24) | (uint64_t)k);
+		for (size_t i = (size_t)k * DROP_CHUNK; i < i1; i++) {
+			mask[i] = rng_uniform(&g) < p ? 0.0f : keep;
+			out[i] = inp[i] * mask[i];
+		}
 	}
 }
 

@@ -110,18 +110,19 @@ void batchnorm_forward_eval(float *out, const float *inp, const float *res,
     const float *running_var, int M, int C, float eps, int relu);
 
 /*
- * Backward of the training-mode batch norm (the part before any residual
- * add or ReLU): dinp (M, C) WRITTEN; dgamma[C], dbeta[C] accumulated. dout
- * (M, C) is the gradient at the batch norm's output; when relu_out is not
- * NULL it is the gradient after a fused ReLU whose output was relu_out, and
- * is masked by relu_out > 0 first. inp, mean, invstd, gamma as in the
- * forward. dinp may equal dout, or inp (the gradient then replaces the
- * input in place).
+ * Backward of the training-mode batch norm: dinp (M, C) WRITTEN; dgamma[C],
+ * dbeta[C] accumulated. dout (M, C) is the gradient at the batch norm's
+ * output, or, when relu != 0, at the output of a fused ReLU (forward with
+ * relu and no res); the mask is then recomputed from inp, bit for bit as
+ * the forward computed it (hence beta). A residual added before a ReLU is
+ * the caller's: mask with relu_backward first, then pass relu = 0. inp,
+ * mean, invstd, gamma, beta as in the forward. dinp may equal dout, or inp
+ * (the gradient then replaces the input in place).
  */
 void batchnorm_backward(float *dinp, float *dgamma, float *dbeta,
-    const float *dout, const float *relu_out, const float *inp,
-    const float *mean, const float *invstd, const float *gamma, int M,
-    int C);
+    const float *dout, const float *inp, const float *mean,
+    const float *invstd, const float *gamma, const float *beta, int M,
+    int C, int relu);
 
 /* ------------------------------------------------------------------------ */
 /* element-wise and pooling */
@@ -185,7 +186,9 @@ void linear_backward(float *dinp, float *dweight, float *dbias,
  * Inverted dropout (torch.nn.Dropout, training mode): each of the N
  * elements is kept with probability 1 - p and then scaled by 1/(1-p), or
  * zeroed. The choices come from rng.h keyed by (seed, RNG_STREAM_DROPOUT,
- * step), so a step's mask is reproducible. mask[N] receives the factor
+ * step << 24 | chunk), one generator per chunk of 4096 elements, so a
+ * step's mask is reproducible whatever the thread count (N < 2^36). mask[N]
+ * receives the factor
  * (0 or 1/(1-p)) for the backward. out may equal inp. 0 <= p < 1.
  */
 void dropout_forward(float *out, float *mask, const float *inp, size_t N,

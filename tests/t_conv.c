@@ -139,12 +139,14 @@ TEST(random_shapes)
 	printf("random shapes: maxdiff %.3g\n", worst);
 }
 
-/* Large enough that blas_gemm splits across threads (rows and K). */
+/* Large enough that blas_gemm splits across threads: by rows, and by K
+ * for the weight gradient, with its parts transposed (K*K*C > OC) and not. */
 TEST(threaded_split)
 {
 	double d = check_shape(8, 16, 16, 32, 64, 3, 1, 1, 8, 9);
 
 	d = fmax(d, check_shape(8, 16, 16, 64, 32, 1, 1, 0, 8, 10));
+	d = fmax(d, check_shape(8, 16, 16, 16, 64, 1, 1, 0, 8, 11));
 	printf("threaded: maxdiff %.3g (%d threads)\n", d, blas_threads());
 }
 

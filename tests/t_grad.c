@@ -13,6 +13,7 @@
  * a whole is checked against PyTorch by t_ref.
  */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,12 +201,14 @@ bn_case(const char *what, int M, int C, int fused)
 	}
 	bn_loss(&c);
 	if (fused) {
+		/* residual then ReLU: the caller masks, the residual's gradient
+		 * is the masked one */
 		relu_backward(dres, c.r, c.y, n);
-		batchnorm_backward(dx, dg, db, c.r, c.y, c.x, c.mean, c.invstd,
-		    c.gamma, M, C);
+		batchnorm_backward(dx, dg, db, dres, c.x, c.mean, c.invstd,
+		    c.gamma, c.beta, M, C, 0);
 	} else
-		batchnorm_backward(dx, dg, db, c.r, NULL, c.x, c.mean, c.invstd,
-		    c.gamma, M, C);
+		batchnorm_backward(dx, dg, db, c.r, c.x, c.mean, c.invstd,
+		    c.gamma, c.beta, M, C, 0);
 	snprintf(name, sizeof name, "%s dinp", what);
 	fd_check(name, bn_loss, &c, c.x, dx, n, 1e-3, 2e-2);
 	snprintf(name, sizeof name, "%s dgamma", what);
@@ -444,6 +447,21 @@ TEST(dropout)
 	for (int i = 0; i < 400; i++)
 		same &= m2[i] == c.mask[i];
 	CHECK(!same, "step 4 drew step 3's mask");
+	/* the same mask on one thread as on all (chunked generators) */
+	{
+		size_t n = 3 * 4096 + 17;
+		float *in = randn(n, 1), *o1 = zeros(n), *o2 = zeros(n);
+		float *k1 = zeros(n), *k2 = zeros(n);
+		int nt = omp_get_max_threads();
+
+		omp_set_num_threads(1);
+		dropout_forward(o1, k1, in, n, 0.3f, 9, 2);
+		omp_set_num_threads(nt);
+		dropout_forward(o2, k2, in, n, 0.3f, 9, 2);
+		CHECK(memcmp(k1, k2, n * sizeof *k1) == 0, "mask depends on "
+		    "the thread count");
+		free(in), free(o1), free(o2), free(k1), free(k2);
+	}
 	free(c.x), free(c.y), free(c.mask), free(c.r), free(dx), free(m2);
 	free(y2);
 }
@@ -618,11 +636,11 @@ block_case(const char *what, int C, int mid, int out, int stride, int down)
 	block_loss(&c);
 	memcpy(gbuf, c.r, n2 * sizeof *gbuf);
 	relu_backward(gbuf, gbuf, c.y, n2);
-	batchnorm_backward(c.z3, dg[2], db[2], gbuf, NULL, c.z3, c.mean[2],
-	    c.invstd[2], c.g[2], M2, out);
+	batchnorm_backward(c.z3, dg[2], db[2], gbuf, c.z3, c.mean[2],
+	    c.invstd[2], c.g[2], c.b[2], M2, out, 0);
 	if (down) {
-		batchnorm_backward(c.zd, dg[3], db[3], gbuf, NULL, c.zd,
-		    c.mean[3], c.invstd[3], c.g[3], M2, out);
+		batchnorm_backward(c.zd, dg[3], db[3], gbuf, c.zd,
+		    c.mean[3], c.invstd[3], c.g[3], c.b[3], M2, out, 0);
 		conv_backward(dx, dw[3], c.zd, c.x, c.wd, &c.sd, c.work,
 		    c.nwork);
 	} else
@@ -632,12 +650,12 @@ block_case(const char *what, int C, int mid, int out, int stride, int down)
 
 		conv_backward(da, dw[2], c.z3, c.a2, c.w3, &c.s3, c.work,
 		    c.nwork);
-		batchnorm_backward(c.z2, dg[1], db[1], da, c.a2, c.z2,
-		    c.mean[1], c.invstd[1], c.g[1], M2, mid);
+		batchnorm_backward(c.z2, dg[1], db[1], da, c.z2,
+		    c.mean[1], c.invstd[1], c.g[1], c.b[1], M2, mid, 1);
 		conv_backward(da1, dw[1], c.z2, c.a1, c.w2, &c.s2, c.work,
 		    c.nwork);
-		batchnorm_backward(c.z1, dg[0], db[0], da1, c.a1, c.z1,
-		    c.mean[0], c.invstd[0], c.g[0], M1, mid);
+		batchnorm_backward(c.z1, dg[0], db[0], da1, c.z1,
+		    c.mean[0], c.invstd[0], c.g[0], c.b[0], M1, mid, 1);
 		conv_backward(dx, dw[0], c.z1, c.x, c.w1, &c.s1, c.work,
 		    c.nwork);
 		free(da), free(da1);

@@ -120,6 +120,34 @@ compare_stage(const Ckpt *c, const ResNetCtx *ctx, int s, int B,
 static const char *stage_names[5] = { "stem", "layer1", "layer2", "layer3",
     "layer4" };
 
+/* Every stage output against <prefix>.<stage>. */
+static void
+compare_stages(const Ckpt *c, const ResNetCtx *ctx, int B, const char *prefix)
+{
+	char name[40];
+
+	for (int s = 0; s < 5; s++) {
+		snprintf(name, sizeof name, "%s.%s", prefix, stage_names[s]);
+		compare_stage(c, ctx, s, B, name);
+	}
+}
+
+/* GAP and logits of the last forward against <prefix>.gap/.logits. */
+static void
+compare_head(const Ckpt *c, const ResNetCtx *ctx, const char *prefix,
+    float *feat, float *logits, const float *hw, const float *hb, int N,
+    int C4, int K)
+{
+	char name[40];
+
+	resnet_gap(ctx, feat);
+	snprintf(name, sizeof name, "%s.gap", prefix);
+	compare(name, feat, ref_f32(c, name, NULL), (size_t)N * C4, TOL_FWD);
+	linear_forward(logits, feat, hw, hb, N, C4, K);
+	snprintf(name, sizeof name, "%s.logits", prefix);
+	compare(name, logits, ref_f32(c, name, NULL), (size_t)N * K, TOL_FWD);
+}
+
 /*
  * The gradient of every parameter, in PyTorch's layout, with a floor of
  * 1e-2 of the largest reference gradient of the network.
@@ -328,18 +356,8 @@ check_file(const char *path)
 	CHECK(resnet_ctx_create(&ctx, net, N, H, W, 1, err, sizeof err) == 0,
 	    "%s", err);
 	resnet_forward(net, ctx, x, N, 1);
-	for (int s = 0; s < 5; s++) {
-		char name[32];
-
-		snprintf(name, sizeof name, "train.%s", stage_names[s]);
-		compare_stage(c, ctx, s, N, name);
-	}
-	resnet_gap(ctx, feat);
-	compare("train.gap", feat, ref_f32(c, "train.gap", NULL),
-	    (size_t)N * C4, TOL_FWD);
-	linear_forward(logits, feat, hw, hb, N, C4, K);
-	compare("train.logits", logits, ref_f32(c, "train.logits", NULL),
-	    (size_t)N * K, TOL_FWD);
+	compare_stages(c, ctx, N, "train");
+	compare_head(c, ctx, "train", feat, logits, hw, hb, N, C4, K);
 	loss = crossentropy_forward(probs, &ncorrect, logits, labels, N, K);
 	compare("train.loss", &loss, ref_f32(c, "train.loss", NULL), 1,
 	    TOL_FWD);
@@ -358,30 +376,16 @@ check_file(const char *path)
 
 	/* eval mode, with the updated running statistics */
 	resnet_forward(net, ctx, x, N, 0);
-	for (int s = 0; s < 5; s++) {
-		char name[32];
-
-		snprintf(name, sizeof name, "eval.%s", stage_names[s]);
-		compare_stage(c, ctx, s, N, name);
-	}
-	resnet_gap(ctx, feat);
-	compare("eval.gap", feat, ref_f32(c, "eval.gap", NULL),
-	    (size_t)N * C4, TOL_FWD);
-	linear_forward(logits, feat, hw, hb, N, C4, K);
-	compare("eval.logits", logits, ref_f32(c, "eval.logits", NULL),
-	    (size_t)N * K, TOL_FWD);
+	compare_stages(c, ctx, N, "eval");
+	compare_head(c, ctx, "eval", feat, logits, hw, hb, N, C4, K);
 	resnet_ctx_free(ctx);
 
 	/* the same in an evaluation context (buffers reused) */
 	CHECK(resnet_ctx_create(&ctx, net, N, H, W, 0, err, sizeof err) == 0,
 	    "%s", err);
 	resnet_forward(net, ctx, x, N, 0);
-	for (int s = 0; s < 5; s++) {
-		char name[40];
-
-		snprintf(name, sizeof name, "eval.%s", stage_names[s]);
-		compare_stage(c, ctx, s, N, name);
-	}
+	compare_stages(c, ctx, N, "eval");
+	compare_head(c, ctx, "eval", feat, logits, hw, hb, N, C4, K);
 	resnet_ctx_free(ctx);
 
 	if (ckpt_find(c, "pool.input_u8") != NULL)
@@ -401,6 +405,121 @@ TEST(basic)
 TEST(bottleneck)
 {
 	check_file("tests/ref/bottleneck.safetensors");
+}
+
+/*
+ * Gradients entering at stage outputs (resnet_backward's dstage): one
+ * entering at layer1 reaches layer1 and the stem and nothing above; the
+ * GAP gradient equals the same gradient spread over layer4 (dstage[4]);
+ * and contributions add (the gradient block accumulates). Also a batch
+ * smaller than the context's maximum gives the same outputs.
+ */
+TEST(stage_gradients)
+{
+	ResNetConfig cfg;
+	ResNet *net;
+	ResNetCtx *ctx, *big;
+	int B = 3, H = 24, W = 20, h1, w1, c1, h4, w4, c4;
+	size_t nx = (size_t)B * H * W * 3, np, n1, n4;
+	float *x, *g1, *g4, *dgap, *ga, *gb, *gsum;
+	const float *dst[5] = { NULL, NULL, NULL, NULL, NULL };
+	double d = 0, m = 0;
+	int above = 0, below = 0;
+
+	CHECK(resnet_config(&cfg, 50, 4, err, sizeof err) == 0, "%s", err);
+	resnet_create(&net, &cfg, NULL, NULL, 3);
+	np = resnet_nparams(&cfg);
+	CHECK(resnet_ctx_create(&ctx, net, B, H, W, 1, err, sizeof err) == 0,
+	    "%s", err);
+	x = emalloc(nx * sizeof *x);
+	for (size_t i = 0; i < nx; i++)
+		x[i] = (float)((i * 37) % 101) / 50 - 1;
+	resnet_forward(net, ctx, x, B, 1);
+	resnet_stage(ctx, 1, &h1, &w1, &c1);
+	resnet_stage(ctx, 4, &h4, &w4, &c4);
+	n1 = (size_t)B * h1 * w1 * c1, n4 = (size_t)B * h4 * w4 * c4;
+	g1 = emalloc(n1 * sizeof *g1), g4 = emalloc(n4 * sizeof *g4);
+	dgap = emalloc((size_t)B * c4 * sizeof *dgap);
+	for (size_t i = 0; i < n1; i++)
+		g1[i] = (float)((i * 13) % 7) - 3;
+	for (int i = 0; i < B * c4; i++)
+		dgap[i] = (float)((i * 5) % 9) - 4;
+	gap_backward(g4, dgap, B, h4, w4, c4);
+	ga = emalloc(np * sizeof *ga), gb = emalloc(np * sizeof *gb);
+	gsum = emalloc(np * sizeof *gsum);
+
+	/* layer1 only */
+	resnet_zero_grad(net);
+	dst[1] = g1;
+	resnet_backward(net, ctx, NULL, dst, NULL);
+	for (size_t i = 0; i < resnet_ntensors(net); i++) {
+		const ResNetTensor *t = resnet_tensor(net, i);
+		size_t n = 1;
+		int nz = 0;
+
+		if (t->grad == NULL)
+			continue;
+		for (int k = 0; k < t->ndim; k++)
+			n *= (size_t)t->shape[k];
+		for (size_t j = 0; j < n; j++)
+			nz |= t->grad[j] != 0;
+		if (strncmp(t->name, "layer", 5) == 0 && t->name[5] > '1')
+			above += nz;
+		else
+			below += !nz;
+	}
+	CHECK(above == 0, "%d tensors above layer1 got a gradient", above);
+	CHECK(below == 0, "%d tensors of the stem/layer1 got none", below);
+	memcpy(ga, resnet_grads(net), np * sizeof *ga);
+
+	/* the GAP gradient, then the same spread over layer4 */
+	resnet_zero_grad(net);
+	resnet_forward(net, ctx, x, B, 1);
+	resnet_backward(net, ctx, dgap, NULL, NULL);
+	memcpy(gb, resnet_grads(net), np * sizeof *gb);
+	resnet_zero_grad(net);
+	resnet_forward(net, ctx, x, B, 1);
+	dst[1] = NULL, dst[4] = g4;
+	resnet_backward(net, ctx, NULL, dst, NULL);
+	for (size_t i = 0; i < np; i++) {
+		d = fmax(d, fabs(resnet_grads(net)[i] - gb[i]));
+		m = fmax(m, fabs(gb[i]));
+	}
+	CHECK(d <= 1e-6 * m, "dgap vs dstage[4]: %g of %g", d, m);
+
+	/* both at once: the sum (running statistics move, outputs do not) */
+	resnet_zero_grad(net);
+	resnet_forward(net, ctx, x, B, 1);
+	dst[1] = g1, dst[4] = NULL;
+	resnet_backward(net, ctx, dgap, dst, NULL);
+	d = m = 0;
+	for (size_t i = 0; i < np; i++) {
+		gsum[i] = ga[i] + gb[i];
+		d = fmax(d, fabs(resnet_grads(net)[i] - gsum[i]));
+		m = fmax(m, fabs(gsum[i]));
+	}
+	CHECK(d <= 1e-4 * m, "dgap + dstage[1]: %g of %g", d, m);
+	printf("  stage gradients: joint vs separate maxdiff %.3g\n", d / m);
+
+	/* a batch below the context's maximum */
+	CHECK(resnet_ctx_create(&big, net, B + 3, H, W, 0, err, sizeof err) ==
+	    0, "%s", err);
+	resnet_forward(net, ctx, x, B, 0);
+	resnet_forward(net, big, x, B, 0);
+	d = 0;
+	for (int s = 0; s < 5; s++) {
+		int h, w, c;
+		const float *p = resnet_stage(ctx, s, &h, &w, &c);
+		const float *q = resnet_stage(big, s, NULL, NULL, NULL);
+
+		for (size_t i = 0; i < (size_t)B * h * w * c; i++)
+			d = fmax(d, fabs(p[i] - q[i]));
+	}
+	CHECK(d <= 1e-5, "B < maxB: stages differ by %g", d);
+	resnet_ctx_free(big);
+	resnet_ctx_free(ctx);
+	resnet_free(net);
+	free(x), free(g1), free(g4), free(dgap), free(ga), free(gb), free(gsum);
 }
 
 /* Our full-width ResNets have torchvision's state_dict, less the fc. */
@@ -528,6 +647,7 @@ main(int argc, char **argv)
 	blas_init(argv);
 	RUN(basic);
 	RUN(bottleneck);
+	RUN(stage_gradients);
 	RUN(torchvision_keys);
 	RUN(save_load);
 	return check_summary();
