@@ -307,6 +307,7 @@ worker(void *arg)
 	}
 	pthread_mutex_unlock(&ld->mu);
 	prep_buf_free(&pb);
+	img_thread_end();
 	return NULL;
 }
 

@@ -5,6 +5,7 @@
  * float32 .npy files with the list's labels and a JSON sidecar that says
  * how they were made.
  */
+#include <assert.h>
 #include <err.h>
 #include <errno.h>
 #include <getopt.h>
@@ -47,24 +48,25 @@ help(void)
 {
 	usage(stdout);
 	fputs("\n"
-	    "  list           image list, `path [label ...]` a line; none or - "
-	    "is stdin\n"
-	    "  -a, --arch arch     resnet18, resnet34 or resnet50 (default: the "
-	    "checkpoint's;\n"
+	    "  list                image list, `path [label ...]` a line; "
+	    "none or - is stdin\n"
+	    "  -a, --arch arch     resnet18, resnet34 or resnet50 (default: "
+	    "the checkpoint's,\n"
 	    "                      resnet50 with --random-init)\n"
 	    "  -b, --batch n       images per forward (default 16)\n"
 	    "  -h, --help          print this help and exit\n"
 	    "  -j, --threads n     image decoding threads (default 1)\n"
-	    "  -L, --layers list   features: feat1..feat5, gap, comma-separated, "
-	    "or all (default all)\n"
+	    "  -L, --layers list   features, comma-separated: feat1..feat5, "
+	    "gap, or all\n"
+	    "                      (default all)\n"
 	    "  -m, --model file    safetensors checkpoint with torchvision's "
 	    "ResNet names\n"
 	    "  -o, --output dir    write the files into dir (default .)\n"
-	    "  -P, --preset name   svm (resize, warp), center (resize, centre "
-	    "crop) or none\n"
-	    "                      (images already size x size); default svm\n"
-	    "  -p, --prefix name   file names prefix_feat1.npy, ... (default: "
-	    "the list's name)\n"
+	    "  -P, --preset name   svm (resize, warp; default), center "
+	    "(resize, centre crop)\n"
+	    "                      or none (images already size x size)\n"
+	    "  -p, --prefix name   files prefix_feat1.npy, ... (default: the "
+	    "list's name)\n"
 	    "  -r, --root dir      relative image paths are under dir\n"
 	    "  -V, --version       print the version and exit\n"
 	    "  -v, --verbose       progress and timing on stderr\n"
@@ -197,6 +199,7 @@ sidecar(const ModelInfo *mi, const ExtractModel *m, const PrepSpec *ps,
     const Labels *lb, const char *list, size_t n)
 {
 	json_t *o, *model, *feats = json_array(), *pre;
+	char dec[64];
 
 	if (mi->path) {
 		char crc[16];
@@ -217,11 +220,12 @@ sidecar(const ModelInfo *mi, const ExtractModel *m, const PrepSpec *ps,
 		    "arch", m->arch, "seed", (json_int_t)mi->seed);
 	}
 	json_object_set_new(model, "bn", json_string("eval"));
+	snprintf(dec, sizeof dec, "libvips %s", vips_version_string());
 	pre = json_pack("{s:s, s:i, s:i, s:[f,f,f], s:[f,f,f], s:s, s:s}",
 	    "preset", prep_name(ps->mode), "resize", ps->resize, "size",
 	    ps->size, "mean", prep_mean[0], prep_mean[1], prep_mean[2], "std",
 	    prep_std[0], prep_std[1], prep_std[2], "resample",
-	    "PIL bilinear (antialiased)", "decoder", vips_version_string());
+	    "PIL bilinear (antialiased)", "decoder", dec);
 	if (ps->mode == PREP_NONE)
 		json_object_del(pre, "resize");
 	for (int i = 0; i < plan->nfeat; i++) {
@@ -257,24 +261,19 @@ sidecar(const ModelInfo *mi, const ExtractModel *m, const PrepSpec *ps,
 }
 
 /* ------------------------------------------------------------------------ */
+/* the run */
+
+typedef struct {
+	const char *arch, *model, *outdir, *root, *list;
+	char *prefix;
+	PrepSpec ps;
+	unsigned mask;
+	int batch, nthreads, verbose, random;
+	uint64_t seed;
+} Opts;
 
 static void
-model_info(ModelInfo *mi, const char *path)
-{
-	struct stat st;
-	char e[512];
-
-	if (stat(path, &st) != 0)
-		err(RL_EXIT_FAIL, "%s", path);
-	mi->path = path;
-	mi->size = (long long)st.st_size;
-	mi->mtime = (long long)st.st_mtime;
-	if (extract_file_crc32(path, &mi->crc, e, sizeof e))
-		errx(RL_EXIT_FAIL, "%s", e);
-}
-
-int
-main(int argc, char *argv[])
+parse_options(Opts *o, int argc, char *argv[])
 {
 	static const struct option longopts[] = {
 		{"arch", required_argument, NULL, 'a'},
@@ -294,57 +293,45 @@ main(int argc, char *argv[])
 		{"size", required_argument, NULL, OPT_SIZE},
 		{NULL, 0, NULL, 0},
 	};
-	const char *arch = NULL, *model = NULL, *outdir = ".", *root = NULL;
-	const char *list = NULL, *argv0 = argv[0];
-	char *prefix = NULL, *files[POOL_NFEAT], *paths[POOL_NFEAT];
-	char *labels_path = NULL, *json_path, *text, msg[1024];
-	PrepSpec ps = {PREP_SVM, 256, 224};
-	unsigned mask = (1u << POOL_NFEAT) - 1;
-	int ch, batch = 16, nthreads = 1, verbose = 0, have_seed = 0, rc;
-	ModelInfo mi = {0};
-	ExtractModel m;
-	ExtractPlan plan;
-	ExtractLoader *ld;
-	NpyWriter w[POOL_NFEAT];
-	float *out[POOL_NFEAT];
-	Labels lb;
-	List l = {0};
-	Progress prog;
-	json_t *js;
-	size_t done = 0, nbad;
-	double t0, tnet = 0;
-	long bad;
-	int bad_errno;
-	struct stat st;
+	ResNetConfig cfg;
+	char msg[256];
+	int ch;
 
-	blas_init(argv);
+	memset(o, 0, sizeof *o);
+	o->outdir = ".";
+	o->ps = (PrepSpec){PREP_SVM, 256, 224};
+	o->mask = (1u << POOL_NFEAT) - 1;
+	o->batch = 16;
+	o->nthreads = 1;
 	while ((ch = getopt_long(argc, argv, "a:b:hj:L:m:o:P:p:r:Vv", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'a':
-			arch = optarg;
+			if (extract_arch_config(&cfg, optarg, msg, sizeof msg))
+				errx(RL_EXIT_USAGE, "-a %s", msg);
+			o->arch = optarg;
 			break;
 		case 'b':
-			batch = (int)estrtonum(optarg, 1, 4096, "batch");
+			o->batch = (int)estrtonum(optarg, 1, 4096, "batch");
 			break;
 		case 'h':
 			help();
 			break;
 		case 'j':
-			nthreads = (int)estrtonum(optarg, 1, 256, "threads");
+			o->nthreads = (int)estrtonum(optarg, 1, 256, "threads");
 			break;
 		case 'L':
-			if (pool_parse_list(optarg, &mask, msg, sizeof msg))
+			if (pool_parse_list(optarg, &o->mask, msg, sizeof msg))
 				errx(RL_EXIT_USAGE, "-L %s", msg);
 			break;
 		case 'm':
-			model = optarg;
+			o->model = optarg;
 			break;
 		case 'o':
-			outdir = optarg;
+			o->outdir = optarg;
 			break;
 		case 'P':
-			if (prep_parse(optarg, &ps.mode))
+			if (prep_parse(optarg, &o->ps.mode))
 				errx(RL_EXIT_USAGE, "-P %s: svm, center or none "
 				    "expected", optarg);
 			break;
@@ -352,196 +339,310 @@ main(int argc, char *argv[])
 			if (!*optarg || strchr(optarg, '/'))
 				errx(RL_EXIT_USAGE, "-p '%s': want a file name "
 				    "prefix such as voc07_trainval", optarg);
-			prefix = estrdup(optarg);
+			free(o->prefix);
+			o->prefix = estrdup(optarg);
 			break;
 		case 'r':
-			root = optarg;
+			o->root = optarg;
 			break;
 		case 'V':
 			rl_print_version();
 			break;
 		case 'v':
-			verbose = 1;
+			o->verbose = 1;
 			break;
 		case OPT_RANDOM:
-			mi.seed = (uint64_t)estrtonum(optarg, 0, INT64_MAX,
+			o->seed = (uint64_t)estrtonum(optarg, 0, INT64_MAX,
 			    "seed");
-			have_seed = 1;
+			o->random = 1;
 			break;
 		case OPT_RESIZE:
-			ps.resize = (int)estrtonum(optarg, 1, 65536, "resize");
+			o->ps.resize = (int)estrtonum(optarg, 1, 65536,
+			    "resize");
 			break;
 		case OPT_SIZE:
-			ps.size = (int)estrtonum(optarg, 1, 65536, "size");
+			o->ps.size = (int)estrtonum(optarg, 1, 65536, "size");
 			break;
 		default:
 			usage(stderr);
-			return RL_EXIT_USAGE;
+			exit(RL_EXIT_USAGE);
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc > 1 || (model != NULL) == have_seed) {
+	if (argc > 1 || (o->model != NULL) == o->random) {
 		if (argc <= 1)
 			warnx("give one of -m model and --random-init seed");
 		usage(stderr);
-		return RL_EXIT_USAGE;
+		exit(RL_EXIT_USAGE);
 	}
-	if (ps.mode == PREP_CENTER && ps.resize < ps.size)
+	if (o->ps.mode == PREP_CENTER && o->ps.resize < o->ps.size)
 		errx(RL_EXIT_USAGE, "--resize %d is smaller than the %d centre "
-		    "crop", ps.resize, ps.size);
+		    "crop", o->ps.resize, o->ps.size);
 	if (argc == 1 && strcmp(argv[0], "-") != 0)
-		list = argv[0];
-	if (prefix == NULL)
-		prefix = default_prefix(list);
-	if (stat(outdir, &st) != 0 || !S_ISDIR(st.st_mode))
-		errx(RL_EXIT_FAIL, "%s: not a directory", outdir);
+		o->list = argv[0];
+	if (o->prefix == NULL)
+		o->prefix = default_prefix(o->list);
+}
 
-	// the list, its labels, and every file readable before any work
-	{
-		FILE *fp = list ? fopen(list, "r") : stdin;
-		if (fp == NULL)
-			err(RL_EXIT_FAIL, "%s", list);
-		if (list_read(&l, fp, list ? list : "<stdin>", root, msg,
-		    sizeof msg))
-			errx(RL_EXIT_FAIL, "%s", msg);
-		if (list)
-			fclose(fp);
-	}
-	if (l.n == 0)
-		errx(RL_EXIT_FAIL, "%s: no images", list ? list : "<stdin>");
-	labels_make(&lb, &l, list ? list : "<stdin>");
-	if ((bad = extract_check_files(&l, &nbad, &bad_errno)) >= 0)
+/* The list and its labels, every image checked readable before any work.
+ * Exits 1. */
+static void
+read_list(List *l, Labels *lb, const Opts *o)
+{
+	const char *name = o->list ? o->list : "<stdin>";
+	FILE *fp = o->list ? fopen(o->list, "r") : stdin;
+	char msg[1024];
+	size_t nbad;
+	long bad;
+	int e;
+
+	if (fp == NULL)
+		err(RL_EXIT_FAIL, "%s", o->list);
+	if (list_read(l, fp, name, o->root, msg, sizeof msg))
+		errx(RL_EXIT_FAIL, "%s", msg);
+	if (o->list)
+		fclose(fp);
+	if (l->n == 0)
+		errx(RL_EXIT_FAIL, "%s: no images", name);
+	labels_make(lb, l, name);
+	if ((bad = extract_check_files(l, &nbad, &e)) >= 0)
 		errx(RL_EXIT_FAIL, "%s: %s (line %zu; %zu of %zu images "
 		    "unreadable; every image is needed, rows match the list)",
-		    l.item[bad].path, strerror(bad_errno), l.item[bad].line,
-		    nbad, l.n);
+		    l->item[bad].path, strerror(e), l->item[bad].line, nbad,
+		    l->n);
+}
 
-	if (img_start(argv0, msg, sizeof msg))
-		errx(RL_EXIT_FAIL, "%s", msg);
-	if (model) {
-		Ckpt *c;
+/* The network of -m or --random-init, and what the sidecar says of it.
+ * Exits 1. */
+static void
+load_model(ExtractModel *m, ModelInfo *mi, const Opts *o)
+{
+	char msg[CKPT_ERRLEN];
+	struct stat st;
+	Ckpt *c;
 
-		model_info(&mi, model);
-		if (ckpt_open(&c, model, msg, sizeof msg))
+	memset(mi, 0, sizeof *mi);
+	mi->seed = o->seed;
+	if (o->random) {
+		if (extract_model_random(m, o->arch ? o->arch : "resnet50",
+		    o->seed, msg, sizeof msg))
 			errx(RL_EXIT_FAIL, "%s", msg);
-		if (extract_model_load(&m, c, arch, msg, sizeof msg))
-			errx(RL_EXIT_FAIL, "%s", msg);
-		if (ckpt_meta(c, "step"))
-			mi.step = estrdup(ckpt_meta(c, "step"));
-		ckpt_close(c);
-	} else if (extract_model_random(&m, arch ? arch : "resnet50",
-	    mi.seed, msg, sizeof msg)) {
-		errx(RL_EXIT_USAGE, "-a %s", msg);
+		return;
 	}
-	if ((size_t)batch > l.n)
-		batch = (int)l.n;
-	if (extract_plan(&plan, &m, mask, ps.size, batch, msg, sizeof msg))
+	if (stat(o->model, &st) != 0)
+		err(RL_EXIT_FAIL, "%s", o->model);
+	mi->path = o->model;
+	mi->size = (long long)st.st_size;
+	mi->mtime = (long long)st.st_mtime;
+	if (extract_file_crc32(o->model, &mi->crc, msg, sizeof msg) ||
+	    ckpt_open(&c, o->model, msg, sizeof msg))
 		errx(RL_EXIT_FAIL, "%s", msg);
+	if (extract_model_load(m, c, o->arch, msg, sizeof msg))
+		errx(RL_EXIT_FAIL, "%s", msg);
+	if (ckpt_meta(c, "step"))
+		mi->step = estrdup(ckpt_meta(c, "step"));
+	ckpt_close(c);
+}
 
+/* The files being written: features through temp files, then labels and
+ * the sidecar. */
+typedef struct {
+	int n;
+	NpyWriter w[POOL_NFEAT];
+	char *path[POOL_NFEAT], *tmp[POOL_NFEAT], *file[POOL_NFEAT];
+	float *out[POOL_NFEAT];     /* a batch of each feature */
+	char *labels, *json;        /* paths; labels NULL without labels */
+} Outputs;
+
+static void
+outputs_abort(Outputs *op)
+{
+	for (int i = 0; i < op->n; i++) {
+		tmpnames[i] = NULL;
+		npy_writer_abort(&op->w[i]);
+	}
+}
+
+/* Open a writer per planned feature. Exits 1. */
+static void
+outputs_open(Outputs *op, const ExtractPlan *plan, const Opts *o, int nl)
+{
+	char msg[1024];
+
+	memset(op, 0, sizeof *op);
 	catch_signals();
-	for (int i = 0; i < plan.nfeat; i++) {
-		const ExtractFeat *f = &plan.feat[i];
+	for (int i = 0; i < plan->nfeat; i++) {
+		const ExtractFeat *f = &plan->feat[i];
+		char *p = out_path(o->outdir, o->prefix, f->spec->name, ".npy");
 
-		paths[i] = out_path(outdir, prefix, f->spec->name, ".npy");
-		files[i] = strrchr(paths[i], '/') + 1;
-		out[i] = emalloc_aligned((size_t)batch * f->dim * sizeof(float));
-		if (npy_writer_open(&w[i], paths[i], NPY_F32, (int64_t)f->dim,
-		    msg, sizeof msg))
+		op->path[i] = p;
+		op->file[i] = strrchr(p, '/') + 1;
+		op->out[i] = emalloc_aligned((size_t)plan->maxB * f->dim *
+		    sizeof(float));
+		// npy.h's temp name, known before the file exists, so a signal
+		// between its creation and its registration cannot leave it
+		op->tmp[i] = emalloc(strlen(p) + 32);
+		sprintf(op->tmp[i], "%s.tmp%ld", p, (long)getpid());
+		tmpnames[i] = op->tmp[i];
+		if (npy_writer_open(&op->w[i], p, NPY_F32, (int64_t)f->dim,
+		    msg, sizeof msg)) {
+			outputs_abort(op);
 			errx(RL_EXIT_FAIL, "%s", msg);
-		tmpnames[i] = w[i].tmp;
+		}
+		assert(strcmp(op->w[i].tmp, op->tmp[i]) == 0);
+		op->n++;
 	}
-	if (lb.nl > 0)
-		labels_path = out_path(outdir, prefix, "labels", ".npy");
-	json_path = emalloc(strlen(outdir) + strlen(prefix) + 8);
-	sprintf(json_path, "%s/%s.json", outdir, prefix);
+	if (nl > 0)
+		op->labels = out_path(o->outdir, o->prefix, "labels", ".npy");
+	op->json = emalloc(strlen(o->outdir) + strlen(o->prefix) + 8);
+	sprintf(op->json, "%s/%s.json", o->outdir, o->prefix);
+}
 
-	if (extract_loader_start(&ld, &l, &ps, batch, nthreads, msg,
-	    sizeof msg))
-		errx(RL_EXIT_FAIL, "%s", msg);
-	progress_init(&prog, "images", verbose);
-	t0 = now_seconds();
+/*
+ * Everything computed: rename the features into place, then write the
+ * labels and the sidecar text. On a failure, remove what was renamed.
+ * Returns 0, or -1 with a message.
+ */
+static int
+outputs_commit(Outputs *op, const Labels *lb, const char *text, char *msg,
+    size_t msglen)
+{
+	int renamed = 0, rc = 0;
+
+	while (renamed < op->n) {
+		tmpnames[renamed] = NULL;
+		if ((rc = npy_writer_close(&op->w[renamed], msg, msglen)) != 0)
+			break;     // that writer's temp file is gone
+		renamed++;
+	}
+	if (rc == 0 && op->labels)
+		rc = npy_write(op->labels, lb->nl == 1 ? NPY_I64 : NPY_I32,
+		    lb->nl == 1 ? 1 : 2, lb->shape, lb->data, msg, msglen);
+	if (rc == 0 && (rc = extract_write_text(op->json, text, msg,
+	    msglen)) != 0 && op->labels)
+		unlink(op->labels);
+	if (rc != 0) {
+		for (int j = 0; j < renamed; j++)
+			unlink(op->path[j]);
+		for (int j = renamed + 1; j < op->n; j++)
+			npy_writer_abort(&op->w[j]);
+	}
+	return rc;
+}
+
+static void
+outputs_free(Outputs *op)
+{
+	for (int i = 0; i < op->n; i++) {
+		free(op->out[i]);
+		free(op->path[i]);
+		free(op->tmp[i]);
+	}
+	free(op->labels);
+	free(op->json);
+}
+
+/*
+ * Every batch of the loader through the network into the writers.
+ * Returns 0, or -1 with a message (an image that failed, a write error).
+ */
+static int
+run(ExtractModel *m, ExtractPlan *plan, Outputs *op, const List *l,
+    const Opts *o, char *msg, size_t msglen)
+{
+	ExtractLoader *ld;
+	Progress prog;
+	size_t done = 0;
+	double t0 = now_seconds(), tnet = 0;
+	int rc = 0;
+
+	if (extract_loader_start(&ld, l, &o->ps, plan->maxB, o->nthreads, msg,
+	    msglen))
+		return -1;
+	progress_init(&prog, "images", o->verbose);
 	for (;;) {
 		const float *x;
 		int nb;
 		double t1;
 
-		if (extract_loader_next(ld, &x, &nb, msg, sizeof msg))
-			goto fail;
-		if (nb == 0)
+		if ((rc = extract_loader_next(ld, &x, &nb, msg, msglen)) != 0 ||
+		    nb == 0)
 			break;
 		t1 = now_seconds();
-		extract_batch(&plan, &m, x, nb, out);
+		extract_batch(plan, m, x, nb, op->out);
 		tnet += now_seconds() - t1;
-		for (int i = 0; i < plan.nfeat; i++)
-			if (npy_writer_append(&w[i], out[i], nb, msg,
-			    sizeof msg))
-				goto fail;
+		for (int i = 0; i < op->n && rc == 0; i++)
+			rc = npy_writer_append(&op->w[i], op->out[i], nb, msg,
+			    msglen);
+		if (rc != 0)
+			break;
 		done += nb;
-		progress_show(&prog, done, l.n, NULL);
+		progress_show(&prog, done, l->n, NULL);
 	}
-	progress_end(&prog, done, l.n, NULL);
-	if (verbose) {
+	progress_end(&prog, done, l->n, NULL);
+	if (rc == 0 && o->verbose) {
 		double t = now_seconds() - t0;
+
 		fprintf(stderr, "%s: %zu images in %.2f s: %.2f images/s; "
 		    "network %.2f s (%.2f images/s), waiting for decoding "
 		    "%.2f s; batch %d (%.0f MB of activations), %d decoding "
 		    "thread%s, %d BLAS threads (%s)\n", rl_progname(), done,
 		    t, done / t, tnet, done / tnet, extract_loader_wait(ld),
-		    batch, resnet_ctx_bytes(plan.ctx) / 1e6, nthreads,
-		    nthreads > 1 ? "s" : "", blas_threads(), blas_corename());
+		    plan->maxB, resnet_ctx_bytes(plan->ctx) / 1e6,
+		    o->nthreads, o->nthreads > 1 ? "s" : "", blas_threads(),
+		    blas_corename());
 	}
 	extract_loader_stop(ld);
-	ld = NULL;
+	return rc;
+}
 
-	// everything computed: rename the features, then the labels and sidecar
-	js = sidecar(&mi, &m, &ps, &plan, files, labels_path ?
-	    strrchr(labels_path, '/') + 1 : NULL, &lb, list, l.n);
-	text = json_dumps(js, JSON_INDENT(2) | JSON_REAL_PRECISION(9));
-	json_decref(js);
-	for (int i = 0; i < plan.nfeat; i++) {
-		tmpnames[i] = NULL;
-		if (npy_writer_close(&w[i], msg, sizeof msg)) {
-			for (int j = 0; j < i; j++)
-				unlink(paths[j]);
-			for (int j = i + 1; j < plan.nfeat; j++)
-				npy_writer_abort(&w[j]);
-			errx(RL_EXIT_FAIL, "%s", msg);
-		}
-	}
-	rc = 0;
-	if (labels_path)
-		rc = npy_write(labels_path, lb.nl == 1 ? NPY_I64 : NPY_I32,
-		    lb.nl == 1 ? 1 : 2, lb.shape, lb.data, msg, sizeof msg);
-	if (rc == 0 && (rc = extract_write_text(json_path, text, msg,
-	    sizeof msg)) != 0 && labels_path)
-		unlink(labels_path);
-	if (rc != 0) {
-		for (int i = 0; i < plan.nfeat; i++)
-			unlink(paths[i]);
+int
+main(int argc, char *argv[])
+{
+	char msg[1024], *text;
+	ModelInfo mi;
+	ExtractModel m;
+	ExtractPlan plan;
+	Outputs op;
+	Labels lb;
+	List l = {0};
+	Opts o;
+	json_t *js;
+	struct stat st;
+
+	blas_init(argv);
+	parse_options(&o, argc, argv);
+	if (stat(o.outdir, &st) != 0 || !S_ISDIR(st.st_mode))
+		errx(RL_EXIT_FAIL, "%s: not a directory", o.outdir);
+	read_list(&l, &lb, &o);
+	if (img_start(argv[0], msg, sizeof msg))
+		errx(RL_EXIT_FAIL, "%s", msg);
+	load_model(&m, &mi, &o);
+	if (extract_plan(&plan, &m, o.mask, o.ps.size,
+	    (int)RL_MIN((size_t)o.batch, l.n), msg, sizeof msg))
+		errx(RL_EXIT_FAIL, "%s", msg);
+
+	outputs_open(&op, &plan, &o, lb.nl);
+	if (run(&m, &plan, &op, &l, &o, msg, sizeof msg)) {
+		outputs_abort(&op);
 		errx(RL_EXIT_FAIL, "%s", msg);
 	}
+	js = sidecar(&mi, &m, &o.ps, &plan, op.file, op.labels ?
+	    strrchr(op.labels, '/') + 1 : NULL, &lb, o.list, l.n);
+	text = json_dumps(js, JSON_INDENT(2) | JSON_REAL_PRECISION(7));
+	json_decref(js);
+	if (outputs_commit(&op, &lb, text, msg, sizeof msg))
+		errx(RL_EXIT_FAIL, "%s", msg);
+
 	free(text);
-	for (int i = 0; i < plan.nfeat; i++) {
-		free(out[i]);
-		free(paths[i]);
-	}
+	outputs_free(&op);
 	extract_plan_free(&plan);
 	extract_model_free(&m);
 	list_free(&l);
 	free(lb.data);
-	free(labels_path);
-	free(json_path);
-	free(prefix);
+	free(o.prefix);
 	free((char *)mi.step);
 	img_stop();
 	return fshut(stdout, "<stdout>");
-
-fail:
-	extract_loader_stop(ld);
-	for (int i = 0; i < plan.nfeat; i++) {
-		tmpnames[i] = NULL;
-		npy_writer_abort(&w[i]);
-	}
-	errx(RL_EXIT_FAIL, "%s", msg);
 }

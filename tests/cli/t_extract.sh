@@ -38,6 +38,9 @@ stderr_has badpreset_msg "svm, center or none"
 expect badlayers 2 "$X" --random-init 1 -L feat1,feat9 "$TMP/four.txt"
 stderr_has badlayers_msg "feat9"
 expect badarch 2 "$X" --random-init 1 -a resnet101 "$TMP/four.txt"
+expect badarch_m 2 "$X" -m tests/ref/basic.safetensors -a resnet101 \
+    "$TMP/four.txt"
+stderr_has badarch_msg "arch 'resnet101': resnet18, resnet34 or resnet50"
 expect badbatch 2 "$X" --random-init 1 -b 0 "$TMP/four.txt"
 expect twolists 2 "$X" --random-init 1 "$TMP/four.txt" "$TMP/four.txt"
 
@@ -124,6 +127,30 @@ stderr_has small_input_msg "feat3: stage 2 is 8x8, too small"
 expect nodir 1 "$X" --random-init 1 -o "$TMP/nodir" "$TMP/four.txt"
 stderr_has nodir_msg "nodir: not a directory"
 expect nolist 1 "$X" --random-init 1 -o "$TMP/p" "$TMP/nolist.txt"
+
+# a sidecar that cannot be written (a directory is in its way) takes the
+# features and labels already renamed with it
+mkdir "$TMP/p/x.json"
+expect sidecar_fails 1 "$X" --random-init 1 -a resnet18 -L feat1,gap \
+    -o "$TMP/p" -p x "$TMP/four.txt"
+stderr_has sidecar_fails_msg "x.json: "
+n=$(ls "$TMP/p" | wc -l)
+[ "$n" -eq 1 ] && ok sidecar_fails_rollback || { nok sidecar_fails_rollback; ls "$TMP/p" >&2; }
+rmdir "$TMP/p/x.json"
+
+# a signal mid-run (the writers are open once their temp files exist)
+# removes the temp files and ends the process by that signal
+i=0; : >"$TMP/many.txt"
+while [ $i -lt 300 ]; do echo "$D/photo64x48.jpg $i" >>"$TMP/many.txt"; i=$((i + 1)); done
+"$X" --random-init 1 -a resnet18 -b 2 -o "$TMP/p" "$TMP/many.txt" \
+    2>"$TMP/err" &
+pid=$!
+i=0
+while [ $i -lt 600 ] && ! ls "$TMP/p" | grep -q tmp; do sleep 0.1; i=$((i + 1)); done
+kill -TERM $pid
+wait $pid; st=$?
+[ $st -eq 143 ] && ok sigterm_status || { nok sigterm_status; echo "  exit $st" >&2; }
+left "$TMP/p" sigterm_nothing_left
 
 # checkpoints: the tiny reference nets (inferred), wrong arch, truncated
 B=tests/ref/basic.safetensors
