@@ -50,7 +50,6 @@ typedef struct {
 	uint64_t seed;
 	int solver;            /* SVMP_AUTO: the kernel form when it fits */
 	double max_gram_bytes; /* SVMP_AUTO's limit for the kernels */
-	int warm;              /* warm-start each cost from the previous */
 	double eps;            /* 1e-4 */
 	int max_iter;          /* 2000 */
 	/* Called (from any thread, serialised) as fits finish; may be NULL. */
@@ -97,7 +96,7 @@ typedef struct {
 /*
  * The default options: MMSelfSup's 19 costs ([1, 10, 100] then 2^-4 ..
  * 2^-19, in that order), 2 threads, seed 0, eps 1e-4, max_iter 2000,
- * automatic solver choice with a 4 GiB kernel limit, no warm start.
+ * automatic solver choice with a 4 GiB kernel limit.
  */
 void svmp_opt_init(SvmpOpt *o);
 
