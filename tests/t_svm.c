@@ -108,12 +108,6 @@ prob_from_ref(Prob *p, const SvmRef *r)
 	p->cneg = r->C;
 }
 
-// Each svm case of the reference file in turn.
-#define FOR_SVM_REF(r) \
-	for (FILE *fp_ = fopen(SVMREF_PATH, "r"); fp_; fclose(fp_), fp_ = NULL) \
-		while (svmref_next(fp_, &(r)) == 1) \
-			if (strcmp((r).kind, "svm")) svmref_free(&(r)); else
-
 static int nsvm_case;
 
 // ----------------------------------------------------------------------
@@ -124,7 +118,7 @@ TEST(ref_dense)
 	SvmRef r;
 
 	nsvm_case = 0;
-	FOR_SVM_REF(r) {
+	SVMREF_EACH(r, "svm") {
 		Prob p;
 		SvmParam sp;
 		SvmInfo info;
@@ -171,7 +165,7 @@ TEST(ref_gram)
 {
 	SvmRef r;
 
-	FOR_SVM_REF(r) {
+	SVMREF_EACH(r, "svm") {
 		Prob p;
 		SvmParam sp;
 		SvmInfo info;
@@ -218,7 +212,7 @@ TEST(gap_and_kkt)
 {
 	SvmRef r;
 
-	FOR_SVM_REF(r) {
+	SVMREF_EACH(r, "svm") {
 		Prob p;
 		SvmParam sp;
 		SvmInfo info;
@@ -266,7 +260,7 @@ TEST(seed_warm_maxiter)
 {
 	SvmRef r;
 
-	FOR_SVM_REF(r) {
+	SVMREF_EACH(r, "svm") {
 		Prob p;
 		SvmParam sp;
 		SvmInfo info;
@@ -327,7 +321,7 @@ TEST(lockstep)
 {
 	SvmRef r;
 
-	FOR_SVM_REF(r) {
+	SVMREF_EACH(r, "svm") {
 		enum { NF = 3 };
 		double cpos[NF], cneg[NF] = {r.C / 100, r.C, r.C * 3};
 		size_t n = r.n;
@@ -378,7 +372,7 @@ TEST(row_subset)
 {
 	SvmRef r;
 
-	FOR_SVM_REF(r) {
+	SVMREF_EACH(r, "svm") {
 		size_t n = r.n / 2, d = r.d;
 		uint32_t *rows = malloc(n * sizeof *rows);
 		double *xs = malloc(n * d * sizeof *xs);
