@@ -851,16 +851,16 @@ svmp_lowshot(SvmpLowshot *L, SvmpData *d, const SvmpOpt *o,
 	size_t ns = (size_t)L->nsample, nc = (size_t)o->ncost;
 	int **lab = emalloc(ns * nk * sizeof *lab);
 	size_t *npos = emalloc(C * sizeof *npos);
-	double *map = emalloc(ns * nc * sizeof *map), *v;
+	double *v;
 	Run R;
 
 	if (prepare(&R, d, o, 1, err, errlen) == -1) {
 		free(lab);
 		free(npos);
-		free(map);
 		return -1;
 	}
 	L->ap = emalloc(ns * nk * nc * C * sizeof *L->ap);
+	L->map = emalloc(nk * ns * nc * sizeof *L->map);
 	L->cvcost = emalloc(ns * nk * C * sizeof *L->cvcost);
 	L->npos_short = emalloc(nk * C * sizeof *L->npos_short);
 	for (size_t i = 0; i < nk * C; i++)
@@ -902,7 +902,7 @@ svmp_lowshot(SvmpLowshot *L, SvmpData *d, const SvmpOpt *o,
 	}
 
 	for (size_t kk = 0; kk < nk; kk++) {
-		double best = -INFINITY;
+		double best = -INFINITY, *map = L->map + kk * ns * nc;
 		int bj = 0;
 
 		// MMSelfSup: mAP per (sample, cost), the cost with the best
@@ -948,7 +948,6 @@ svmp_lowshot(SvmpLowshot *L, SvmpData *d, const SvmpOpt *o,
 		free(lab[i]);
 	free(lab);
 	free(npos);
-	free(map);
 	free(v);
 	return 0;
 }
@@ -957,12 +956,13 @@ void
 svmp_lowshot_free(SvmpLowshot *L)
 {
 	free(L->ap);
+	free(L->map);
 	free(L->cvcost);
 	free(L->npos_short);
 	free(L->test_cost);
 	free(L->test_stat);
 	free(L->cv_stat);
-	L->ap = NULL;
+	L->ap = L->map = NULL;
 	L->cvcost = L->npos_short = L->test_cost = NULL;
 	L->test_stat = L->cv_stat = NULL;
 }

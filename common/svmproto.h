@@ -84,6 +84,7 @@ typedef struct {
 	 * positives (left out of every mean).
 	 */
 	double *ap;
+	double *map;           /* [nk][nsample][ncost] mAP over the classes */
 	int *cvcost;           /* [nsample][nk][ncls] CV-chosen cost index */
 	int *npos_short;       /* [nk][ncls] positives found when < k, else -1 */
 	/* Aggregates over the samples, per k: */

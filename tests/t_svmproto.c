@@ -341,6 +341,15 @@ TEST(lowshot_run)
 		CHECK(c[1] <= c[0] && c[0] <= c[2] && c[3] >= 0 && c[2] <= 1,
 		    "k %d cv stats", L1.k[kk]);
 		CHECK(L1.test_cost[kk] >= 0 && L1.test_cost[kk] < 19, "cost");
+		{   // the statistics are those of the mAP table at that cost
+			const double *m = L1.map + kk * 3 * 19;
+			int j = L1.test_cost[kk];
+
+			CHECK_NEAR(t[0], (m[j] + m[19 + j] + m[38 + j]) / 3,
+			    1e-12, 0);
+			CHECK(t[1] == fmin(m[j], fmin(m[19 + j], m[38 + j])),
+			    "min");
+		}
 	}
 	// Separable with 3 shots: some cost ranks every test row right.
 	CHECK(L1.test_stat[4] == 1.0, "k = 3: %g", L1.test_stat[4]);

@@ -108,6 +108,33 @@ jnum(double v)
 	return isnan(v) ? json_null() : json_real(v);
 }
 
+// The cost list.
+static json_t *
+jcosts(const SvmpOpt *o)
+{
+	json_t *a = json_array();
+
+	for (int j = 0; j < o->ncost; j++)
+		json_array_append_new(a, json_real(o->cost[j]));
+	return a;
+}
+
+// A rows x cols table of fractions as nested arrays of percentages.
+static json_t *
+jtable(const double *v, size_t rows, size_t cols)
+{
+	json_t *t = json_array();
+
+	for (size_t i = 0; i < rows; i++) {
+		json_t *row = json_array();
+
+		for (size_t j = 0; j < cols; j++)
+			json_array_append_new(row, jnum(100 * v[i * cols + j]));
+		json_array_append_new(t, row);
+	}
+	return t;
+}
+
 static void
 write_json(json_t *j, const char *path)
 {
@@ -120,18 +147,13 @@ write_json(json_t *j, const char *path)
 static int
 report_full(const SvmpResult *r, const SvmpOpt *o, const char *jpath)
 {
-	json_t *jap = json_array(), *jcost = json_array(), *jcv = json_array();
+	json_t *jap = json_array(), *jcost = json_array();
+	json_t *jcv = jtable(r->cv, r->ncls, (size_t)r->ncost);
 	size_t nok = 0;
 	int rc = 0;
 
 	printf("%5s  %-14s %7s %7s\n", "class", "cost", "cv-AP", "AP");
 	for (size_t c = 0; c < r->ncls; c++) {
-		json_t *row = json_array();
-
-		for (int j = 0; j < r->ncost; j++)
-			json_array_append_new(row,
-			    jnum(100 * r->cv[c * (size_t)r->ncost + (size_t)j]));
-		json_array_append_new(jcv, row);
 		json_array_append_new(jap, jnum(100 * r->ap[c]));
 		json_array_append_new(jcost, jnum(r->cost[c]));
 		if (r->status[c] != SVMP_OK) {
@@ -153,8 +175,9 @@ report_full(const SvmpResult *r, const SvmpOpt *o, const char *jpath)
 	printf("fits   %zu, %zu stopped at %d iterations\n", r->nfit,
 	    r->nmaxiter, o->max_iter);
 	if (jpath)
-		write_json(json_pack("{s:s, s:o, s:o, s:o, s:o, s:i, s:i}",
-		    "protocol", "voc07-svm", "map", jnum(100 * r->map),
+		write_json(json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:i, s:i}",
+		    "protocol", "voc07-svm", "costs", jcosts(o),
+		    "map", jnum(100 * r->map),
 		    "ap", jap, "cost", jcost, "cv_ap", jcv,
 		    "fits", (json_int_t)r->nfit,
 		    "fits_at_max_iter", (json_int_t)r->nmaxiter), jpath);
@@ -178,7 +201,8 @@ static int
 report_lowshot(const SvmpLowshot *L, const SvmpOpt *o, const SvmpData *d,
     const char *jpath)
 {
-	json_t *jt = json_array(), *jc = json_array();
+	json_t *jt = json_array(), *jc = json_array(), *jm = json_array();
+	size_t nc = (size_t)o->ncost, ns = (size_t)L->nsample;
 	int rc = 0;
 
 	for (int kk = 0; kk < L->nk; kk++)
@@ -201,6 +225,8 @@ report_lowshot(const SvmpLowshot *L, const SvmpOpt *o, const SvmpData *d,
 		    100 * t[2], 100 * t[3], 100 * c[0], 100 * c[1],
 		    100 * c[2], 100 * c[3]);
 		json_array_append_new(jt, jstat(L->k[kk], cost, t));
+		json_array_append_new(jm, jtable(L->map + (size_t)kk * ns * nc,
+		    ns, nc));
 		json_array_append_new(jc, jstat(L->k[kk], NAN, c));
 		if (isnan(t[0]))
 			rc = RL_EXIT_FAIL;
@@ -208,12 +234,14 @@ report_lowshot(const SvmpLowshot *L, const SvmpOpt *o, const SvmpData *d,
 	printf("fits  %zu, %zu stopped at %d iterations\n", L->nfit,
 	    L->nmaxiter, o->max_iter);
 	if (jpath)
-		write_json(json_pack("{s:s, s:i, s:o, s:o}", "protocol",
-		    "voc07-lowshot-svm", "samples", L->nsample,
-		    "test_selected", jt, "cv_selected", jc), jpath);
+		write_json(json_pack("{s:s, s:o, s:i, s:o, s:o, s:o}",
+		    "protocol", "voc07-lowshot-svm", "costs", jcosts(o),
+		    "samples", L->nsample,
+		    "test_selected", jt, "cv_selected", jc, "map", jm), jpath);
 	else {
 		json_decref(jt);
 		json_decref(jc);
+		json_decref(jm);
 	}
 	return rc;
 }
