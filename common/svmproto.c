@@ -323,7 +323,7 @@ fit_index(int mode, int s, int kk, size_t c, int fold)
  * All share the random stream `index`.
  */
 static void
-fit_costs(Run *R, const uint32_t *tr, const int8_t *y, size_t ldy,
+fit_score(Run *R, const uint32_t *tr, const int8_t *y, size_t ldy,
     size_t ntr, const double *cost, int nc, int test, const uint32_t *tg,
     size_t ntg, double *out, uint64_t index)
 {
@@ -424,7 +424,7 @@ cv_fold(Run *R, const uint32_t *sub, const int8_t *y, const int *fold,
 			tr[ntr] = sub[i];
 			ytr[ntr++] = y[i];
 		}
-	fit_costs(R, tr, ytr, 0, ntr, R->o->cost, nc, 0, tg, ntg, out,
+	fit_score(R, tr, ytr, 0, ntr, R->o->cost, nc, 0, tg, ntg, out,
 	    index + (uint64_t)f);
 	for (int j = 0; j < nc; j++)
 		ap[j] = metric_ap_sklearn(out + (size_t)j * ntg, ytg, ntg);
@@ -651,7 +651,7 @@ svmp_full(SvmpResult *r, SvmpData *d, const SvmpOpt *o, char *err,
 			memcpy(yg + k * n, y + cls[u] * n, n);
 			cg[k] = r->cost[cls[u]];
 		}
-		fit_costs(&R, NULL, yg, n, n, cg, (int)gs, 1, NULL, d->m, out,
+		fit_score(&R, NULL, yg, n, n, cg, (int)gs, 1, NULL, d->m, out,
 		    fit_index(0, 0, 0, 0, SVMP_NFOLD));
 		k = 0;
 		for (size_t u = g; u < nok; u += ng, k++)
@@ -829,7 +829,7 @@ lowshot_unit(Run *R, SvmpLowshot *L, const int *lab, int s, int kk, size_t c)
 	L->cvcost[((size_t)s * L->nk + (size_t)kk) * C + c] = argmax(cv, nc);
 	for (int j = 0; j < nc; j++)
 		ci[j] = j;
-	fit_costs(R, rows, y, 0, nrow, R->o->cost, nc, 1, NULL, d->m, out,
+	fit_score(R, rows, y, 0, nrow, R->o->cost, nc, 1, NULL, d->m, out,
 	    fit_index(1, s, kk, c, SVMP_NFOLD));
 	for (int j = 0; j < nc; j++)
 		res[(size_t)j * C + c] = test_ap(d, c, out + (size_t)j * d->m,
