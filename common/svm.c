@@ -25,88 +25,139 @@ svm_param_init(SvmParam *p)
 }
 
 // ----------------------------------------------------------------------
-// The coordinate-descent loop, shared by both forms. A form supplies
-// margin(i) = w~.x~_i and step(i, d): w~ += d x~_i (and whatever it keeps
-// in step with w~).
+// The coordinate-descent loop, shared by both forms, for nfit fits on the
+// same rows in lockstep. A form supplies margin(c, i) = w~_c.x~_i and
+// step(c, i, d): w~_c += d x~_i (and whatever it keeps in step with w~_c).
+//
+// liblinear shuffles the active prefix of an index array and swaps a
+// shrunk coordinate out of it. Here every outer iteration shuffles all n
+// coordinates once, and each fit visits its active ones in that order: a
+// uniform random order of its active set all the same, and a fit's path
+// does not depend on which other fits run beside it (fit c of a lockstep
+// run equals a run of fit c alone with the same seed and index).
 
 typedef struct {
-	double (*margin)(void *ctx, size_t i);
-	void (*step)(void *ctx, size_t i, double d);
+	double (*margin)(void *ctx, size_t c, size_t i);
+	void (*step)(void *ctx, size_t c, size_t i, double d);
+	void (*prefetch)(void *ctx, size_t i);   // may be NULL
 	void *ctx;
 } Form;
 
-static void
-cd_solve(double *alpha, SvmInfo *info, const Form *fm, const double *qd,
-    size_t n, const int8_t *y, double cpos, double cneg, const SvmParam *p)
-{
-	uint32_t *index = emalloc(n * sizeof *index);
-	double diag[2] = {0.5 / cneg, 0.5 / cpos};   // by y > 0
+typedef struct {
+	double diag[2];          // D_ii = 1 / (2 C_i), by y_i > 0
 	// liblinear also keeps PGmin_old, but reads it only for the upper
 	// bound of the L1 loss; alpha has none here.
-	double pgmax_old = INFINITY;
-	size_t active = n;
-	int iter = 0, converged = 0;
+	double pgmax_old, pgmax_new, pgmin_new;
+	size_t nactive;
+	int iter, done, converged;
+	uint64_t nvisit, nstep;
+} Fit;
+
+static void
+cd_solve(double *alpha, SvmInfo *info, const Form *fm, const double *kd,
+    size_t n, const int8_t *y, size_t ldy, const double *cpos,
+    const double *cneg, size_t nfit, const SvmParam *p)
+{
+	uint32_t *perm = emalloc(n * sizeof *perm);
+	uint8_t *act = emalloc(nfit * n);
+	Fit *F = ecalloc(nfit, sizeof *F);
+	size_t left = 0;
 	Rng g;
 
 	assert(n <= UINT32_MAX);
 	rng_init(&g, p->seed, RNG_STREAM_SVM, p->index);
 	for (size_t i = 0; i < n; i++)
-		index[i] = (uint32_t)i;
-	while (iter < p->max_iter) {
-		double pgmax_new = -INFINITY, pgmin_new = INFINITY;
+		perm[i] = (uint32_t)i;
+	memset(act, 1, nfit * n);
+	for (size_t c = 0; c < nfit; c++) {
+		assert(cpos[c] > 0 && cneg[c] > 0);
+		F[c].diag[0] = 0.5 / cneg[c];
+		F[c].diag[1] = 0.5 / cpos[c];
+		F[c].pgmax_old = INFINITY;
+		F[c].nactive = n;
+		F[c].done = p->max_iter <= 0;
+		left += !F[c].done;
+	}
+	while (left > 0) {
+		rng_shuffle_u32(&g, perm, n);
+		for (size_t c = 0; c < nfit; c++) {
+			F[c].pgmax_new = -INFINITY;
+			F[c].pgmin_new = INFINITY;
+		}
+		for (size_t s = 0; s < n; s++) {
+			size_t i = perm[s];
 
-		rng_shuffle_u32(&g, index, active);
-		for (size_t s = 0; s < active; s++) {
-			size_t i = index[s];
-			int yi = y[i] > 0 ? 1 : -1;
-			double G, PG = 0;
+			if (fm->prefetch && s + 1 < n)
+				fm->prefetch(fm->ctx, perm[s + 1]);
+			for (size_t c = 0; c < nfit; c++) {
+				Fit *t = &F[c];
+				double *a = alpha + c * n, G, PG = 0;
+				int yi = y[c * ldy + i] > 0 ? 1 : -1;
 
-			G = yi * fm->margin(fm->ctx, i) - 1 +
-			    alpha[i] * diag[yi > 0];
-			if (alpha[i] == 0) {
-				if (G > pgmax_old) {
-					// shrink: move i out of the active prefix
-					active--;
-					index[s] = index[active];
-					index[active] = (uint32_t)i;
-					s--;
+				if (t->done || !act[c * n + i])
+					continue;
+				t->nvisit++;
+				G = yi * fm->margin(fm->ctx, c, i) - 1 +
+				    a[i] * t->diag[yi > 0];
+				if (a[i] == 0) {
+					if (G > t->pgmax_old) {   // shrink
+						act[c * n + i] = 0;
+						t->nactive--;
+						continue;
+					}
+					if (G < 0)
+						PG = G;
+				} else
+					PG = G;
+				t->pgmax_new = fmax(t->pgmax_new, PG);
+				t->pgmin_new = fmin(t->pgmin_new, PG);
+				if (fabs(PG) > 1e-12) {
+					double old = a[i];
+
+					a[i] = fmax(old - G / (kd[i] +
+					    t->diag[yi > 0]), 0.0);
+					fm->step(fm->ctx, c, i, (a[i] - old) * yi);
+					t->nstep++;
+				}
+			}
+		}
+		for (size_t c = 0; c < nfit; c++) {
+			Fit *t = &F[c];
+
+			if (t->done)
+				continue;
+			t->iter++;
+			if (t->pgmax_new - t->pgmin_new <= p->eps) {
+				if (t->nactive == n) {
+					t->converged = t->done = 1;
+					left--;
 					continue;
 				}
-				if (G < 0)
-					PG = G;
+				// verify on all coordinates
+				memset(act + c * n, 1, n);
+				t->nactive = n;
+				t->pgmax_old = INFINITY;
 			} else
-				PG = G;
-			if (PG > pgmax_new)
-				pgmax_new = PG;
-			if (PG < pgmin_new)
-				pgmin_new = PG;
-			if (fabs(PG) > 1e-12) {
-				double old = alpha[i];
-
-				alpha[i] = fmax(old - G / qd[i], 0.0);
-				fm->step(fm->ctx, i, (alpha[i] - old) * yi);
+				t->pgmax_old = t->pgmax_new <= 0 ? INFINITY :
+				    t->pgmax_new;
+			if (t->iter >= p->max_iter) {
+				t->done = 1;
+				left--;
 			}
 		}
-		iter++;
-		if (pgmax_new - pgmin_new <= p->eps) {
-			if (active == n) {
-				converged = 1;
-				break;
-			}
-			active = n;     // verify on all coordinates
-			pgmax_old = INFINITY;
-			continue;
-		}
-		pgmax_old = pgmax_new <= 0 ? INFINITY : pgmax_new;
 	}
-	if (info) {
-		info->iter = iter;
-		info->converged = converged;
-		info->nsv = 0;
+	for (size_t c = 0; info && c < nfit; c++) {
+		info[c].iter = F[c].iter;
+		info[c].converged = F[c].converged;
+		info[c].nvisit = F[c].nvisit;
+		info[c].nstep = F[c].nstep;
+		info[c].nsv = 0;
 		for (size_t i = 0; i < n; i++)
-			info->nsv += alpha[i] > 0;
+			info[c].nsv += alpha[c * n + i] > 0;
 	}
-	free(index);
+	free(perm);
+	free(act);
+	free(F);
 }
 
 // ----------------------------------------------------------------------
@@ -137,23 +188,24 @@ dot(const double *a, const double *b, size_t n)
 }
 
 static double
-dense_margin(void *ctx, size_t i)
+dense_margin(void *ctx, size_t c, size_t i)
 {
-	Dense *c = ctx;
+	Dense *t = ctx;
+	const double *w = t->w + c * (t->d + 1);
 
-	return dot(c->w, dense_row(c, i), c->d) + c->w[c->d] * c->bias;
+	return dot(w, dense_row(t, i), t->d) + w[t->d] * t->bias;
 }
 
 static void
-dense_step(void *ctx, size_t i, double d)
+dense_step(void *ctx, size_t c, size_t i, double d)
 {
-	Dense *c = ctx;
-	const double *x = dense_row(c, i);
-	double *w = c->w;
+	Dense *t = ctx;
+	const double *restrict x = dense_row(t, i);
+	double *restrict w = t->w + c * (t->d + 1);
 
-	for (size_t k = 0; k < c->d; k++)
+	for (size_t k = 0; k < t->d; k++)
 		w[k] += d * x[k];
-	w[c->d] += d * c->bias;
+	w[t->d] += d * t->bias;
 }
 
 void
@@ -161,22 +213,20 @@ svm_fit_dense(double *w, double *alpha, SvmInfo *info, const double *X,
     size_t ldx, const uint32_t *rows, size_t n, size_t d, double bias,
     const int8_t *y, double cpos, double cneg, const SvmParam *p)
 {
-	Dense c = {X, ldx, d, rows, bias, w};
-	Form fm = {dense_margin, dense_step, &c};
-	double *qd = emalloc(n * sizeof *qd);
+	Dense t = {X, ldx, d, rows, bias, w};
+	Form fm = {dense_margin, dense_step, NULL, &t};
+	double *kd = emalloc(n * sizeof *kd);
 
-	assert(cpos > 0 && cneg > 0);
 	if (!p->warm)
 		memset(alpha, 0, n * sizeof *alpha);
 	svm_weights(w, X, ldx, rows, n, d, bias, y, alpha);
 	for (size_t i = 0; i < n; i++) {
-		const double *x = dense_row(&c, i);
+		const double *x = dense_row(&t, i);
 
-		qd[i] = dot(x, x, d) + bias * bias +
-		    0.5 / (y[i] > 0 ? cpos : cneg);
+		kd[i] = dot(x, x, d) + bias * bias;
 	}
-	cd_solve(alpha, info, &fm, qd, n, y, cpos, cneg, p);
-	free(qd);
+	cd_solve(alpha, info, &fm, kd, n, y, 0, &cpos, &cneg, 1, p);
+	free(kd);
 }
 
 void
@@ -205,55 +255,71 @@ svm_decision(double *out, const double *X, size_t ldx, size_t m, size_t d,
 }
 
 // ----------------------------------------------------------------------
-// The kernel form: f[j] = w~.x~_j kept for all n rows.
+// The kernel form: f[c][j] = w~_c.x~_j kept for all n rows, every fit.
 
 typedef struct {
 	const float *K;
 	size_t ldk, n;
-	double *f;
+	double *f;            // nfit x n
 } Gram;
 
 static double
-gram_margin(void *ctx, size_t i)
+gram_margin(void *ctx, size_t c, size_t i)
 {
-	return ((Gram *)ctx)->f[i];
+	Gram *t = ctx;
+
+	return t->f[c * t->n + i];
 }
 
 static void
-gram_step(void *ctx, size_t i, double d)
+gram_step(void *ctx, size_t c, size_t i, double d)
 {
-	Gram *c = ctx;
-	const float *restrict k = c->K + i * c->ldk;
-	double *restrict f = c->f;
-	size_t n = c->n;
+	Gram *t = ctx;
+	const float *restrict k = t->K + i * t->ldk;
+	double *restrict f = t->f + c * t->n;
+	size_t n = t->n;
 
 	for (size_t j = 0; j < n; j++)
 		f[j] += d * (double)k[j];
 }
 
+// Ask for the next row while this one is worked on: the rows are visited
+// in random order, so the hardware prefetcher cannot guess the next one.
+static void
+gram_prefetch(void *ctx, size_t i)
+{
+	Gram *t = ctx;
+	const char *r = (const char *)(t->K + i * t->ldk);
+	size_t bytes = t->n * sizeof *t->K;
+
+	for (size_t o = 0; o < bytes; o += 64)
+		__builtin_prefetch(r + o, 0, 0);
+}
+
 void
 svm_fit_gram(double *alpha, double *f, SvmInfo *info, const float *K,
-    size_t ldk, size_t n, const int8_t *y, double cpos, double cneg,
-    const SvmParam *p)
+    size_t ldk, size_t n, const int8_t *y, size_t ldy, const double *cpos,
+    const double *cneg, size_t nfit, const SvmParam *p)
 {
-	double *fm_f = f ? f : emalloc(n * sizeof *fm_f);
-	Gram c = {K, ldk, n, fm_f};
-	Form fm = {gram_margin, gram_step, &c};
-	double *qd = emalloc(n * sizeof *qd);
+	double *ff = f ? f : emalloc(nfit * n * sizeof *ff);
+	Gram t = {K, ldk, n, ff};
+	Form fm = {gram_margin, gram_step, gram_prefetch, &t};
+	double *kd = emalloc(n * sizeof *kd);
 
-	assert(cpos > 0 && cneg > 0);
-	memset(fm_f, 0, n * sizeof *fm_f);
+	memset(ff, 0, nfit * n * sizeof *ff);
 	if (!p->warm)
-		memset(alpha, 0, n * sizeof *alpha);
-	for (size_t i = 0; i < n; i++) {
-		if (alpha[i] != 0)
-			gram_step(&c, i, y[i] > 0 ? alpha[i] : -alpha[i]);
-		qd[i] = (double)K[i * ldk + i] + 0.5 / (y[i] > 0 ? cpos : cneg);
-	}
-	cd_solve(alpha, info, &fm, qd, n, y, cpos, cneg, p);
-	free(qd);
+		memset(alpha, 0, nfit * n * sizeof *alpha);
+	for (size_t c = 0; c < nfit; c++)
+		for (size_t i = 0; i < n; i++)
+			if (alpha[c * n + i] != 0)
+				gram_step(&t, c, i, y[c * ldy + i] > 0 ?
+				    alpha[c * n + i] : -alpha[c * n + i]);
+	for (size_t i = 0; i < n; i++)
+		kd[i] = (double)K[i * ldk + i];
+	cd_solve(alpha, info, &fm, kd, n, y, ldy, cpos, cneg, nfit, p);
+	free(kd);
 	if (!f)
-		free(fm_f);
+		free(ff);
 }
 
 void

@@ -48,6 +48,8 @@ typedef struct {
 	int iter;          /* outer iterations run */
 	int converged;     /* 0: stopped by max_iter */
 	size_t nsv;        /* coordinates with alpha > 0 */
+	uint64_t nvisit;   /* coordinate visits */
+	uint64_t nstep;    /* visits that changed alpha */
 } SvmInfo;
 
 /* MMSelfSup's LinearSVC settings: eps 1e-4, max_iter 2000, cold, seed 0. */
@@ -65,14 +67,20 @@ void svm_fit_dense(double *w, double *alpha, SvmInfo *info, const double *X,
     const int8_t *y, double cpos, double cneg, const SvmParam *p);
 
 /*
- * Fit on a kernel: K is n x n (row i at K + i*ldk), symmetric, K_ij =
- * x~_i.x~_j including the bias term. Writes alpha[n] (read first when
- * p->warm) and, when f is not NULL, the margins f[j] = w~.x~_j, j < n.
- * info may be NULL.
+ * Fit nfit problems at once on one kernel: K is n x n (row i at K +
+ * i*ldk), symmetric, K_ij = x~_i.x~_j including the bias term; fit c has
+ * labels y + c*ldy (ldy 0: all fits share y) and costs cpos[c], cneg[c].
+ * The fits run in lockstep on one shared permutation per outer
+ * iteration, so a kernel row fetched for one fit's update serves the
+ * others from cache; each fit still visits its own active set in a
+ * uniform random order and stops on its own, and its result equals a run
+ * of it alone with the same seed and index. Writes alpha (nfit x n; read
+ * first when p->warm) and, when f is not NULL, the margins f[c*n + j] =
+ * w~_c.x~_j. info (nfit entries) may be NULL.
  */
 void svm_fit_gram(double *alpha, double *f, SvmInfo *info, const float *K,
-    size_t ldk, size_t n, const int8_t *y, double cpos, double cneg,
-    const SvmParam *p);
+    size_t ldk, size_t n, const int8_t *y, size_t ldy, const double *cpos,
+    const double *cneg, size_t nfit, const SvmParam *p);
 
 /*
  * w[0..d] = sum_k y[k] alpha[k] x~_{rows[k]} (rows NULL: 0..n): the

@@ -304,48 +304,54 @@ run_tick(Run *R, size_t nfit, size_t nmaxiter)
 	}
 }
 
-// One fit's random stream: distinct for every (mode, sample, k, class,
-// fold, cost), whatever thread runs it.
+// The random stream of the fits of one (mode, sample, k, class, fold),
+// whatever thread runs them; the costs share it (svm_fit_gram).
 static uint64_t
-fit_index(int mode, int s, int kk, size_t c, int fold, int cost)
+fit_index(int mode, int s, int kk, size_t c, int fold)
 {
-	return (((((uint64_t)mode * 1024 + (uint64_t)s) * SVMP_MAXK +
-	    (uint64_t)kk) * 65536 + c) * 8 + (uint64_t)fold) * SVMP_MAXCOST +
-	    (uint64_t)cost;
+	return (((uint64_t)mode * 1024 + (uint64_t)s) * SVMP_MAXK +
+	    (uint64_t)kk) * 65536 * 8 + c * 8 + (uint64_t)fold;
 }
 
 /*
- * Fit the costs ci[0..nc) on training rows tr[0..ntr) with labels y (+1,
- * -1) and score the targets tg[0..ntg): training rows (test == 0) or test
- * rows (test == 1). out[j*ntg + t] is fit j's decision value at target t.
+ * Fit nc problems on training rows tr[0..ntr) (NULL: all rows in order):
+ * problem j has labels y + j*ldy (+1, -1; ldy 0: shared) and cost
+ * cost[j] (2 cost[j] for positives). Score the targets tg[0..ntg) (NULL:
+ * 0..ntg): training rows (test == 0) or test rows (test == 1); out[j*ntg
+ * + t] is problem j's decision value at target t. In the kernel form the
+ * problems run in lockstep on the kernel cut down to the training rows.
+ * All share the random stream `index`.
  */
 static void
-fit_costs(Run *R, const uint32_t *tr, const int8_t *y, size_t ntr,
-    const int *ci, int nc, int test, const uint32_t *tg, size_t ntg,
-    double *out, uint64_t index)
+fit_score(Run *R, const uint32_t *tr, const int8_t *y, size_t ldy,
+    size_t ntr, const double *cost, int nc, int test, const uint32_t *tg,
+    size_t ntg, double *out, uint64_t index)
 {
 	const SvmpData *d = R->d;
 	const SvmpOpt *o = R->o;
-	double *alpha = ecalloc(ntr, sizeof *alpha);
-	double *coef = emalloc((size_t)nc * ntr * sizeof *coef);
+	size_t m = (size_t)nc;
+	double *alpha = emalloc(m * ntr * sizeof *alpha);
+	double *coef = emalloc(m * ntr * sizeof *coef);
+	double *cpos = emalloc(m * sizeof *cpos);
+	SvmInfo *info = emalloc(m * sizeof *info);
 	// Score through the kernel when there is one for the targets, else
 	// through the primal weights.
 	int bykernel = R->gram && (!test || d->Kt);
 	double *w = bykernel ? NULL : emalloc((d->d + 1) * sizeof *w);
-	const float *K = NULL;
-	float *Ksub = NULL;
-	int *order = emalloc((size_t)nc * sizeof *order);
 	size_t nmax = 0;
-	double prev = 0;
+	SvmParam p;
 
+	svm_param_init(&p);
+	p.eps = o->eps;
+	p.max_iter = o->max_iter;
+	p.seed = o->seed;
+	p.index = index;
+	for (size_t j = 0; j < m; j++)
+		cpos[j] = POS_WEIGHT * cost[j];
 	if (R->gram) {
-		int ident = ntr == d->n;
+		float *Ksub = NULL;
 
-		for (size_t a = 0; ident && a < ntr; a++)
-			ident = tr[a] == a;
-		if (ident)
-			K = d->K;
-		else {
+		if (tr) {
 			Ksub = emalloc(ntr * ntr * sizeof *Ksub);
 			for (size_t a = 0; a < ntr; a++) {
 				const float *kr = d->K + (size_t)tr[a] * d->n;
@@ -354,68 +360,44 @@ fit_costs(Run *R, const uint32_t *tr, const int8_t *y, size_t ntr,
 				for (size_t b = 0; b < ntr; b++)
 					dst[b] = kr[tr[b]];
 			}
-			K = Ksub;
 		}
-	}
-	// With warm starts, go up the costs so each start is close.
-	for (int j = 0; j < nc; j++)
-		order[j] = j;
-	if (o->warm)
-		for (int j = 1; j < nc; j++)
-			for (int i = j; i > 0 && o->cost[ci[order[i]]] <
-			    o->cost[ci[order[i - 1]]]; i--) {
-				int t = order[i];
-				order[i] = order[i - 1];
-				order[i - 1] = t;
-			}
-	for (int jj = 0; jj < nc; jj++) {
-		int j = order[jj];
-		double C = o->cost[ci[j]];
-		SvmParam p;
-		SvmInfo info;
+		svm_fit_gram(alpha, NULL, info, tr ? Ksub : d->K, ntr, ntr, y,
+		    ldy, cpos, cost, m, &p);
+		free(Ksub);
+	} else
+		for (size_t j = 0; j < m; j++)
+			svm_fit_dense(w, alpha + j * ntr, info + j, d->xtr, d->d,
+			    tr, ntr, d->d, BIAS, y + j * ldy, cpos[j], cost[j],
+			    &p);
+	for (size_t j = 0; j < m; j++) {
+		const int8_t *yj = y + j * ldy;
 
-		svm_param_init(&p);
-		p.eps = o->eps;
-		p.max_iter = o->max_iter;
-		p.seed = o->seed;
-		p.index = index + (uint64_t)ci[j];
-		if (o->warm && jj > 0) {
-			p.warm = 1;
-			for (size_t a = 0; a < ntr; a++)
-				alpha[a] *= C / prev;
-		}
-		if (R->gram)
-			svm_fit_gram(alpha, NULL, &info, K, ntr, ntr, y,
-			    POS_WEIGHT * C, C, &p);
-		else
-			svm_fit_dense(w, alpha, &info, d->xtr, d->d, tr, ntr,
-			    d->d, BIAS, y, POS_WEIGHT * C, C, &p);
-		nmax += !info.converged;
-		prev = C;
+		nmax += !info[j].converged;
 		for (size_t a = 0; a < ntr; a++)
-			coef[(size_t)j * ntr + a] = y[a] > 0 ? alpha[a] :
-			    -alpha[a];
-		if (!bykernel) {
-			const double *X = test ? d->xte : d->xtr;
+			coef[j * ntr + a] = yj[a] > 0 ? alpha[j * ntr + a] :
+			    -alpha[j * ntr + a];
+	}
+	if (bykernel)
+		svm_decision_kernel(out, ntg, m, test ? d->Kt : d->K,
+		    test ? d->m : d->n, tr, ntr, tg, coef);
+	else {
+		const double *X = test ? d->xte : d->xtr;
 
-			if (R->gram)
-				svm_weights(w, d->xtr, d->d, tr, ntr, d->d,
-				    BIAS, y, alpha);
+		for (size_t j = 0; j < m; j++) {
+			svm_weights(w, d->xtr, d->d, tr, ntr, d->d, BIAS,
+			    y + j * ldy, alpha + j * ntr);
 			for (size_t t = 0; t < ntg; t++)
-				svm_decision(out + (size_t)j * ntg + t,
+				svm_decision(out + j * ntg + t,
 				    X + (size_t)(tg ? tg[t] : t) * d->d, d->d,
 				    1, d->d, BIAS, w);
 		}
 	}
-	if (bykernel)
-		svm_decision_kernel(out, ntg, (size_t)nc, test ? d->Kt : d->K,
-		    test ? d->m : d->n, tr, ntr, tg, coef);
-	run_tick(R, (size_t)nc, nmax);
+	run_tick(R, m, nmax);
 	free(alpha);
 	free(coef);
+	free(cpos);
+	free(info);
 	free(w);
-	free(Ksub);
-	free(order);
 }
 
 /*
@@ -427,15 +409,13 @@ static void
 cv_fold(Run *R, const uint32_t *sub, const int8_t *y, const int *fold,
     size_t n, int f, double *ap, uint64_t index)
 {
-	int nc = R->o->ncost, *ci = emalloc((size_t)nc * sizeof *ci);
+	int nc = R->o->ncost;
 	uint32_t *tr = emalloc(n * sizeof *tr), *tg = emalloc(n * sizeof *tg);
 	int8_t *ytr = emalloc(n);
 	int *ytg = emalloc(n * sizeof *ytg);
 	double *out = emalloc((size_t)nc * n * sizeof *out);
 	size_t ntr = 0, ntg = 0;
 
-	for (int j = 0; j < nc; j++)
-		ci[j] = j;
 	for (size_t i = 0; i < n; i++)
 		if (fold[i] == f) {
 			tg[ntg] = sub[i];
@@ -444,11 +424,10 @@ cv_fold(Run *R, const uint32_t *sub, const int8_t *y, const int *fold,
 			tr[ntr] = sub[i];
 			ytr[ntr++] = y[i];
 		}
-	fit_costs(R, tr, ytr, ntr, ci, nc, 0, tg, ntg, out,
-	    index + (uint64_t)f * SVMP_MAXCOST);
+	fit_score(R, tr, ytr, 0, ntr, R->o->cost, nc, 0, tg, ntg, out,
+	    index + (uint64_t)f);
 	for (int j = 0; j < nc; j++)
 		ap[j] = metric_ap_sklearn(out + (size_t)j * ntg, ytg, ntg);
-	free(ci);
 	free(tr);
 	free(tg);
 	free(ytr);
@@ -593,11 +572,11 @@ int
 svmp_full(SvmpResult *r, SvmpData *d, const SvmpOpt *o, char *err,
     size_t errlen)
 {
-	size_t C = d->ncls, n = d->n, nok = 0, *npos, *cls;
-	int nc = o->ncost, *fold, *best, *lab;
+	size_t C = d->ncls, n = d->n, nok = 0, ng, *npos, *cls;
+	int nc = o->ncost, *fold, *lab;
 	uint32_t *rows;
 	int8_t *y;
-	double *ap, *score, sum = 0;
+	double *ap, sum = 0;
 	size_t nmap = 0;
 	Run R;
 
@@ -611,21 +590,18 @@ svmp_full(SvmpResult *r, SvmpData *d, const SvmpOpt *o, char *err,
 	r->best = emalloc(C * sizeof *r->best);
 	r->cv = ecalloc(C * (size_t)nc, sizeof *r->cv);
 	r->status = ecalloc(C, sizeof *r->status);
-	rows = emalloc(C * n * sizeof *rows);
+	rows = emalloc(n * sizeof *rows);   // all rows, in order
 	y = emalloc(C * n);
 	fold = emalloc(C * n * sizeof *fold);
 	npos = ecalloc(C, sizeof *npos);
 	cls = emalloc(C * sizeof *cls);
-	best = ecalloc(C, sizeof *best);
 	ap = ecalloc(C * SVMP_NFOLD * SVMP_MAXCOST, sizeof *ap);
-	score = emalloc(C * d->m * sizeof *score);
 	lab = emalloc(C * d->m * sizeof *lab);
 
 	for (size_t c = 0; c < C; c++) {
 		r->ap[c] = r->cost[c] = NAN;
 		r->best[c] = -1;
-		class_rows(rows + c * n, y + c * n, d->ytr, NULL, n, C, c,
-		    &npos[c]);
+		class_rows(rows, y + c * n, d->ytr, NULL, n, C, c, &npos[c]);
 		if (npos[c] == 0 || npos[c] == n)
 			r->status[c] = SVMP_NO_TRAIN_POS;
 		else if (!has_test_pos(d, c))
@@ -646,28 +622,44 @@ svmp_full(SvmpResult *r, SvmpData *d, const SvmpOpt *o, char *err,
 		size_t c = cls[u / SVMP_NFOLD];
 		int f = (int)(u % SVMP_NFOLD);
 
-		cv_fold(&R, rows + c * n, y + c * n, fold + c * n, n, f,
+		cv_fold(&R, rows, y + c * n, fold + c * n, n, f,
 		    ap + (c * SVMP_NFOLD + (size_t)f) * SVMP_MAXCOST,
-		    fit_index(0, 0, 0, c, 0, 0));
+		    fit_index(0, 0, 0, c, 0));
 	}
 	for (size_t u = 0; u < nok; u++) {
 		size_t c = cls[u];
 
 		cv_mean(r->cv + c * (size_t)nc,
 		    ap + c * SVMP_NFOLD * SVMP_MAXCOST, nc);
-		best[c] = r->best[c] = argmax(r->cv + c * (size_t)nc, nc);
-		r->cost[c] = o->cost[best[c]];
+		r->best[c] = argmax(r->cv + c * (size_t)nc, nc);
+		r->cost[c] = o->cost[r->best[c]];
 	}
 
 	// The refit at the chosen cost on all rows, scored on the test set.
+	// In the kernel form one group of classes per thread runs in lockstep
+	// on the whole kernel. All refits share one random stream, so the
+	// grouping does not change the results.
+	ng = R.gram ? RL_MIN((size_t)o->threads, nok) : nok;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(o->threads)
-	for (size_t u = 0; u < nok; u++) {
-		size_t c = cls[u];
+	for (size_t g = 0; g < ng; g++) {
+		size_t gs = (nok - g + ng - 1) / ng, k = 0;
+		int8_t *yg = emalloc(gs * n);
+		double *cg = emalloc(gs * sizeof *cg);
+		double *out = emalloc(gs * d->m * sizeof *out);
 
-		fit_costs(&R, rows + c * n, y + c * n, n, &best[c], 1, 1, NULL,
-		    d->m, score + c * d->m,
-		    fit_index(0, 0, 0, c, SVMP_NFOLD, 0));
-		r->ap[c] = test_ap(d, c, score + c * d->m, lab + c * d->m);
+		for (size_t u = g; u < nok; u += ng, k++) {
+			memcpy(yg + k * n, y + cls[u] * n, n);
+			cg[k] = r->cost[cls[u]];
+		}
+		fit_score(&R, NULL, yg, n, n, cg, (int)gs, 1, NULL, d->m, out,
+		    fit_index(0, 0, 0, 0, SVMP_NFOLD));
+		k = 0;
+		for (size_t u = g; u < nok; u += ng, k++)
+			r->ap[cls[u]] = test_ap(d, cls[u], out + k * d->m,
+			    lab + cls[u] * d->m);
+		free(yg);
+		free(cg);
+		free(out);
 	}
 	for (size_t c = 0; c < C; c++)
 		if (!isnan(r->ap[c])) {
@@ -682,9 +674,7 @@ svmp_full(SvmpResult *r, SvmpData *d, const SvmpOpt *o, char *err,
 	free(fold);
 	free(npos);
 	free(cls);
-	free(best);
 	free(ap);
-	free(score);
 	free(lab);
 	return 0;
 }
@@ -834,13 +824,13 @@ lowshot_unit(Run *R, SvmpLowshot *L, const int *lab, int s, int kk, size_t c)
 	make_folds(fold, y, nrow);
 	for (int f = 0; f < SVMP_NFOLD; f++)
 		cv_fold(R, rows, y, fold, nrow, f, ap + f * SVMP_MAXCOST,
-		    fit_index(1, s, kk, c, 0, 0));
+		    fit_index(1, s, kk, c, 0));
 	cv_mean(cv, ap, nc);
 	L->cvcost[((size_t)s * L->nk + (size_t)kk) * C + c] = argmax(cv, nc);
 	for (int j = 0; j < nc; j++)
 		ci[j] = j;
-	fit_costs(R, rows, y, nrow, ci, nc, 1, NULL, d->m, out,
-	    fit_index(1, s, kk, c, SVMP_NFOLD, 0));
+	fit_score(R, rows, y, 0, nrow, R->o->cost, nc, 1, NULL, d->m, out,
+	    fit_index(1, s, kk, c, SVMP_NFOLD));
 	for (int j = 0; j < nc; j++)
 		res[(size_t)j * C + c] = test_ap(d, c, out + (size_t)j * d->m,
 		    tl);
@@ -861,16 +851,16 @@ svmp_lowshot(SvmpLowshot *L, SvmpData *d, const SvmpOpt *o,
 	size_t ns = (size_t)L->nsample, nc = (size_t)o->ncost;
 	int **lab = emalloc(ns * nk * sizeof *lab);
 	size_t *npos = emalloc(C * sizeof *npos);
-	double *map = emalloc(ns * nc * sizeof *map), *v;
+	double *v;
 	Run R;
 
 	if (prepare(&R, d, o, 1, err, errlen) == -1) {
 		free(lab);
 		free(npos);
-		free(map);
 		return -1;
 	}
 	L->ap = emalloc(ns * nk * nc * C * sizeof *L->ap);
+	L->map = emalloc(nk * ns * nc * sizeof *L->map);
 	L->cvcost = emalloc(ns * nk * C * sizeof *L->cvcost);
 	L->npos_short = emalloc(nk * C * sizeof *L->npos_short);
 	for (size_t i = 0; i < nk * C; i++)
@@ -912,7 +902,7 @@ svmp_lowshot(SvmpLowshot *L, SvmpData *d, const SvmpOpt *o,
 	}
 
 	for (size_t kk = 0; kk < nk; kk++) {
-		double best = -INFINITY;
+		double best = -INFINITY, *map = L->map + kk * ns * nc;
 		int bj = 0;
 
 		// MMSelfSup: mAP per (sample, cost), the cost with the best
@@ -958,7 +948,6 @@ svmp_lowshot(SvmpLowshot *L, SvmpData *d, const SvmpOpt *o,
 		free(lab[i]);
 	free(lab);
 	free(npos);
-	free(map);
 	free(v);
 	return 0;
 }
@@ -967,12 +956,13 @@ void
 svmp_lowshot_free(SvmpLowshot *L)
 {
 	free(L->ap);
+	free(L->map);
 	free(L->cvcost);
 	free(L->npos_short);
 	free(L->test_cost);
 	free(L->test_stat);
 	free(L->cv_stat);
-	L->ap = NULL;
+	L->ap = L->map = NULL;
 	L->cvcost = L->npos_short = L->test_cost = NULL;
 	L->test_stat = L->cv_stat = NULL;
 }

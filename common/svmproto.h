@@ -50,7 +50,6 @@ typedef struct {
 	uint64_t seed;
 	int solver;            /* SVMP_AUTO: the kernel form when it fits */
 	double max_gram_bytes; /* SVMP_AUTO's limit for the kernels */
-	int warm;              /* warm-start each cost from the previous */
 	double eps;            /* 1e-4 */
 	int max_iter;          /* 2000 */
 	/* Called (from any thread, serialised) as fits finish; may be NULL. */
@@ -85,6 +84,7 @@ typedef struct {
 	 * positives (left out of every mean).
 	 */
 	double *ap;
+	double *map;           /* [nk][nsample][ncost] mAP over the classes */
 	int *cvcost;           /* [nsample][nk][ncls] CV-chosen cost index */
 	int *npos_short;       /* [nk][ncls] positives found when < k, else -1 */
 	/* Aggregates over the samples, per k: */
@@ -97,7 +97,7 @@ typedef struct {
 /*
  * The default options: MMSelfSup's 19 costs ([1, 10, 100] then 2^-4 ..
  * 2^-19, in that order), 2 threads, seed 0, eps 1e-4, max_iter 2000,
- * automatic solver choice with a 4 GiB kernel limit, no warm start.
+ * automatic solver choice with a 4 GiB kernel limit.
  */
 void svmp_opt_init(SvmpOpt *o);
 

@@ -103,4 +103,17 @@ svmref_next(FILE *fp, SvmRef *r)
 	return 1;
 }
 
+/*
+ * SVMREF_EACH(r, "kind") stmt: runs stmt for each record of that kind in
+ * the reference file, r holding it; stmt must svmref_free(&r). Runs it
+ * no times when the file is missing, which the callers' case counts catch.
+ */
+#define SVMREF_EACH(r, k) \
+	for (FILE *svmref_fp_ = fopen(SVMREF_PATH, "r"); svmref_fp_; \
+	    fclose(svmref_fp_), svmref_fp_ = NULL) \
+		while (svmref_next(svmref_fp_, &(r)) == 1) \
+			if (strcmp((r).kind, (k))) \
+				svmref_free(&(r)); \
+			else
+
 #endif

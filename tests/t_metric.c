@@ -92,22 +92,16 @@ TEST(ap_perfect)
 // Against sklearn's average_precision_score (gen_svm_ref.py), with ties.
 TEST(ap_sklearn_ref)
 {
-	FILE *fp = fopen(SVMREF_PATH, "r");
 	SvmRef r;
 	int ncase = 0;
 
-	CHECK(fp, "%s", SVMREF_PATH);
-	while (fp && svmref_next(fp, &r) == 1) {
-		if (!strcmp(r.kind, "ap")) {
-			CHECK_NEAR(metric_ap_sklearn(r.dec, r.y, r.n), r.value,
-			    1e-12, 0);
-			ncase++;
-		}
+	SVMREF_EACH(r, "ap") {
+		CHECK_NEAR(metric_ap_sklearn(r.dec, r.y, r.n), r.value, 1e-12,
+		    0);
+		ncase++;
 		svmref_free(&r);
 	}
-	if (fp)
-		fclose(fp);
-	CHECK(ncase == 2, "%d ap cases", ncase);
+	CHECK(ncase == 2, "%d ap cases in %s", ncase, SVMREF_PATH);
 }
 
 TEST(topk)

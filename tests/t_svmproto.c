@@ -51,26 +51,20 @@ TEST(folds_hand)
 // Against sklearn's own StratifiedKFold(3).split (gen_svm_ref.py).
 TEST(folds_ref)
 {
-	FILE *fp = fopen(SVMREF_PATH, "r");
 	SvmRef r;
 	int ncase = 0;
 
-	CHECK(fp, "%s", SVMREF_PATH);
-	while (fp && svmref_next(fp, &r) == 1) {
-		if (!strcmp(r.kind, "folds")) {
-			int *f = malloc(r.n * sizeof *f);
+	SVMREF_EACH(r, "folds") {
+		int *f = malloc(r.n * sizeof *f);
 
-			svmp_folds(f, r.y, r.n, 3);
-			CHECK(!memcmp(f, r.fold, r.n * sizeof *f), "%s: folds "
-			    "differ from sklearn", r.name);
-			free(f);
-			ncase++;
-		}
+		svmp_folds(f, r.y, r.n, 3);
+		CHECK(!memcmp(f, r.fold, r.n * sizeof *f), "%s: folds differ "
+		    "from sklearn", r.name);
+		free(f);
+		ncase++;
 		svmref_free(&r);
 	}
-	if (fp)
-		fclose(fp);
-	CHECK(ncase == 5, "%d fold cases", ncase);
+	CHECK(ncase == 5, "%d fold cases in %s", ncase, SVMREF_PATH);
 }
 
 // ----------------------------------------------------------------------
@@ -221,9 +215,12 @@ TEST(inputs)
 
 enum { TN = 90, TM = 60, TD = 6, TC = 3 };
 
+// The arrays are copied by svmp_data_load, so one static set serves all.
 static void
-toy(SvmpData *d, float *x, int32_t *y, float *xt, int32_t *yt)
+toy(SvmpData *d)
 {
+	static float x[TN * TD], xt[TM * TD];
+	static int32_t y[TN * TC], yt[TM * TC];
 	Npy a[4];
 	char err[256];
 
@@ -262,14 +259,12 @@ toy(SvmpData *d, float *x, int32_t *y, float *xt, int32_t *yt)
 
 TEST(full_separable)
 {
-	static float x[TN * TD], xt[TM * TD];
-	static int32_t y[TN * TC], yt[TM * TC];
 	SvmpData d;
 	SvmpOpt o;
 	SvmpResult r1, r2, r3;
 	char err[256];
 
-	toy(&d, x, y, xt, yt);
+	toy(&d);
 	svmp_opt_init(&o);
 	o.threads = 1;
 	CHECK(svmp_full(&r1, &d, &o, err, sizeof err) == 0, "%s", err);
@@ -296,14 +291,12 @@ TEST(full_separable)
 // No training positive for class 1; no test positive for class 2.
 TEST(full_skips)
 {
-	static float x[TN * TD], xt[TM * TD];
-	static int32_t y[TN * TC], yt[TM * TC];
 	SvmpData d;
 	SvmpOpt o;
 	SvmpResult r;
 	char err[256];
 
-	toy(&d, x, y, xt, yt);
+	toy(&d);
 	for (size_t i = 0; i < d.n; i++)
 		d.ytr[i * TC + 1] = d.ytr[i * TC + 1] == 1 ? 0 : d.ytr[i * TC + 1];
 	for (size_t i = 0; i < d.m; i++)
@@ -322,14 +315,12 @@ TEST(full_skips)
 
 TEST(lowshot_run)
 {
-	static float x[TN * TD], xt[TM * TD];
-	static int32_t y[TN * TC], yt[TM * TC];
 	SvmpData d;
 	SvmpOpt o;
 	SvmpLowshot L1 = {.nk = 2, .nsample = 3, .k = {1, 3}}, L2 = L1;
 	char err[256];
 
-	toy(&d, x, y, xt, yt);
+	toy(&d);
 	svmp_opt_init(&o);
 	o.threads = 1;
 	CHECK(svmp_lowshot(&L1, &d, &o, NULL, err, sizeof err) == 0, "%s",
@@ -350,6 +341,15 @@ TEST(lowshot_run)
 		CHECK(c[1] <= c[0] && c[0] <= c[2] && c[3] >= 0 && c[2] <= 1,
 		    "k %d cv stats", L1.k[kk]);
 		CHECK(L1.test_cost[kk] >= 0 && L1.test_cost[kk] < 19, "cost");
+		{   // the statistics are those of the mAP table at that cost
+			const double *m = L1.map + kk * 3 * 19;
+			int j = L1.test_cost[kk];
+
+			CHECK_NEAR(t[0], (m[j] + m[19 + j] + m[38 + j]) / 3,
+			    1e-12, 0);
+			CHECK(t[1] == fmin(m[j], fmin(m[19 + j], m[38 + j])),
+			    "min");
+		}
 	}
 	// Separable with 3 shots: some cost ranks every test row right.
 	CHECK(L1.test_stat[4] == 1.0, "k = 3: %g", L1.test_stat[4]);

@@ -2,7 +2,8 @@
 """gen_svm_ref.py - reference values from scikit-learn for tests/t_svm.c.
 
 Run by hand (make check does not need Python); it rewrites svm_ref.txt
-beside this script:  /usr/bin/python3 tests/ref/gen_svm_ref.py
+beside this script and the tiny .npy fixtures of tests/cli/t_svm.sh in
+tests/data/svm/:  /usr/bin/python3 tests/ref/gen_svm_ref.py
 
 The file is whitespace-separated tokens, one record per keyword:
   svm NAME n d m C         n training rows (d features then the +1/-1
@@ -25,7 +26,9 @@ from sklearn.metrics import average_precision_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "svm_ref.txt")
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "svm_ref.txt")
+DATA = os.path.join(HERE, "..", "data", "svm")
 
 
 def fmt(v):
@@ -41,7 +44,7 @@ def svm_case(f, name, rng, n, d, m, C, nonneg):
     y = np.where(x[:n] @ w + 0.3 * rng.standard_normal(n) > 0.1, 1, -1)
     clf = LinearSVC(C=C, class_weight={1: 2, -1: 1}, loss="squared_hinge",
                     penalty="l2", dual=True, tol=1e-10, max_iter=10**6,
-                    intercept_scaling=1.0).fit(x[:n], y)
+                    intercept_scaling=1.0, random_state=0).fit(x[:n], y)
     dec = clf.decision_function(x)
     wt = np.append(clf.coef_.ravel(), clf.intercept_)
     xt = np.hstack([x[:n], np.ones((n, 1))])
@@ -69,6 +72,40 @@ def ap_case(f, name, s, y):
             f"{average_precision_score(np.asarray(y) == 1, s)!r}\n")
 
 
+def fixtures(rng):
+    """Separable data for the CLI test: class c's positives have feature c
+    raised by 2, so every test AP is 100. Labels: 2-D 1/0/-1 (int32, one
+    difficult row per class) and the same as a class vector (int64)."""
+    os.makedirs(DATA, exist_ok=True)
+    for split, n in (("tr", 30), ("te", 20)):
+        cls = np.arange(n) % 3
+        x = rng.random((n, 4)).astype(np.float32)
+        x[np.arange(n), cls] += 2
+        y = (cls[:, None] == np.arange(3)[None, :]).astype(np.int32)
+        y[5, 0] = -1 if y[5, 0] == 0 else y[5, 0]
+        y[7, 2] = -1 if y[7, 2] == 0 else y[7, 2]
+        np.save(os.path.join(DATA, split + "x.npy"), x)
+        np.save(os.path.join(DATA, split + "y.npy"), y)
+        np.save(os.path.join(DATA, split + "y1.npy"), cls.astype(np.int64))
+        if split == "tr":
+            x[3, 1] = np.nan
+            np.save(os.path.join(DATA, "trx_nan.npy"), x)
+            # MMSelfSup's low-shot sample files for k = 1, samples 1 and 2:
+            # -1 everywhere but one positive and 19 negatives per class.
+            os.makedirs(os.path.join(DATA, "lowshot"), exist_ok=True)
+            for smp in (1, 2):
+                t = -np.ones_like(y)
+                for c in range(3):
+                    t[rng.choice(np.flatnonzero(y[:, c] == 1)), c] = 1
+                    t[rng.choice(np.flatnonzero(y[:, c] == 0), 19,
+                                 replace=False), c] = 0
+                np.save(os.path.join(DATA, "lowshot",
+                                     f"train_targets_sample{smp}_k1.npy"), t)
+        else:
+            y[:, 2] = np.where(y[:, 2] == 1, -1, y[:, 2])   # no positive
+            np.save(os.path.join(DATA, "tey_nopos.npy"), y)
+
+
 def main():
     rng = np.random.default_rng(20240601)
     with open(OUT, "w") as f:
@@ -88,6 +125,7 @@ def main():
         ap_case(f, "ties-200", s, np.where(rng.random(200) < 0.3, 1, -1))
         s = rng.standard_normal(100)
         ap_case(f, "plain-100", s, np.where(rng.random(100) < 0.1, 1, -1))
+    fixtures(rng)
 
 
 if __name__ == "__main__":
