@@ -163,8 +163,9 @@ endef
 
 # linear D,TRAIN,VAL,MHEAD_ARGS,AVGPOOL_ARGS
 # The mhead probes on Feature1..5 (D/linear.txt; D/linear.tsv: layer, val
-# top-1) and the AvgPool probe on the global average of layer4
-# (D/avgpool.txt, D/avgpool.tsv). Labels: the lists' (D/feat/*_labels.npy).
+# top-1) and a probe on the global average of layer4 (D/avgpool.txt,
+# D/avgpool.tsv; AVGPOOL_ARGS names the recipe, -a avgpool for the
+# protocol's). Labels: the lists' (D/feat/*_labels.npy).
 define linear
 $1/linear.txt: $1/feat/$2.json $1/feat/$3.json $$(call track,$$(subst /,_,$$(call stage,$1/linear)),$(call esc,$4))
 	@$$(PIPE) start $$(TIMES) $$(call stage,$$@)
@@ -174,7 +175,7 @@ $1/linear.txt: $1/feat/$2.json $1/feat/$3.json $$(call track,$$(subst /,_,$$(cal
 	@$$(PIPE) end $$(TIMES) $$(call stage,$$@)
 $1/avgpool.txt: $1/feat/$2.json $1/feat/$3.json $$(call track,$$(subst /,_,$$(call stage,$1/avgpool)),$(call esc,$5))
 	@$$(PIPE) start $$(TIMES) $$(call stage,$$@)
-	$$(RL)rl-linear $$(V) -a avgpool $5 $1/feat/$2_labels.npy $1/feat/$3_labels.npy \
+	$$(RL)rl-linear $$(V) $5 $1/feat/$2_labels.npy $1/feat/$3_labels.npy \
 	    $1/feat/$2_gap.npy $1/feat/$3_gap.npy >$$@.tmp
 	@mv $$@.tmp $$@
 	@$$(PIPE) end $$(TIMES) $$(call stage,$$@)

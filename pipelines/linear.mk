@@ -49,6 +49,6 @@ $(OUT)/linear.md: $(OUT)/linear.tsv $(OUT)/avgpool.tsv
 
 $(eval $(call extract,$(OUT),train,$(TRAIN_LIST),$(MODEL_ARGS),$(MODEL_DEP),-P $(PRESET) --resize $(RESIZE) --size $(SIZE)))
 $(eval $(call extract,$(OUT),val,$(VAL_LIST),$(MODEL_ARGS),$(MODEL_DEP),-P $(PRESET) --resize $(RESIZE) --size $(SIZE)))
-$(eval $(call linear,$(OUT),train,val,-e $(MHEAD_EPOCHS) -c $(CHANNELS_$(ARCH)) $(MHEAD_ARGS),-e $(AVGPOOL_EPOCHS) $(AVGPOOL_ARGS)))
+$(eval $(call linear,$(OUT),train,val,-e $(MHEAD_EPOCHS) -c $(CHANNELS_$(ARCH)) $(MHEAD_ARGS),-a avgpool -e $(AVGPOOL_EPOCHS) $(AVGPOOL_ARGS)))
 
 .PHONY: all
