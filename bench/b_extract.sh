@@ -36,12 +36,15 @@ torch() {
 print("%.2f" % json.load(sys.stdin)["images_per_s_median"])'
 }
 
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 t1=$(torch) || exit 1
 start=$(date +%s.%N)
 "$BIN/rl-extract" -v --random-init 0 -a resnet50 -b 16 -o "$TMP/out" \
     "$TMP/list.txt" 2>"$TMP/ours.log" || { cat "$TMP/ours.log"; exit 1; }
 end=$(date +%s.%N)
 t2=$(torch) || exit 1
+echo "load average before: $load0, after: $(cut -d' ' -f1-3 /proc/loadavg)" \
+    "(a busy machine favours rl-extract: its OpenMP threads sleep when they wait)"
 tail -1 "$TMP/ours.log"
 
 # "... N images in T s: R images/s; network T2 s (R2 images/s), ..."
