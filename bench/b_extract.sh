@@ -7,6 +7,8 @@
 # pooling, no writing), median of 10 batches, run before and after ours.
 # Also our network-only rate (rl-extract -v: time in the forward and
 # pooling, decoding running beside it). Target: ours >= 1.5x PyTorch.
+# Then a parity check (bench/extract_parity.py): a torchvision ResNet-50's
+# features from rl-extract and from PyTorch on two of the JPEGs.
 # Needs /usr/bin/python3 with numpy, PIL and torch (make deps-bench).
 N=${N:-96}
 PY=${PY:-/usr/bin/python3}
@@ -61,3 +63,7 @@ awk -v n="$N" -v o="$ours" -v w="$wall" -v net="$net" -v t1="$t1" \
 	printf "PyTorch eval forward R50 224, batch 16: %.2f images/s (before %.2f, after %.2f)\n", t, t1, t2
 	printf "ratio end to end / PyTorch: %.2fx   network / PyTorch: %.2fx   (target >= 1.5x)\n", o / t, net / t
 }'
+
+mkdir -p "$TMP/parity"
+"$PY" bench/extract_parity.py "$BIN/rl-extract" "$TMP/parity" \
+    "$TMP/img/0000.jpg" "$TMP/img/0001.jpg"
