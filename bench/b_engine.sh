@@ -6,7 +6,11 @@
 # patch forwards), the 128 (centre, neighbour) pairs of GAP features
 # through Linear(4096,4096)-BN1d-ReLU-Dropout-Linear(4096,8), cross-entropy,
 # the whole backward, and one SGD step (momentum, weight decay) over every
-# parameter. GFLOP/s counts conv + linear only, 3 x the forward's 2*MACs.
+# parameter. Neither side computes the input's gradient. GFLOP/s counts
+# conv + linear only, 3 x the forward's 2*MACs (PyTorch's script also
+# reports an exact count, 298.4 against 301.2 GFLOP). The engine sets
+# OPENBLAS_CORETYPE=Haswell and OMP_WAIT_POLICY=passive unless set
+# (blas_init); PyTorch runs with its defaults.
 # engine_bench is compiled here with the Makefile's flags against
 # $BUILD/libcommon.a (the Makefile builds only tools/ and tests/).
 set -e
@@ -19,6 +23,7 @@ $CC -std=c11 -D_POSIX_C_SOURCE=200809L -O3 -march=native -fopenmp -I. \
 	$(pkg-config --cflags $PKG) -o "$exe" bench/engine_bench.c \
 	"$BIN/libcommon.a" $(pkg-config --libs $PKG) -fopenmp -lm -lpthread
 
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (the figures below are only comparable in one run)"
 out=$("$exe" -a 50 -i 16 -n 5 -w 2)
 echo "$out"
 peer=$(/usr/bin/python3 ../shared/bench/torch_relloc.py train --arch resnet50 \

@@ -171,15 +171,18 @@ blas_gemm(int ta, int tb, int M, int N, int K, const float *A, int lda,
 		 */
 		int rb = (int)RL_CLAMP(BLOCK_FLOATS / (N + K), 256, 1 << 30);
 
-		rb = (rb + 15) / 16 * 16;
+		if (K >= 1024)  /* compute-bound: one call, B packed once */
+			rb = 1 << 30;
 #pragma omp parallel num_threads(nt)
 		{
 			int t = omp_get_thread_num(), n = omp_get_num_threads();
 			int m0 = (int)((long long)M * t / n);
 			int m1 = (int)((long long)M * (t + 1) / n);
+			int nb = (m1 - m0 + rb - 1) / rb;
+			int step = nb > 0 ? (m1 - m0 + nb - 1) / nb : 1;
 
-			for (int r = m0; r < m1; r += rb) {
-				int nr = m1 - r < rb ? m1 - r : rb;
+			for (int r = m0; r < m1; r += step) {
+				int nr = m1 - r < step ? m1 - r : step;
 				const float *a = ta ? A + r : A + (size_t)r * lda;
 
 				gemm1(ta, tb, nr, N, K, a, lda, B, ldb, beta,

@@ -39,7 +39,8 @@
 
 typedef struct {
 	int bottleneck;  /* 0: BasicBlock (18, 34); 1: Bottleneck (50) */
-	int blocks[4];   /* blocks per stage: {2,2,2,2}, {3,4,6,3}, ... */
+	int blocks[4];   /* blocks per stage: {2,2,2,2}, {3,4,6,3}, ...; may be
+	                  * changed after resnet_config (e.g. {1,1,1,1}) */
 	int width;       /* channels of the stem and of layer1's 3x3 convs; 64 */
 	int in_channels; /* 3 */
 	float bn_momentum, bn_eps;  /* 0.1, 1e-5 (PyTorch's defaults) */
