@@ -40,8 +40,15 @@ conv_is_pointwise(const ConvShape *s)
 	return s->K == 1 && s->S == 1 && s->P == 0;
 }
 
+/* The tiled path (see conv_tile_rows): weights up to CONV_TILE_WEIGHTS
+ * floats, tiles of about CONV_TILE_FLOATS column floats per thread. */
+#define CONV_TILE_WEIGHTS ((size_t)256 * 1024)
+#define CONV_TILE_FLOATS ((size_t)256 * 1024)
+#define CONV_TILE_MINROWS 32
+
 /*
- * A stride-1 convolution (any padding up to K-1) has its
+ * A stride-1 convolution (any padding up to K-1) with small weights (see
+ * CONV_TILE_WEIGHTS; rotating large ones costs more than it saves) has its
  * input gradient computed as a forward convolution of the output gradient
  * with the flipped, transposed weights (padding K-1-P): one product with
  * K*K*OC terms per sum instead of a product with OC terms into K*K-fold
@@ -50,7 +57,8 @@ conv_is_pointwise(const ConvShape *s)
 static int
 conv_is_flippable(const ConvShape *s)
 {
-	return s->S == 1 && s->K > 1 && s->P <= s->K - 1;
+	return s->S == 1 && s->K > 1 && s->P <= s->K - 1 &&
+	    (size_t)s->K * s->K * s->C * s->OC <= CONV_TILE_WEIGHTS;
 }
 
 /* Column floats per image: of the input, and (flippable) of dout. */
@@ -173,9 +181,6 @@ im2col(float *col, const float *inp, const ConvShape *s, int b0, int nb)
  * The weights are packed again for every block, which is cheap only
  * while they are small.
  */
-#define CONV_TILE_WEIGHTS ((size_t)256 * 1024)
-#define CONV_TILE_FLOATS ((size_t)256 * 1024)
-#define CONV_TILE_MINROWS 32
 
 /* Rows per tile for column rows of rowlen floats, given ncol floats of
  * column space for all threads; 0 if the tiled path does not apply. */
@@ -782,6 +787,9 @@ maxpool_forward(float *out, const float *inp, int B, int H, int W, int C)
 	}
 }
 
+/* Channels the max-pool backward handles side by side. */
+#define MP_BLOCK 256
+
 void
 maxpool_backward(float *dinp, const float *dout, const float *inp,
     const float *out, int B, int H, int W, int C)
@@ -799,24 +807,31 @@ maxpool_backward(float *dinp, const float *dout, const float *inp,
 			size_t m = ((size_t)b * OH + oh) * OW + ow;
 			const float *y = out + m * C, *g = dout + m * C;
 
-			for (int c = 0; c < C; c++) {
-				/* the first cell holding the maximum */
-				for (int ih = 2 * oh - 1; ih <= 2 * oh + 1; ih++) {
-					if (ih < 0 || ih >= H)
-						continue;
-					for (int iw = 2 * ow - 1; iw <= 2 * ow + 1;
-					    iw++) {
-						size_t i = ((size_t)ih * W + iw) *
-						    C + c;
+			/* the first cell holding the maximum, channels side
+			 * by side: left[j] clears once channel j has its
+			 * winner, later cells then add 0 */
+			for (int c0 = 0; c0 < C; c0 += MP_BLOCK) {
+				int n = RL_MIN(MP_BLOCK, C - c0);
+				float left[MP_BLOCK];
 
-						if (iw < 0 || iw >= W ||
-						    xb[i] != y[c])
-							continue;
-						db[i] += g[c];
-						goto next;
+				for (int j = 0; j < n; j++)
+					left[j] = 1;
+				for (int ih = 2 * oh - 1; ih <= 2 * oh + 1; ih++)
+				for (int iw = 2 * ow - 1; iw <= 2 * ow + 1; iw++) {
+					size_t i = ((size_t)ih * W + iw) * C + c0;
+					const float *x = xb + i;
+					float *d = db + i;
+
+					if (ih < 0 || ih >= H || iw < 0 || iw >= W)
+						continue;
+					for (int j = 0; j < n; j++) {
+						int hit = left[j] != 0 &&
+						    x[j] == y[c0 + j];
+
+						d[j] += hit ? g[c0 + j] : 0;
+						left[j] = hit ? 0 : left[j];
 					}
 				}
-next:				;
 			}
 		}
 	}
