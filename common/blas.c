@@ -21,6 +21,7 @@ static int blas_single;  /* OpenBLAS already set to one thread */
 static void
 blas_single_thread(void)
 {
+#pragma omp critical(blas_single)
 	if (!blas_single) {
 		openblas_set_num_threads(1);
 		blas_single = 1;
@@ -105,6 +106,14 @@ gemm1(int ta, int tb, int M, int N, int K, const float *A, int lda,
 	cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
 	    tb ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb,
 	    beta, C, ldc);
+}
+
+void
+blas_gemm_serial(int ta, int tb, int M, int N, int K, const float *A,
+    int lda, const float *B, int ldb, float beta, float *C, int ldc)
+{
+	blas_single_thread();
+	gemm1(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
 }
 
 void
