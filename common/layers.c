@@ -209,21 +209,19 @@ conv_tiled(float *out, const float *inp, const float *wt, int N,
 	long M = (long)s->B * s->OH * s->OW;
 	int KKC = s->K * s->K * s->C;
 
-#pragma omp parallel
-	{
-		int t = omp_get_thread_num(), n = omp_get_num_threads();
-		long m0 = M * t / n, m1 = M * (t + 1) / n;
-		long nb = (m1 - m0 + rows - 1) / rows;
-		long step = nb > 0 ? (m1 - m0 + nb - 1) / nb : 1;
-		float *c = col + (size_t)t * rows * KKC;
+	long nb = (M + rows - 1) / rows;
 
-		for (long r = m0; r < m1; r += step) {
-			long r1 = RL_MIN(r + step, m1);
+	rows = (M + nb - 1) / nb;
+	/* dynamic: a thread that loses its core to another process leaves
+	 * its tiles to the other; each row's sums are the same either way */
+#pragma omp parallel for schedule(dynamic, 1)
+	for (long k = 0; k < nb; k++) {
+		float *c = col + (size_t)omp_get_thread_num() * rows * KKC;
+		long r = k * rows, r1 = RL_MIN(r + rows, M);
 
-			im2col_rows(c, inp, s, r, r1);
-			blas_gemm_serial(0, 0, (int)(r1 - r), N, KKC, c, KKC,
-			    wt, N, beta, out + (size_t)r * N, N);
-		}
+		im2col_rows(c, inp, s, r, r1);
+		blas_gemm_serial(0, 0, (int)(r1 - r), N, KKC, c, KKC, wt, N,
+		    beta, out + (size_t)r * N, N);
 	}
 }
 
@@ -573,6 +571,15 @@ bn_sums(double *su, double *suv, const float *a, const float *ka,
 	}
 }
 
+/* Rows per chunk of the element-wise batch-norm passes, handed out
+ * dynamically (about 64 KB of each tensor): a thread that loses its core to
+ * another process leaves its chunks to the other. */
+static long
+bn_rows_per_chunk(int C)
+{
+	return RL_MAX(1, 16384 / C);
+}
+
 /* The affine form of a training-mode batch norm: scale = gamma invstd,
  * shift = beta - mean scale (forward and the backward's ReLU mask). */
 static void
@@ -592,7 +599,9 @@ static void
 bn_apply(float *out, const float *inp, const float *res, const float *scale,
     const float *shift, long M, int C, int relu)
 {
-#pragma omp parallel for schedule(static)
+	long rows = bn_rows_per_chunk(C);
+
+#pragma omp parallel for schedule(dynamic, rows)
 	for (long r = 0; r < M; r++) {
 		const float *x = inp + (size_t)r * C;
 		const float *e = res != NULL ? res + (size_t)r * C : NULL;
@@ -692,6 +701,7 @@ batchnorm_backward(float *dinp, float *dgamma, float *dbeta,
     int C, int relu)
 {
 	int cb = bn_block(C);
+	long rows = bn_rows_per_chunk(C);
 	float k0[BN_MAXC], k1[BN_MAXC], k2[BN_MAXC];
 	float scale[BN_MAXC], shift[BN_MAXC];
 
@@ -718,7 +728,7 @@ batchnorm_backward(float *dinp, float *dgamma, float *dbeta,
 			k2[c] = (float)(-gamma[c] * is * sg[j] / M);
 		}
 	}
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, rows)
 	for (long r = 0; r < M; r++) {
 		const float *x = inp + (size_t)r * C;
 		const float *g = dout + (size_t)r * C;
