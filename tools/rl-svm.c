@@ -170,8 +170,11 @@ report_full(const SvmpResult *r, const SvmpOpt *o, const char *jpath)
 		    100 * r->cv[c * (size_t)r->ncost + (size_t)r->best[c]],
 		    100 * r->ap[c]);
 	}
-	printf("mAP    %.2f  (%zu of %zu classes)\n", 100 * r->map, nok,
-	    r->ncls);
+	if (nok)
+		printf("mAP    %.2f  (%zu of %zu classes)\n", 100 * r->map,
+		    nok, r->ncls);
+	else
+		printf("mAP    -  (no class could be scored)\n");
 	printf("fits   %zu, %zu stopped at %d iterations\n", r->nfit,
 	    r->nmaxiter, o->max_iter);
 	if (jpath)
@@ -192,9 +195,10 @@ report_full(const SvmpResult *r, const SvmpOpt *o, const char *jpath)
 static json_t *
 jstat(int k, double cost, const double *st)
 {
-	return json_pack("{s:i, s:o, s:f, s:f, s:f, s:f}", "k", k,
-	    "cost", jnum(cost), "mean", 100 * st[0], "min", 100 * st[1],
-	    "max", 100 * st[2], "std", 100 * st[3]);
+	return json_pack("{s:i, s:o, s:o, s:o, s:o, s:o}", "k", k,
+	    "cost", jnum(cost), "mean", jnum(100 * st[0]),
+	    "min", jnum(100 * st[1]), "max", jnum(100 * st[2]),
+	    "std", jnum(100 * st[3]));
 }
 
 static int
