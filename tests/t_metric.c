@@ -6,6 +6,7 @@
 
 #include "common/metric.h"
 #include "tests/check.h"
+#include "tests/svmref.h"
 
 // Ranked: +P1=1, -, +P3=2/3, -. Both flavours: (1 + 2/3) / 2.
 TEST(ap_simple)
@@ -88,6 +89,21 @@ TEST(ap_perfect)
 	CHECK_NEAR(metric_ap_sklearn(s, y, 5), 1, 1e-15, 0);
 }
 
+// Against sklearn's average_precision_score (gen_svm_ref.py), with ties.
+TEST(ap_sklearn_ref)
+{
+	SvmRef r;
+	int ncase = 0;
+
+	SVMREF_EACH(r, "ap") {
+		CHECK_NEAR(metric_ap_sklearn(r.dec, r.y, r.n), r.value, 1e-12,
+		    0);
+		ncase++;
+		svmref_free(&r);
+	}
+	CHECK(ncase == 2, "%d ap cases in %s", ncase, SVMREF_PATH);
+}
+
 TEST(topk)
 {
 	float sc[] = {
@@ -119,6 +135,7 @@ main(void)
 	RUN(ap_ties);
 	RUN(ap_no_positive);
 	RUN(ap_perfect);
+	RUN(ap_sklearn_ref);
 	RUN(topk);
 	return check_summary();
 }
