@@ -494,8 +494,10 @@ main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 
 	if (!o.resume) {
-		uint64_t ipe = o.lmdb ? feed_steps_per_epoch(feed) :
-		    o.ipe ? o.ipe : (uint64_t)(IMAGENET_TRAIN + batch - 1) / batch;
+		uint64_t ipe = o.lmdb ? feed_steps_per_epoch(feed) : o.ipe;
+
+		if (!ipe)
+			ipe = (uint64_t)(IMAGENET_TRAIN + batch - 1) / batch;
 
 		train_config_default(&cfg, batch, feed_patch(feed), ipe);
 		cfg.seed = fc.seed;
@@ -542,6 +544,10 @@ main(int argc, char **argv)
 		    blas_threads(), blas_corename(), rl_progname(), js);
 		free(js);
 	}
+	if (start >= stop_at)
+		warnx("the run in %s is at step %llu of %llu: nothing to do",
+		    o.dir, (unsigned long long)start,
+		    (unsigned long long)stop_at);
 	progress_init(&prog, "train", o.verbose);
 	win_correct = ecalloc(CHANCE_WINDOW, sizeof(long));
 	last_ckpt = start;
