@@ -63,6 +63,14 @@ int blas_threads(void);
 void blas_gemm(int ta, int tb, int M, int N, int K, const float *A, int lda,
     const float *B, int ldb, float beta, float *C, int ldc, float *scratch);
 
+/*
+ * The same product (any beta) on the calling thread only, for kernels that
+ * split work across the OpenMP threads themselves: may be called inside a
+ * parallel region.
+ */
+void blas_gemm_serial(int ta, int tb, int M, int N, int K, const float *A,
+    int lda, const float *B, int ldb, float beta, float *C, int ldc);
+
 /* Floats of scratch blas_gemm may use for an M x N result. */
 size_t blas_gemm_scratch(int M, int N);
 

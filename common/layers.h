@@ -21,7 +21,7 @@
  * Threads: loops run on the OpenMP threads, products through blas_gemm.
  * Results do not depend on the thread count except through the order of
  * float additions inside blas_gemm. Per-channel sums (batch norm) are
- * accumulated in double.
+ * taken in float over blocks of 64 rows, then in double.
  *
  * The naive reference kernels (conv_forward_naive, conv_backward_naive)
  * exist for tests only.
@@ -94,7 +94,8 @@ void conv_backward_naive(float *dinp, float *dweight, const float *dout,
  *     running_mean = (1-m) running_mean + m mean
  *     running_var  = (1-m) running_var  + m var * M/(M-1)   (unbiased)
  * (running_mean/var may be NULL to skip the update). out may equal inp.
- * M >= 2.
+ * M >= 2, C <= 8192 (the batch norms here keep per-channel tables on the
+ * stack).
  */
 void batchnorm_forward(float *out, float *mean, float *invstd,
     float *running_mean, float *running_var, const float *inp,
