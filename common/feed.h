@@ -38,7 +38,7 @@
 #include "common/stream.h"
 
 /* rng.h stream of the shuffle buffer's draws. */
-#define FEED_RNG_STREAM_BUFFER (RNG_STREAM_USER + 41)
+#define FEED_RNG_STREAM_BUFFER RNG_STREAM_BUFFER
 #define FEED_SHUFFLE_DEFAULT 512
 #define FEED_NSLOT 3          /* batches prepared ahead */
 
