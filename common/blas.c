@@ -14,6 +14,7 @@
 
 /* Floats of A and C rows per product call in the row split. */
 #define BLOCK_FLOATS (256 * 1024)
+#define RL_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define RL_CLAMP(x, lo, hi) ((x) < (lo) ? (lo) : (x) > (hi) ? (hi) : (x))
 
 static int blas_single;  /* OpenBLAS already set to one thread */
@@ -21,6 +22,7 @@ static int blas_single;  /* OpenBLAS already set to one thread */
 static void
 blas_single_thread(void)
 {
+#pragma omp critical(blas_single)
 	if (!blas_single) {
 		openblas_set_num_threads(1);
 		blas_single = 1;
@@ -108,6 +110,14 @@ gemm1(int ta, int tb, int M, int N, int K, const float *A, int lda,
 }
 
 void
+blas_gemm_serial(int ta, int tb, int M, int N, int K, const float *A,
+    int lda, const float *B, int ldb, float beta, float *C, int ldc)
+{
+	blas_single_thread();
+	gemm1(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
+}
+
+void
 blas_gemm(int ta, int tb, int M, int N, int K, const float *A, int lda,
     const float *B, int ldb, float beta, float *C, int ldc, float *scratch)
 {
@@ -164,30 +174,43 @@ blas_gemm(int ta, int tb, int M, int N, int K, const float *A, int lda,
 	}
 	if (M >= N || M >= 64 * nt) {
 		/*
-		 * Split the rows of C (and of op(A)); each thread takes its
-		 * rows in blocks whose A and C parts fit in about 1 MB, so
+		 * Split the rows of C (and of op(A)) into blocks whose A and
+		 * C parts fit in about 1 MB, so
 		 * OpenBLAS's beta pass over C and its kernel pass meet in
 		 * cache (5-18% faster on the memory-bound 1x1 convolutions).
 		 */
 		int rb = (int)RL_CLAMP(BLOCK_FLOATS / (N + K), 256, 1 << 30);
+		int nblk, step;
 
-		if (K >= 1024)  /* compute-bound: one call, B packed once */
-			rb = 1 << 30;
+		if (K >= 1024) {
+			/* compute-bound: one call per thread, B packed once */
 #pragma omp parallel num_threads(nt)
-		{
-			int t = omp_get_thread_num(), n = omp_get_num_threads();
-			int m0 = (int)((long long)M * t / n);
-			int m1 = (int)((long long)M * (t + 1) / n);
-			int nb = (m1 - m0 + rb - 1) / rb;
-			int step = nb > 0 ? (m1 - m0 + nb - 1) / nb : 1;
+			{
+				int t = omp_get_thread_num();
+				int n = omp_get_num_threads();
+				int m0 = (int)((long long)M * t / n);
+				int m1 = (int)((long long)M * (t + 1) / n);
+				const float *a = ta ? A + m0 : A + (size_t)m0 * lda;
 
-			for (int r = m0; r < m1; r += step) {
-				int nr = m1 - r < step ? m1 - r : step;
-				const float *a = ta ? A + r : A + (size_t)r * lda;
-
-				gemm1(ta, tb, nr, N, K, a, lda, B, ldb, beta,
-				    C + (size_t)r * ldc, ldc);
+				gemm1(ta, tb, m1 - m0, N, K, a, lda, B, ldb,
+				    beta, C + (size_t)m0 * ldc, ldc);
 			}
+			return;
+		}
+		/*
+		 * Blocks handed out dynamically: a thread that loses its core
+		 * to another process leaves its blocks to the other (each
+		 * element's sum is the same whichever thread computes it).
+		 */
+		nblk = (M + rb - 1) / rb;
+		step = (M + nblk - 1) / nblk;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+		for (int k = 0; k < nblk; k++) {
+			int r = k * step, nr = RL_MIN(step, M - r);
+			const float *a = ta ? A + r : A + (size_t)r * lda;
+
+			gemm1(ta, tb, nr, N, K, a, lda, B, ldb, beta,
+			    C + (size_t)r * ldc, ldc);
 		}
 		return;
 	}

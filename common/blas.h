@@ -53,7 +53,8 @@ int blas_threads(void);
  * M x N; lda, ldb, ldc are the row strides of A, B, C as stored. beta is 0
  * (C is overwritten; it may hold garbage) or 1 (accumulate).
  *
- * The product is split across the threads by rows of C, or, when M is small
+ * The product is split across the threads by rows of C (in blocks handed
+ * out as threads come free, unless K >= 1024), or, when M is small
  * and K large (weight gradients), by K, each thread's partial sum going to
  * scratch, which then needs blas_gemm_scratch(M, N) floats (NULL is allowed
  * and then the split is by rows or columns of C instead). The result does
@@ -62,6 +63,14 @@ int blas_threads(void);
  */
 void blas_gemm(int ta, int tb, int M, int N, int K, const float *A, int lda,
     const float *B, int ldb, float beta, float *C, int ldc, float *scratch);
+
+/*
+ * The same product (any beta) on the calling thread only, for kernels that
+ * split work across the OpenMP threads themselves: may be called inside a
+ * parallel region.
+ */
+void blas_gemm_serial(int ta, int tb, int M, int N, int K, const float *A,
+    int lda, const float *B, int ldb, float beta, float *C, int ldc);
 
 /* Floats of scratch blas_gemm may use for an M x N result. */
 size_t blas_gemm_scratch(int M, int N);

@@ -38,7 +38,7 @@
 #include "common/stream.h"
 
 /* rng.h stream of the shuffle buffer's draws. */
-#define FEED_RNG_STREAM_BUFFER (RNG_STREAM_USER + 41)
+#define FEED_RNG_STREAM_BUFFER RNG_STREAM_BUFFER
 #define FEED_SHUFFLE_DEFAULT 512
 #define FEED_NSLOT 3          /* batches prepared ahead */
 
@@ -69,9 +69,9 @@ typedef struct Feed Feed;
 
 /*
  * Open the input and start the thread (with every signal blocked in it,
- * so a signal never interrupts its reads: the caller's threads get them). The first record is read before
- * returning (a stream's first record may take time: the sampler starts),
- * which fixes the patch side. An LMDB with fewer than `batch` records is
+ * so a signal never interrupts its reads: the caller's threads get
+ * them). The first record is read before returning (a stream's first
+ * record may take time: the sampler starts), which fixes the patch side. An LMDB with fewer than `batch` records is
  * refused. 0, or -1 with a message naming the input.
  */
 int feed_open(Feed **out, const FeedConfig *c, char *err, size_t errlen);

@@ -40,14 +40,54 @@ conv_is_pointwise(const ConvShape *s)
 	return s->K == 1 && s->S == 1 && s->P == 0;
 }
 
+/* The tiled path (see conv_tile_rows): weights up to CONV_TILE_WEIGHTS
+ * floats, tiles of about CONV_TILE_FLOATS column floats per thread. */
+#define CONV_TILE_WEIGHTS ((size_t)256 * 1024)
+#define CONV_TILE_FLOATS ((size_t)256 * 1024)
+#define CONV_TILE_MINROWS 32
+
+/*
+ * A stride-1 convolution (any padding up to K-1) with small weights (see
+ * CONV_TILE_WEIGHTS; rotating large ones costs more than it saves) has its
+ * input gradient computed as a forward convolution of the output gradient
+ * with the flipped, transposed weights (padding K-1-P): one product with
+ * K*K*OC terms per sum instead of a product with OC terms into K*K-fold
+ * columns and a scatter (col2im) of those back onto the input.
+ */
+static int
+conv_is_flippable(const ConvShape *s)
+{
+	return s->S == 1 && s->K > 1 && s->P <= s->K - 1 &&
+	    (size_t)s->K * s->K * s->C * s->OC <= CONV_TILE_WEIGHTS;
+}
+
+/* Column floats per image: of the input, and (flippable) of dout. */
+static size_t
+conv_col_per_image(const ConvShape *s)
+{
+	size_t per = (size_t)s->OH * s->OW * s->K * s->K * s->C;
+
+	if (conv_is_flippable(s))
+		per = RL_MAX(per, (size_t)s->H * s->W * s->K * s->K * s->OC);
+	return per;
+}
+
+/* Floats of the flipped weights at the start of the backward's work. */
+static size_t
+conv_flip_floats(const ConvShape *s)
+{
+	return conv_is_flippable(s) ? (size_t)s->K * s->K * s->C * s->OC : 0;
+}
+
 size_t
 conv_work_floats(const ConvShape *s, int chunk)
 {
-	size_t col = (size_t)chunk * s->OH * s->OW * s->K * s->K * s->C;
+	size_t col = (size_t)chunk * conv_col_per_image(s);
 
 	if (conv_is_pointwise(s))
 		col = 0;
-	return col + blas_gemm_scratch(s->K * s->K * s->C, s->OC);
+	return col + RL_MAX(blas_gemm_scratch(s->K * s->K * s->C, s->OC),
+	    conv_flip_floats(s));
 }
 
 /* Images per chunk so that a chunk's columns fit in nwork floats, with the
@@ -55,7 +95,7 @@ conv_work_floats(const ConvShape *s, int chunk)
 static int
 conv_chunk(const ConvShape *s, size_t nwork)
 {
-	size_t per = (size_t)s->OH * s->OW * s->K * s->K * s->C;
+	size_t per = conv_col_per_image(s);
 	size_t fit = nwork / per;
 	int nchunk, chunk;
 
@@ -68,24 +108,23 @@ conv_chunk(const ConvShape *s, size_t nwork)
 }
 
 /*
- * col (nb*OH*OW, K*K*C): row (b, oh, ow) holds the input cells under the
- * kernel at that output position, in (kh, kw, c) order, zeros where the
- * kernel hangs over the padding. Images b0 .. b0+nb-1.
+ * col (m1-m0, K*K*C): row m - m0 holds the input cells under the kernel at
+ * output position m = (b, oh, ow) of the whole batch, in (kh, kw, c)
+ * order, zeros where the kernel hangs over the padding. Serial.
  */
 static void
-im2col(float *col, const float *inp, const ConvShape *s, int b0, int nb)
+im2col_rows(float *col, const float *inp, const ConvShape *s, long m0,
+    long m1)
 {
 	int H = s->H, W = s->W, C = s->C, K = s->K, S = s->S, P = s->P;
 	int OH = s->OH, OW = s->OW;
 	size_t KC = (size_t)K * C, rowlen = KC * K;
-	long nrows = (long)nb * OH * OW;
 
-#pragma omp parallel for schedule(static)
-	for (long m = 0; m < nrows; m++) {
+	for (long m = m0; m < m1; m++) {
 		int ow = (int)(m % OW), oh = (int)(m / OW % OH);
-		int b = b0 + (int)(m / ((long)OW * OH));
+		int b = (int)(m / ((long)OW * OH));
 		int ih0 = oh * S - P, iw0 = ow * S - P;
-		float *dst = col + m * rowlen;
+		float *dst = col + (m - m0) * rowlen;
 
 		for (int kh = 0; kh < K; kh++, dst += KC) {
 			int ih = ih0 + kh;
@@ -113,6 +152,127 @@ im2col(float *col, const float *inp, const ConvShape *s, int b0, int nb)
 					    C * sizeof *dst);
 			}
 		}
+	}
+}
+
+/* col (nb*OH*OW, K*K*C): the columns of images b0 .. b0+nb-1, on the
+ * threads. */
+static void
+im2col(float *col, const float *inp, const ConvShape *s, int b0, int nb)
+{
+	long per = (long)s->OH * s->OW, m0 = b0 * per;
+	size_t rowlen = (size_t)s->K * s->K * s->C;
+
+#pragma omp parallel
+	{
+		int t = omp_get_thread_num(), n = omp_get_num_threads();
+		long r0 = nb * per * t / n, r1 = nb * per * (t + 1) / n;
+
+		im2col_rows(col + r0 * rowlen, inp, s, m0 + r0, m0 + r1);
+	}
+}
+
+/*
+ * Convolutions with small weights (at most CONV_TILE_WEIGHTS floats: the
+ * stem, layer1 and layer2 of a ResNet-50) run tiled: each thread takes a
+ * contiguous run of output rows and, block by block of about
+ * CONV_TILE_FLOATS column floats (cache-sized), builds the block's columns
+ * and multiplies them at once, so the columns never go through memory.
+ * The weights are packed again for every block, which is cheap only
+ * while they are small.
+ */
+
+/* Rows per tile for column rows of rowlen floats, given ncol floats of
+ * column space for all threads; 0 if the tiled path does not apply. */
+static long
+conv_tile_rows(const ConvShape *s, size_t rowlen, size_t ncol)
+{
+	size_t rows = CONV_TILE_FLOATS / rowlen;
+	size_t fit = ncol / omp_get_max_threads() / rowlen;
+
+	if ((size_t)s->K * s->K * s->C * s->OC > CONV_TILE_WEIGHTS ||
+	    conv_is_pointwise(s))
+		return 0;
+	rows = RL_MAX(rows, CONV_TILE_MINROWS);
+	rows = RL_MIN(rows, fit);
+	return rows >= CONV_TILE_MINROWS ? (long)rows : 0;
+}
+
+/*
+ * out (B*OH*OW, N) = im2col(inp) x wt (K*K*C, N) + beta out, tiled (rows
+ * per tile, see conv_tile_rows); col: the threads' column space.
+ */
+static void
+conv_tiled(float *out, const float *inp, const float *wt, int N,
+    const ConvShape *s, float beta, float *col, long rows)
+{
+	long M = (long)s->B * s->OH * s->OW;
+	int KKC = s->K * s->K * s->C;
+
+	long nb = (M + rows - 1) / rows;
+
+	rows = (M + nb - 1) / nb;
+	/* dynamic: a thread that loses its core to another process leaves
+	 * its tiles to the other; each row's sums are the same either way */
+#pragma omp parallel for schedule(dynamic, 1)
+	for (long k = 0; k < nb; k++) {
+		float *c = col + (size_t)omp_get_thread_num() * rows * KKC;
+		long r = k * rows, r1 = RL_MIN(r + rows, M);
+
+		im2col_rows(c, inp, s, r, r1);
+		blas_gemm_serial(0, 0, (int)(r1 - r), N, KKC, c, KKC, wt, N,
+		    beta, out + (size_t)r * N, N);
+	}
+}
+
+/*
+ * dweight (K*K*C, OC) += im2col(inp)^T x dout, tiled: each thread sums its
+ * rows into its part of scratch (transposed when K*K*C > OC, as
+ * blas_gemm's K split), then the parts are added.
+ */
+static void
+conv_tiled_dweight(float *dweight, const float *dout, const float *inp,
+    const ConvShape *s, float *scratch, float *col, long rows)
+{
+	long M = (long)s->B * s->OH * s->OW;
+	int KKC = s->K * s->K * s->C, OC = s->OC, tr = KKC > OC;
+
+#pragma omp parallel
+	{
+		int t = omp_get_thread_num(), n = omp_get_num_threads();
+		long m0 = M * t / n, m1 = M * (t + 1) / n;
+		long nb = (m1 - m0 + rows - 1) / rows;
+		long step = nb > 0 ? (m1 - m0 + nb - 1) / nb : 1;
+		float *c = col + (size_t)t * rows * KKC;
+		float *part = scratch + (size_t)t * KKC * OC;
+
+		if (m1 <= m0)
+			memset(part, 0, (size_t)KKC * OC * sizeof *part);
+		for (long r = m0; r < m1; r += step) {
+			long r1 = RL_MIN(r + step, m1);
+			const float *d = dout + (size_t)r * OC;
+			float beta = r == m0 ? 0.0f : 1.0f;
+
+			im2col_rows(c, inp, s, r, r1);
+			if (tr)
+				blas_gemm_serial(1, 0, OC, KKC, (int)(r1 - r),
+				    d, OC, c, KKC, beta, part, KKC);
+			else
+				blas_gemm_serial(1, 0, KKC, OC, (int)(r1 - r),
+				    c, KKC, d, OC, beta, part, OC);
+		}
+#pragma omp barrier
+#pragma omp for schedule(static)
+		for (int i = 0; i < KKC; i++)
+			for (int j = 0; j < OC; j++) {
+				float sum = dweight[(size_t)i * OC + j];
+
+				for (int u = 0; u < n; u++)
+					sum += tr ? scratch[((size_t)u * OC +
+					    j) * KKC + i] : scratch[((size_t)u *
+					    KKC + i) * OC + j];
+				dweight[(size_t)i * OC + j] = sum;
+			}
 	}
 }
 
@@ -158,12 +318,16 @@ conv_forward(float *out, const float *inp, const float *weight,
     const ConvShape *s, float *work, size_t nwork)
 {
 	int KKC = s->K * s->K * s->C;
-	long per = (long)s->OH * s->OW;
+	long per = (long)s->OH * s->OW, rows;
 	int chunk;
 
 	if (conv_is_pointwise(s)) {
 		blas_gemm(0, 0, (int)(s->B * per), s->OC, s->C, inp, s->C,
 		    weight, s->OC, 0.0f, out, s->OC, NULL);
+		return;
+	}
+	if ((rows = conv_tile_rows(s, KKC, nwork)) > 0) {
+		conv_tiled(out, inp, weight, s->OC, s, 0.0f, work, rows);
 		return;
 	}
 	chunk = conv_chunk(s, nwork);
@@ -177,6 +341,48 @@ conv_forward(float *out, const float *inp, const float *weight,
 	}
 }
 
+/*
+ * dinp += the input gradient of a flippable convolution (see
+ * conv_is_flippable): wf (K, K, OC, C) = weight (K, K, C, OC) rotated by
+ * 180 degrees and transposed, then per chunk of images
+ *     dinp (nb*H*W, C) += im2col'(dout) (nb*H*W, K*K*OC) x wf
+ * with im2col' the columns of dout at padding K-1-P. wf goes to the start
+ * of work, the columns to col.
+ */
+static void
+conv_backward_flipped(float *dinp, const float *dout, const float *weight,
+    const ConvShape *s, float *work, float *col, size_t ncol, int chunk)
+{
+	int K = s->K, C = s->C, OC = s->OC, KKO = K * K * OC;
+	size_t HWC = (size_t)s->H * s->W * C;
+	float *wf = work;
+	ConvShape t = conv_shape(s->B, s->OH, s->OW, OC, C, K, 1,
+	    K - 1 - s->P);
+	long rows;
+
+#pragma omp parallel for schedule(static)
+	for (int k = 0; k < K * K; k++) {
+		const float *w = weight + (size_t)(K * K - 1 - k) * C * OC;
+		float *f = wf + (size_t)k * OC * C;
+
+		for (int c = 0; c < C; c++)
+			for (int o = 0; o < OC; o++)
+				f[(size_t)o * C + c] = w[(size_t)c * OC + o];
+	}
+	assert(t.OH == s->H && t.OW == s->W);
+	if ((rows = conv_tile_rows(&t, KKO, ncol)) > 0) {
+		conv_tiled(dinp, dout, wf, C, &t, 1.0f, col, rows);
+		return;
+	}
+	for (int b0 = 0; b0 < s->B; b0 += chunk) {
+		int nb = RL_MIN(chunk, s->B - b0);
+
+		im2col(col, dout, &t, b0, nb);
+		blas_gemm(0, 0, nb * s->H * s->W, C, KKO, col, KKO, wf, C,
+		    1.0f, dinp + (size_t)b0 * HWC, C, NULL);
+	}
+}
+
 void
 conv_backward(float *dinp, float *dweight, const float *dout,
     const float *inp, const float *weight, const ConvShape *s, float *work,
@@ -185,9 +391,12 @@ conv_backward(float *dinp, float *dweight, const float *dout,
 	int KKC = s->K * s->K * s->C, OC = s->OC;
 	long per = (long)s->OH * s->OW;
 	size_t nscr = blas_gemm_scratch(KKC, OC);
-	float *scratch = nscr ? work : NULL, *col = work + nscr;
-	int chunk;
+	float *scratch = nscr ? work : NULL, *col;
+	int chunk, flip;
+	long rows;
 
+	nscr = RL_MAX(nscr, conv_flip_floats(s));
+	col = work + nscr;
 	assert(nwork >= nscr);
 	if (conv_is_pointwise(s)) {
 		int M = (int)(s->B * per);
@@ -200,6 +409,16 @@ conv_backward(float *dinp, float *dweight, const float *dout,
 		return;
 	}
 	chunk = conv_chunk(s, nwork - nscr);
+	flip = dinp != NULL && conv_is_flippable(s);
+	if (scratch != NULL &&
+	    (rows = conv_tile_rows(s, KKC, nwork - nscr)) > 0 &&
+	    (dinp == NULL || flip)) {
+		conv_tiled_dweight(dweight, dout, inp, s, scratch, col, rows);
+		if (flip)
+			conv_backward_flipped(dinp, dout, weight, s, work, col,
+			    nwork - nscr, chunk);
+		return;
+	}
 	for (int b0 = 0; b0 < s->B; b0 += chunk) {
 		int nb = RL_MIN(chunk, s->B - b0);
 		const float *dchunk = dout + (size_t)b0 * per * OC;
@@ -207,12 +426,15 @@ conv_backward(float *dinp, float *dweight, const float *dout,
 		im2col(col, inp, s, b0, nb);
 		blas_gemm(1, 0, KKC, OC, (int)(nb * per), col, KKC, dchunk, OC,
 		    1.0f, dweight, OC, scratch);
-		if (dinp == NULL)
+		if (dinp == NULL || flip)
 			continue;
 		blas_gemm(0, 1, (int)(nb * per), KKC, OC, dchunk, OC, weight,
 		    OC, 0.0f, col, KKC, NULL);
 		col2im_add(dinp, col, s, b0, nb);
 	}
+	if (flip)
+		conv_backward_flipped(dinp, dout, weight, s, work, col,
+		    nwork - nscr, chunk);
 }
 
 void
@@ -349,6 +571,15 @@ bn_sums(double *su, double *suv, const float *a, const float *ka,
 	}
 }
 
+/* Rows per chunk of the element-wise batch-norm passes, handed out
+ * dynamically (about 64 KB of each tensor): a thread that loses its core to
+ * another process leaves its chunks to the other. */
+static long
+bn_rows_per_chunk(int C)
+{
+	return RL_MAX(1, 16384 / C);
+}
+
 /* The affine form of a training-mode batch norm: scale = gamma invstd,
  * shift = beta - mean scale (forward and the backward's ReLU mask). */
 static void
@@ -368,7 +599,9 @@ static void
 bn_apply(float *out, const float *inp, const float *res, const float *scale,
     const float *shift, long M, int C, int relu)
 {
-#pragma omp parallel for schedule(static)
+	long rows = bn_rows_per_chunk(C);
+
+#pragma omp parallel for schedule(dynamic, rows)
 	for (long r = 0; r < M; r++) {
 		const float *x = inp + (size_t)r * C;
 		const float *e = res != NULL ? res + (size_t)r * C : NULL;
@@ -468,6 +701,7 @@ batchnorm_backward(float *dinp, float *dgamma, float *dbeta,
     int C, int relu)
 {
 	int cb = bn_block(C);
+	long rows = bn_rows_per_chunk(C);
 	float k0[BN_MAXC], k1[BN_MAXC], k2[BN_MAXC];
 	float scale[BN_MAXC], shift[BN_MAXC];
 
@@ -494,7 +728,7 @@ batchnorm_backward(float *dinp, float *dgamma, float *dbeta,
 			k2[c] = (float)(-gamma[c] * is * sg[j] / M);
 		}
 	}
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, rows)
 	for (long r = 0; r < M; r++) {
 		const float *x = inp + (size_t)r * C;
 		const float *g = dout + (size_t)r * C;
@@ -563,6 +797,9 @@ maxpool_forward(float *out, const float *inp, int B, int H, int W, int C)
 	}
 }
 
+/* Channels the max-pool backward handles side by side. */
+#define MP_BLOCK 256
+
 void
 maxpool_backward(float *dinp, const float *dout, const float *inp,
     const float *out, int B, int H, int W, int C)
@@ -580,24 +817,31 @@ maxpool_backward(float *dinp, const float *dout, const float *inp,
 			size_t m = ((size_t)b * OH + oh) * OW + ow;
 			const float *y = out + m * C, *g = dout + m * C;
 
-			for (int c = 0; c < C; c++) {
-				/* the first cell holding the maximum */
-				for (int ih = 2 * oh - 1; ih <= 2 * oh + 1; ih++) {
-					if (ih < 0 || ih >= H)
-						continue;
-					for (int iw = 2 * ow - 1; iw <= 2 * ow + 1;
-					    iw++) {
-						size_t i = ((size_t)ih * W + iw) *
-						    C + c;
+			/* the first cell holding the maximum, channels side
+			 * by side: left[j] clears once channel j has its
+			 * winner, later cells then add 0 */
+			for (int c0 = 0; c0 < C; c0 += MP_BLOCK) {
+				int n = RL_MIN(MP_BLOCK, C - c0);
+				float left[MP_BLOCK];
 
-						if (iw < 0 || iw >= W ||
-						    xb[i] != y[c])
-							continue;
-						db[i] += g[c];
-						goto next;
+				for (int j = 0; j < n; j++)
+					left[j] = 1;
+				for (int ih = 2 * oh - 1; ih <= 2 * oh + 1; ih++)
+				for (int iw = 2 * ow - 1; iw <= 2 * ow + 1; iw++) {
+					size_t i = ((size_t)ih * W + iw) * C + c0;
+					const float *x = xb + i;
+					float *d = db + i;
+
+					if (ih < 0 || ih >= H || iw < 0 || iw >= W)
+						continue;
+					for (int j = 0; j < n; j++) {
+						int hit = left[j] != 0 &&
+						    x[j] == y[c0 + j];
+
+						d[j] += hit ? g[c0 + j] : 0;
+						left[j] = hit ? 0 : left[j];
 					}
 				}
-next:				;
 			}
 		}
 	}

@@ -20,8 +20,14 @@
  *
  * Threads: loops run on the OpenMP threads, products through blas_gemm.
  * Results do not depend on the thread count except through the order of
- * float additions inside blas_gemm. Per-channel sums (batch norm) are
- * taken in float over blocks of 64 rows, then in double.
+ * float additions inside blas_gemm and in the per-thread parts of a
+ * convolution's weight gradient. Per-channel sums (batch norm) are
+ * taken in float over blocks of 64 rows, then in double. Convolutions
+ * with small weights (a ResNet's stem, layer1, layer2) build their
+ * im2col columns tile by tile on each thread instead of in the
+ * workspace at once, and a stride-1 one computes its input gradient as a
+ * convolution of dout with the rotated weights; conv_work_floats covers
+ * both.
  *
  * The naive reference kernels (conv_forward_naive, conv_backward_naive)
  * exist for tests only.

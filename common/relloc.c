@@ -257,15 +257,21 @@ relloc_backward(RelLoc *m, float *dfeat)
 	batchnorm_backward(dh, m->dbn_w, m->dbn_b, dh, m->hpre, m->bn_mean,
 	    m->bn_invstd, m->bn_w, m->bn_b, P, H, 1);
 
-	// bias, and the centre part summed over the pairs sharing a centre
+	// bias, and the centre part summed over the pairs sharing a centre;
+	// threads take column blocks, so no two write the same place
 	memset(m->dyc, 0, (size_t)U * H * sizeof(float));
-	for (int k = 0; k < P; k++) {
-		const float *g = dh + (size_t)k * H;
-		float *y = m->dyc + (size_t)p->cen[k] * H;
+#pragma omp parallel for schedule(static)
+	for (int j0 = 0; j0 < H; j0 += 256) {
+		int j1 = RL_MIN(H, j0 + 256);
 
-		for (int j = 0; j < H; j++) {
-			m->dfc_b[j] += g[j];
-			y[j] += g[j];
+		for (int k = 0; k < P; k++) {
+			const float *g = dh + (size_t)k * H;
+			float *y = m->dyc + (size_t)p->cen[k] * H;
+
+			for (int j = j0; j < j1; j++) {
+				m->dfc_b[j] += g[j];
+				y[j] += g[j];
+			}
 		}
 	}
 	// dWn += dh^T xn, dWc += dyc^T xc (column blocks of dfc_w)

@@ -41,7 +41,7 @@
 
 /* rng.h stream for the neck and head initialisation (index 0: neck fc,
  * 1: head fc). */
-#define RELLOC_RNG_STREAM_INIT (RNG_STREAM_USER + 40)
+#define RELLOC_RNG_STREAM_INIT RNG_STREAM_NECK_INIT
 
 /* The grid positions of the neighbours, in label order. */
 extern const int relloc_neighbours[RELLOC_NCLASS];

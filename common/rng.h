@@ -29,6 +29,9 @@ enum {
 	RNG_STREAM_LOWSHOT,     /* low-shot SVM samples */
 	RNG_STREAM_SVM,         /* coordinate-descent permutations */
 	RNG_STREAM_PROBE,       /* linear-probe init and order */
+	/* rl-train's, at the values its first checkpoints were made with */
+	RNG_STREAM_NECK_INIT = 140,  /* neck and head initialisation */
+	RNG_STREAM_BUFFER = 141,     /* the stream shuffle buffer */
 	RNG_STREAM_USER = 100   /* first free value */
 };
 

@@ -92,7 +92,8 @@ sched_check(const Sched *s, char *err, size_t errlen)
 		return -1;
 	}
 	for (int i = 0; i < s->nsteps; i++)
-		if (s->steps[i] < 1 || (i > 0 && s->steps[i] <= s->steps[i - 1])) {
+		if (s->steps[i] < 1 ||
+		    (i > 0 && s->steps[i] <= s->steps[i - 1])) {
 			snprintf(err, errlen, "milestones not increasing");
 			return -1;
 		}

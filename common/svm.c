@@ -39,7 +39,6 @@ svm_param_init(SvmParam *p)
 typedef struct {
 	double (*margin)(void *ctx, size_t c, size_t i);
 	void (*step)(void *ctx, size_t c, size_t i, double d);
-	void (*prefetch)(void *ctx, size_t i);   // may be NULL
 	void *ctx;
 } Form;
 
@@ -87,8 +86,6 @@ cd_solve(double *alpha, SvmInfo *info, const Form *fm, const double *kd,
 		for (size_t s = 0; s < n; s++) {
 			size_t i = perm[s];
 
-			if (fm->prefetch && s + 1 < n)
-				fm->prefetch(fm->ctx, perm[s + 1]);
 			for (size_t c = 0; c < nfit; c++) {
 				Fit *t = &F[c];
 				double *a = alpha + c * n, G, PG = 0;
@@ -214,7 +211,7 @@ svm_fit_dense(double *w, double *alpha, SvmInfo *info, const double *X,
     const int8_t *y, double cpos, double cneg, const SvmParam *p)
 {
 	Dense t = {X, ldx, d, rows, bias, w};
-	Form fm = {dense_margin, dense_step, NULL, &t};
+	Form fm = {dense_margin, dense_step, &t};
 	double *kd = emalloc(n * sizeof *kd);
 
 	if (!p->warm)
@@ -283,19 +280,6 @@ gram_step(void *ctx, size_t c, size_t i, double d)
 		f[j] += d * (double)k[j];
 }
 
-// Ask for the next row while this one is worked on: the rows are visited
-// in random order, so the hardware prefetcher cannot guess the next one.
-static void
-gram_prefetch(void *ctx, size_t i)
-{
-	Gram *t = ctx;
-	const char *r = (const char *)(t->K + i * t->ldk);
-	size_t bytes = t->n * sizeof *t->K;
-
-	for (size_t o = 0; o < bytes; o += 64)
-		__builtin_prefetch(r + o, 0, 0);
-}
-
 void
 svm_fit_gram(double *alpha, double *f, SvmInfo *info, const float *K,
     size_t ldk, size_t n, const int8_t *y, size_t ldy, const double *cpos,
@@ -303,7 +287,7 @@ svm_fit_gram(double *alpha, double *f, SvmInfo *info, const float *K,
 {
 	double *ff = f ? f : emalloc(nfit * n * sizeof *ff);
 	Gram t = {K, ldk, n, ff};
-	Form fm = {gram_margin, gram_step, gram_prefetch, &t};
+	Form fm = {gram_margin, gram_step, &t};
 	double *kd = emalloc(n * sizeof *kd);
 
 	memset(ff, 0, nfit * n * sizeof *ff);

@@ -862,6 +862,17 @@ svmp_lowshot(SvmpLowshot *L, SvmpData *d, const SvmpOpt *o,
 	L->ap = emalloc(ns * nk * nc * C * sizeof *L->ap);
 	L->map = emalloc(nk * ns * nc * sizeof *L->map);
 	L->cvcost = emalloc(ns * nk * C * sizeof *L->cvcost);
+	L->status = ecalloc(C, sizeof *L->status);
+	for (size_t c = 0; c < C; c++) {
+		size_t np = 0;
+
+		for (size_t i = 0; i < n; i++)
+			np += d->ytr[i * C + c] == 1;
+		if (np == 0)
+			L->status[c] = SVMP_NO_TRAIN_POS;
+		else if (!has_test_pos(d, c))
+			L->status[c] = SVMP_NO_TEST_POS;
+	}
 	L->npos_short = emalloc(nk * C * sizeof *L->npos_short);
 	for (size_t i = 0; i < nk * C; i++)
 		L->npos_short[i] = -1;
@@ -959,10 +970,11 @@ svmp_lowshot_free(SvmpLowshot *L)
 	free(L->map);
 	free(L->cvcost);
 	free(L->npos_short);
+	free(L->status);
 	free(L->test_cost);
 	free(L->test_stat);
 	free(L->cv_stat);
 	L->ap = L->map = NULL;
-	L->cvcost = L->npos_short = L->test_cost = NULL;
+	L->cvcost = L->npos_short = L->status = L->test_cost = NULL;
 	L->test_stat = L->cv_stat = NULL;
 }

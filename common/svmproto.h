@@ -87,6 +87,7 @@ typedef struct {
 	double *map;           /* [nk][nsample][ncost] mAP over the classes */
 	int *cvcost;           /* [nsample][nk][ncls] CV-chosen cost index */
 	int *npos_short;       /* [nk][ncls] positives found when < k, else -1 */
+	int *status;           /* [ncls] SVMP_OK, or why the class is left out */
 	/* Aggregates over the samples, per k: */
 	int *test_cost;        /* [nk] cost index chosen by mean test mAP */
 	double *test_stat;     /* [nk][4] mean, min, max, std at that cost */

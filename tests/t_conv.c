@@ -2,7 +2,8 @@
  * t_conv: the im2col + blas_gemm convolution against the direct loops of
  * conv_forward_naive/conv_backward_naive, forward and backward, on many
  * shapes (kernel, stride, padding, odd and non-square sides, one channel,
- * 1x1 with and without stride), with workspaces small enough to force the
+ * 1x1 with and without stride, weights small enough for the tiled path and
+ * too large for it), with workspaces small enough to force the
  * batch into chunks and large enough for one chunk.
  */
 #include <math.h>
@@ -103,6 +104,8 @@ TEST(resnet_shapes)
 		{ 2, 8, 8, 16, 32, 1, 1, 0 },    /* pointwise */
 		{ 2, 8, 8, 16, 32, 1, 2, 0 },    /* downsample */
 		{ 4, 2, 2, 32, 16, 3, 1, 1 },    /* layer4 at 64x64 */
+		{ 2, 3, 3, 128, 256, 3, 1, 1 },  /* weights too big to tile */
+		{ 2, 4, 4, 128, 256, 3, 2, 1 },  /* the same, strided */
 	};
 	double worst = 0;
 

@@ -360,6 +360,39 @@ TEST(pooling)
 	pool_case("avgpool 4/3/0", 3, 2, 10, 9, 2, 4, 3, 0);
 }
 
+/*
+ * Max-pool ties (zeros after a ReLU): each output's gradient goes to the
+ * first cell of its window in row-major order, as PyTorch's CPU kernel.
+ * 5x5 input, two channels: channel 0 all zeros, channel 1 zeros with one
+ * 1 at (2, 3), which wins the windows that contain it.
+ */
+TEST(maxpool_ties)
+{
+	float x[50], y[18], g[18], dx[50], want[50];
+
+	memset(x, 0, sizeof x);
+	x[(2 * 5 + 3) * 2 + 1] = 1;
+	maxpool_forward(y, x, 1, 5, 5, 2);
+	for (int i = 0; i < 18; i++)
+		g[i] = (float)(i + 1);
+	maxpool_backward(dx, g, x, y, 1, 5, 5, 2);
+	memset(want, 0, sizeof want);
+	for (int oh = 0; oh < 3; oh++)
+		for (int ow = 0; ow < 3; ow++)
+			for (int c = 0; c < 2; c++) {
+				int ih = RL_MAX(2 * oh - 1, 0);
+				int iw = RL_MAX(2 * ow - 1, 0);
+				int m = (oh * 3 + ow) * 2 + c;
+
+				if (c == 1 && y[m] == 1)
+					ih = 2, iw = 3;
+				want[(ih * 5 + iw) * 2 + c] += g[m];
+			}
+	for (int i = 0; i < 50; i++)
+		CHECK(dx[i] == want[i], "cell %d: %g, want %g", i, dx[i],
+		    want[i]);
+}
+
 /* count_include_pad: a corner window of AvgPool2d(3, 2, 1) divides by 9. */
 TEST(avgpool_divisor)
 {
@@ -705,6 +738,7 @@ main(int argc, char **argv)
 	RUN(batchnorm);
 	RUN(batchnorm_running);
 	RUN(pooling);
+	RUN(maxpool_ties);
 	RUN(avgpool_divisor);
 	RUN(linear);
 	RUN(dropout);

@@ -144,6 +144,13 @@ write_json(json_t *j, const char *path)
 	json_decref(j);
 }
 
+static const char *
+status_text(int status)
+{
+	return status == SVMP_NO_TEST_POS ? "no positive test row, AP "
+	    "undefined" : "no positive or no negative training row";
+}
+
 static int
 report_full(const SvmpResult *r, const SvmpOpt *o, const char *jpath)
 {
@@ -158,9 +165,7 @@ report_full(const SvmpResult *r, const SvmpOpt *o, const char *jpath)
 		json_array_append_new(jcost, jnum(r->cost[c]));
 		if (r->status[c] != SVMP_OK) {
 			warnx("class %zu: %s: skipped", c,
-			    r->status[c] == SVMP_NO_TEST_POS ?
-			    "no positive test row, AP undefined" :
-			    "no positive or no negative training row");
+			    status_text(r->status[c]));
 			printf("%5zu  %-14s %7s %7s\n", c, "-", "-", "-");
 			rc = RL_EXIT_FAIL;
 			continue;
@@ -170,8 +175,11 @@ report_full(const SvmpResult *r, const SvmpOpt *o, const char *jpath)
 		    100 * r->cv[c * (size_t)r->ncost + (size_t)r->best[c]],
 		    100 * r->ap[c]);
 	}
-	printf("mAP    %.2f  (%zu of %zu classes)\n", 100 * r->map, nok,
-	    r->ncls);
+	if (nok)
+		printf("mAP    %.2f  (%zu of %zu classes)\n", 100 * r->map,
+		    nok, r->ncls);
+	else
+		printf("mAP    -  (no class could be scored)\n");
 	printf("fits   %zu, %zu stopped at %d iterations\n", r->nfit,
 	    r->nmaxiter, o->max_iter);
 	if (jpath)
@@ -192,9 +200,10 @@ report_full(const SvmpResult *r, const SvmpOpt *o, const char *jpath)
 static json_t *
 jstat(int k, double cost, const double *st)
 {
-	return json_pack("{s:i, s:o, s:f, s:f, s:f, s:f}", "k", k,
-	    "cost", jnum(cost), "mean", 100 * st[0], "min", 100 * st[1],
-	    "max", 100 * st[2], "std", 100 * st[3]);
+	return json_pack("{s:i, s:o, s:o, s:o, s:o, s:o}", "k", k,
+	    "cost", jnum(cost), "mean", jnum(100 * st[0]),
+	    "min", jnum(100 * st[1]), "max", jnum(100 * st[2]),
+	    "std", jnum(100 * st[3]));
 }
 
 static int
@@ -205,9 +214,16 @@ report_lowshot(const SvmpLowshot *L, const SvmpOpt *o, const SvmpData *d,
 	size_t nc = (size_t)o->ncost, ns = (size_t)L->nsample;
 	int rc = 0;
 
+	for (size_t c = 0; c < d->ncls; c++)
+		if (L->status[c] != SVMP_OK) {
+			warnx("class %zu: %s: left out of every mAP", c,
+			    status_text(L->status[c]));
+			rc = RL_EXIT_FAIL;
+		}
 	for (int kk = 0; kk < L->nk; kk++)
 		for (size_t c = 0; c < d->ncls; c++)
-			if (L->npos_short[(size_t)kk * d->ncls + c] >= 0)
+			if (L->status[c] == SVMP_OK &&
+			    L->npos_short[(size_t)kk * d->ncls + c] >= 0)
 				warnx("k = %d, class %zu: only %d positives: "
 				    "all of them used", L->k[kk], c,
 				    L->npos_short[(size_t)kk * d->ncls + c]);
@@ -260,7 +276,7 @@ main(int argc, char *argv[])
 		{NULL, 0, NULL, 0}
 	};
 	const char *jpath = NULL, *sdir = NULL;
-	int ch, lowshot = 0, verbose = 0, rc;
+	int ch, lowshot = 0, verbose = 0, kset = 0, nset = 0, rc;
 	char err[1024];
 	SvmpOpt o;
 	SvmpLowshot L = {.nk = 8, .nsample = 5,
@@ -286,9 +302,11 @@ main(int argc, char *argv[])
 			break;
 		case 'k':
 			parse_shots(&L, optarg);
+			kset = 1;
 			break;
 		case 'n':
 			L.nsample = (int)estrtonum(optarg, 1, 1000, "-n");
+			nset = 1;
 			break;
 		case 's':
 			o.seed = (uint64_t)estrtonum(optarg, 0, INT64_MAX,
@@ -331,8 +349,9 @@ main(int argc, char *argv[])
 		fputs(usage_line, stderr);
 		return RL_EXIT_USAGE;
 	}
-	if (sdir && !lowshot)
-		errx(RL_EXIT_USAGE, "--samples needs --lowshot");
+	if ((sdir || kset || nset) && !lowshot)
+		errx(RL_EXIT_USAGE, "%s needs --lowshot", sdir ? "--samples" :
+		    kset ? "-k" : "-n");
 
 	for (int i = 0; i < 4; i++)
 		read_npy(argv[i], &a[i]);

@@ -426,7 +426,7 @@ main(int argc, char **argv)
 	long *win_correct, win_pairs = 0;
 	long win_sum = 0;
 	int warned_chance = 0;
-	double ema = 0, t_run;
+	double ema = 0, t_run, shown = 0;
 	struct sigaction sa;
 
 	openmp_init(argv);
@@ -494,8 +494,10 @@ main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 
 	if (!o.resume) {
-		uint64_t ipe = o.lmdb ? feed_steps_per_epoch(feed) :
-		    o.ipe ? o.ipe : (uint64_t)(IMAGENET_TRAIN + batch - 1) / batch;
+		uint64_t ipe = o.lmdb ? feed_steps_per_epoch(feed) : o.ipe;
+
+		if (!ipe)
+			ipe = (uint64_t)(IMAGENET_TRAIN + batch - 1) / batch;
 
 		train_config_default(&cfg, batch, feed_patch(feed), ipe);
 		cfg.seed = fc.seed;
@@ -542,6 +544,10 @@ main(int argc, char **argv)
 		    blas_threads(), blas_corename(), rl_progname(), js);
 		free(js);
 	}
+	if (start >= stop_at)
+		warnx("the run in %s is at step %llu of %llu: nothing to do",
+		    o.dir, (unsigned long long)start,
+		    (unsigned long long)stop_at);
 	progress_init(&prog, "train", o.verbose);
 	win_correct = ecalloc(CHANCE_WINDOW, sizeof(long));
 	last_ckpt = start;
@@ -631,8 +637,10 @@ main(int argc, char **argv)
 			}
 		}
 
-		if (iv.steps >= o.log_every || step == stop_at) {
+		/* the metrics over the steps since the last log line */
+		{
 			TrainMetrics m;
+			int logged = 0;
 
 			m.step = step;
 			m.epoch = sched_epoch(&cfg.sched, step - 1);
@@ -643,14 +651,21 @@ main(int argc, char **argv)
 			m.data_wait = iv.wait / iv.wall;
 			m.grad_norm = iv.last_grad;
 			m.time = now_seconds() - t_run;
-			if (trainlog_append(log, &m, err, sizeof(err)) < 0)
-				errx(RL_EXIT_FAIL, "%s", err);
-			trainlog_format(line, sizeof(line), &m, total,
-			    (stop_at - step) * ema);
-			if (prog.on)
-				fprintf(stderr, "\r%s: %s\033[K",
-				    rl_progname(), line);
-			memset(&iv, 0, sizeof(iv));
+			if (iv.steps >= o.log_every || step == stop_at) {
+				if (trainlog_append(log, &m, err,
+				    sizeof(err)) < 0)
+					errx(RL_EXIT_FAIL, "%s", err);
+				memset(&iv, 0, sizeof(iv));
+				logged = 1;
+			}
+			if (prog.on && (logged || now_seconds() - shown >=
+			    0.5)) {
+				trainlog_format(line, sizeof(line), &m, stop_at,
+				    (stop_at - step) * ema);
+				fprintf(stderr, "\r%s: %s\033[K", rl_progname(),
+				    line);
+				shown = now_seconds();
+			}
 		}
 		if ((o.ckpt_every && step % o.ckpt_every == 0) ||
 		    (o.ckpt_epochs && step % (o.ckpt_epochs *

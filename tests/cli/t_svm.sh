@@ -20,6 +20,7 @@ stderr_has bad-costs-msg "abc"
 expect bad-solver 2 "$S" --solver fast "$@"
 expect bad-shots 2 "$S" --lowshot -k 0 "$@"
 expect samples-need-lowshot 2 "$S" --samples "$D/lowshot" "$@"
+expect shots-need-lowshot 2 "$S" -k 4 "$@"
 
 expect missing-file 1 "$S" "$TMP/none.npy" "$D/try.npy" "$D/tex.npy" \
     "$D/tey.npy"
@@ -65,6 +66,9 @@ grep -q '"cv_selected"' "$TMP/l.json" && ok lowshot-json || nok lowshot-json
 # k = 4 shots of separable data: some cost ranks every test row right.
 awk '$1 == 4 && $3 == "100.00"' "$TMP/out" | grep -q . && ok lowshot-k4 ||
     nok lowshot-k4
+expect lowshot-no-test-positive 1 "$S" --lowshot -k 2 -n 1 "$D/trx.npy" \
+    "$D/try.npy" "$D/tex.npy" "$D/tey_nopos.npy"
+stderr_has lowshot-no-test-positive-msg "class 2: no positive test row"
 expect lowshot-short 0 "$S" --lowshot -k 12 -n 1 "$@"
 stderr_has lowshot-short-msg "only 10 positives"
 expect lowshot-files 0 "$S" --lowshot -k 1 -n 2 --samples "$D/lowshot" "$@"

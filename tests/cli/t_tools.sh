@@ -6,10 +6,10 @@
 . tests/cli/lib.sh
 
 # Words of the usage text: the "usage:" line and the indented lines that
-# continue it (indented by four or more blanks, not starting with "-").
+# continue it (indented by eight or more blanks; option lines take two).
 usage_words() {
 	awk '/^usage:/ { on = 1; sub(/^usage:/, ""); print; next }
-	    on && /^    +[^ -]/ { print; next } { on = 0 }' |
+	    on && /^        / { print; next } { on = 0 }' |
 	    tr -s ' \t\n' '   ' | sed 's/^ *//; s/ *$//'
 }
 # Words of the SYNOPSIS as mandoc renders it.
