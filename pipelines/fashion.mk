@@ -27,8 +27,8 @@
 # parameters, lr 0.01) on the same 512-d average, which sees both backbones
 # alike. AVGPOOL_RECIPE=avgpool gives the protocol's.
 #
-# The sizes are chosen so that a fresh 2-core machine runs it in about a
-# quarter of an hour; see README.md for the time each stage took.
+# The sizes are chosen so that a fresh 2-core machine runs it in about 13
+# minutes (build included); see README.md for the time each stage took.
 #
 # Variables:
 #   OUT        output directory (default out/fashion)
@@ -58,7 +58,7 @@
 # OUT/results.md, OUT/times.tsv.
 
 OUT        ?= out/fashion
-N_PRETRAIN ?= 10000
+N_PRETRAIN ?= 20000
 N_TRAIN    ?= 1500
 N_TEST     ?= 2000
 ARCH       ?= resnet18
@@ -164,7 +164,11 @@ $(OUT)/results.md: $(foreach m,$(MODELS),$(TSVS:%=$(OUT)/$m/%)) $(PRE)/run/metri
 	    "$$($(PIPE) wins $(OUT)/relloc/linear.tsv $(OUT)/random/linear.tsv) mhead layers," \
 	    "$$($(PIPE) wins $(OUT)/relloc/lowshot.tsv $(OUT)/random/lowshot.tsv) low-shot k values" \
 	    "and $$($(PIPE) wins $(OUT)/relloc/knn.tsv $(OUT)/random/knn.tsv) kNN k values." && \
-	  echo && echo 'Training curves: pretrain/run/curves.png; kNN neighbours: relloc/knn.png, random/knn.png.' && \
+	  echo && echo 'Pretraining (pretrain/run/curves.png):' && echo && echo '![training curves](pretrain/run/curves.png)' && \
+	  echo && echo 'Test images and their nearest training images, green when the class agrees' \
+	    '(relloc/knn.png, random/knn.png):' && echo && \
+	  echo '| RL-pretrained | random init |' && echo '|---|---|' && \
+	  echo '| ![kNN, RL-pretrained](relloc/knn.png) | ![kNN, random init](random/knn.png) |' && \
 	  echo && $(PIPE) times $(TIMES); } >$@.tmp
 	@mv $@.tmp $@
 
