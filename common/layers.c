@@ -769,7 +769,8 @@ relu_backward(float *dinp, const float *dout, const float *out, size_t N)
 }
 
 void
-maxpool_forward(float *out, const float *inp, int B, int H, int W, int C)
+maxpool_forward(float *out, uint8_t *arg, const float *inp, int B, int H,
+    int W, int C)
 {
 	int OH = (H - 1) / 2 + 1, OW = (W - 1) / 2 + 1;
 
@@ -778,18 +779,31 @@ maxpool_forward(float *out, const float *inp, int B, int H, int W, int C)
 		int ow = (int)(m % OW), oh = (int)(m / OW % OH);
 		int b = (int)(m / ((long)OW * OH));
 		float *y = out + (size_t)m * C;
+		uint8_t *a = arg != NULL ? arg + (size_t)m * C : NULL;
+		int first = 1;
 
-		for (int c = 0; c < C; c++)
-			y[c] = -INFINITY;
 		for (int ih = 2 * oh - 1; ih <= 2 * oh + 1; ih++) {
 			if (ih < 0 || ih >= H)
 				continue;
 			for (int iw = 2 * ow - 1; iw <= 2 * ow + 1; iw++) {
 				const float *x;
+				uint8_t k = (uint8_t)((ih - 2 * oh + 1) * 3 +
+				    iw - 2 * ow + 1);
 
 				if (iw < 0 || iw >= W)
 					continue;
 				x = inp + (((size_t)b * H + ih) * W + iw) * C;
+				if (first) {  /* padded cells never win */
+					for (int c = 0; c < C; c++)
+						y[c] = x[c];
+					for (int c = 0; a != NULL && c < C; c++)
+						a[c] = k;
+					first = 0;
+					continue;
+				}
+				if (a != NULL)
+					for (int c = 0; c < C; c++)
+						a[c] = x[c] > y[c] ? k : a[c];
 				for (int c = 0; c < C; c++)
 					y[c] = x[c] > y[c] ? x[c] : y[c];
 			}
@@ -797,52 +811,42 @@ maxpool_forward(float *out, const float *inp, int B, int H, int W, int C)
 	}
 }
 
-/* Channels the max-pool backward handles side by side. */
-#define MP_BLOCK 256
-
+/*
+ * A gather: each input cell sums the gradients of the (at most 2 x 2)
+ * windows that cover it and chose it, so every dinp element is written
+ * once, with no clearing pass and no read-modify-write.
+ */
 void
-maxpool_backward(float *dinp, const float *dout, const float *inp,
-    const float *out, int B, int H, int W, int C)
+maxpool_backward(float *dinp, const float *dout, const uint8_t *arg, int B,
+    int H, int W, int C)
 {
 	int OH = (H - 1) / 2 + 1, OW = (W - 1) / 2 + 1;
 
 #pragma omp parallel for schedule(static)
-	for (int b = 0; b < B; b++) {
-		const float *xb = inp + (size_t)b * H * W * C;
-		float *db = dinp + (size_t)b * H * W * C;
+	for (long i = 0; i < (long)B * H * W; i++) {
+		int iw = (int)(i % W), ih = (int)(i / W % H);
+		int b = (int)(i / ((long)W * H));
+		/* covering windows: oh in [ih/2 rounded up from (ih-1)/2,
+		 * (ih+1)/2], likewise ow */
+		int oh0 = ih / 2, oh1 = RL_MIN((ih + 1) / 2, OH - 1);
+		int ow0 = iw / 2, ow1 = RL_MIN((iw + 1) / 2, OW - 1);
+		float *d = dinp + (size_t)i * C;
+		int n = 0;
 
-		memset(db, 0, (size_t)H * W * C * sizeof *db);
-		for (int oh = 0; oh < OH; oh++)
-		for (int ow = 0; ow < OW; ow++) {
+		for (int oh = oh0; oh <= oh1; oh++)
+		for (int ow = ow0; ow <= ow1; ow++) {
 			size_t m = ((size_t)b * OH + oh) * OW + ow;
-			const float *y = out + m * C, *g = dout + m * C;
+			const float *g = dout + m * C;
+			const uint8_t *a = arg + m * C;
+			uint8_t k = (uint8_t)((ih - 2 * oh + 1) * 3 + iw -
+			    2 * ow + 1);
 
-			/* the first cell holding the maximum, channels side
-			 * by side: left[j] clears once channel j has its
-			 * winner, later cells then add 0 */
-			for (int c0 = 0; c0 < C; c0 += MP_BLOCK) {
-				int n = RL_MIN(MP_BLOCK, C - c0);
-				float left[MP_BLOCK];
-
-				for (int j = 0; j < n; j++)
-					left[j] = 1;
-				for (int ih = 2 * oh - 1; ih <= 2 * oh + 1; ih++)
-				for (int iw = 2 * ow - 1; iw <= 2 * ow + 1; iw++) {
-					size_t i = ((size_t)ih * W + iw) * C + c0;
-					const float *x = xb + i;
-					float *d = db + i;
-
-					if (ih < 0 || ih >= H || iw < 0 || iw >= W)
-						continue;
-					for (int j = 0; j < n; j++) {
-						int hit = left[j] != 0 &&
-						    x[j] == y[c0 + j];
-
-						d[j] += hit ? g[c0 + j] : 0;
-						left[j] = hit ? 0 : left[j];
-					}
-				}
-			}
+			if (n++ == 0)
+				for (int c = 0; c < C; c++)
+					d[c] = a[c] == k ? g[c] : 0;
+			else
+				for (int c = 0; c < C; c++)
+					d[c] += a[c] == k ? g[c] : 0;
 		}
 	}
 }

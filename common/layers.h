@@ -146,13 +146,15 @@ void relu_backward(float *dinp, const float *dout, const float *out,
  * Max pooling, kernel 3, stride 2, padding 1 (ResNet's stem; padded cells
  * never win): inp (B, H, W, C) -> out (B, OH, OW, C), OH = (H - 1) / 2 + 1.
  * Ties go to the first cell in row-major window order, as PyTorch's CPU
- * kernel. The backward recomputes the winners from inp and out and WRITES
- * dinp (B, H, W, C).
+ * kernel. The forward records each output's winner in arg (B, OH, OW, C
+ * bytes: the cell's index 0..8 in its 3x3 window; arg may be NULL when no
+ * backward follows). The backward routes dout through arg and WRITES dinp
+ * (B, H, W, C).
  */
-void maxpool_forward(float *out, const float *inp, int B, int H, int W,
-    int C);
-void maxpool_backward(float *dinp, const float *dout, const float *inp,
-    const float *out, int B, int H, int W, int C);
+void maxpool_forward(float *out, uint8_t *arg, const float *inp, int B,
+    int H, int W, int C);
+void maxpool_backward(float *dinp, const float *dout, const uint8_t *arg,
+    int B, int H, int W, int C);
 
 /* Global average pooling: inp (B, H, W, C) -> out (B, C); dinp WRITTEN. */
 void gap_forward(float *out, const float *inp, int B, int H, int W, int C);

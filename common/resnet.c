@@ -465,6 +465,7 @@ struct ResNetCtx {
 	UnitCtx *uc;
 	float **bout;            /* block outputs */
 	float *mp, *stage[5];
+	uint8_t *mparg;      /* max-pool winners (training only) */
 	float *g0, *g1, *da;     /* backward: ping-pong gradients, d(a) */
 	float *work;
 	size_t nwork;
@@ -568,6 +569,8 @@ ctx_plan(ResNetCtx *ctx, Arena *ar)
 		c->mean = take(ar, c->s.OC);
 		c->invstd = take(ar, c->s.OC);
 		ctx->mp = take(ar, (size_t)B * ctx->mph * ctx->mpw * c->s.OC);
+		ctx->mparg = (uint8_t *)take(ar, tr ? ((size_t)B * ctx->mph *
+		    ctx->mpw * c->s.OC + 3) / 4 : 0);
 	}
 	for (int bi = 0; bi < net->nblocks; bi++) {
 		const Block *bl = &net->blocks[bi];
@@ -727,8 +730,8 @@ resnet_forward(ResNet *net, ResNetCtx *ctx, const float *inp, int B,
 	assert(!bn_train || B >= 2);
 	ctx->B = B, ctx->bn_train = bn_train, ctx->inp = inp, ctx->fresh = 1;
 	unit_forward(net, ctx, 0, inp, B, NULL, 1);
-	maxpool_forward(ctx->mp, ctx->stage[0], B, ctx->h[0], ctx->w[0],
-	    net->units[0].cout);
+	maxpool_forward(ctx->mp, ctx->training ? ctx->mparg : NULL,
+	    ctx->stage[0], B, ctx->h[0], ctx->w[0], net->units[0].cout);
 	x = ctx->mp;
 	for (int bi = 0; bi < net->nblocks; bi++) {
 		const Block *bl = &net->blocks[bi];
@@ -880,8 +883,8 @@ resnet_backward(ResNet *net, ResNetCtx *ctx, const float *dgap,
 		}
 	}
 	/* the stem: g = d(max-pool output) */
-	maxpool_backward(spare, g, ctx->stage[0], ctx->mp, B, ctx->h[0],
-	    ctx->w[0], net->stage_c[0]);
+	maxpool_backward(spare, g, ctx->mparg, B, ctx->h[0], ctx->w[0],
+	    net->stage_c[0]);
 	if (dstage != NULL && dstage[0] != NULL)
 		add_into(spare, dstage[0], n0);
 	unit_bn_backward(net, ctx, 0, spare, 1);

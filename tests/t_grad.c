@@ -270,6 +270,7 @@ typedef struct {
 	int kind;  /* 0 relu, 1 maxpool, 2 gap, 3 avgpool */
 	int B, H, W, C, K, S, P;
 	float *x, *y, *r;
+	uint8_t *arg;  /* max-pool winners */
 	size_t ny;
 } PoolCase;
 
@@ -283,7 +284,7 @@ pool_loss(void *ctx)
 		relu_forward(c->y, c->x, c->ny);
 		break;
 	case 1:
-		maxpool_forward(c->y, c->x, c->B, c->H, c->W, c->C);
+		maxpool_forward(c->y, c->arg, c->x, c->B, c->H, c->W, c->C);
 		break;
 	case 2:
 		gap_forward(c->y, c->x, c->B, c->H, c->W, c->C);
@@ -299,7 +300,7 @@ static void
 pool_case(const char *what, int kind, int B, int H, int W, int C, int K,
     int S, int P)
 {
-	PoolCase c = { kind, B, H, W, C, K, S, P, NULL, NULL, NULL, 0 };
+	PoolCase c = { kind, B, H, W, C, K, S, P, NULL, NULL, NULL, NULL, 0 };
 	size_t nx = (size_t)B * H * W * C;
 	float *dx = zeros(nx);
 
@@ -318,6 +319,7 @@ pool_case(const char *what, int kind, int B, int H, int W, int C, int K,
 		    ((W + 2 * P - K) / S + 1) * C;
 	}
 	c.x = zeros(nx), c.y = zeros(c.ny), c.r = randn(c.ny, 1);
+	c.arg = emalloc(c.ny);
 	/* distinct values, at least 0.05 from zero and from each other */
 	for (size_t i = 0; i < nx; i++)
 		c.x[i] = (float)(0.05 * (double)(i + 1) * (rng_below(&g, 2) ?
@@ -337,7 +339,7 @@ pool_case(const char *what, int kind, int B, int H, int W, int C, int K,
 		relu_backward(dx, c.r, c.y, nx);
 		break;
 	case 1:
-		maxpool_backward(dx, c.r, c.x, c.y, B, H, W, C);
+		maxpool_backward(dx, c.r, c.arg, B, H, W, C);
 		break;
 	case 2:
 		gap_backward(dx, c.r, B, H, W, C);
@@ -346,7 +348,7 @@ pool_case(const char *what, int kind, int B, int H, int W, int C, int K,
 		avgpool_backward(dx, c.r, B, H, W, C, K, S, P);
 	}
 	fd_check(what, pool_loss, &c, c.x, dx, nx, 1e-2, 1e-3);
-	free(c.x), free(c.y), free(c.r), free(dx);
+	free(c.x), free(c.y), free(c.r), free(c.arg), free(dx);
 }
 
 TEST(pooling)
@@ -369,13 +371,14 @@ TEST(pooling)
 TEST(maxpool_ties)
 {
 	float x[50], y[18], g[18], dx[50], want[50];
+	uint8_t arg[18];
 
 	memset(x, 0, sizeof x);
 	x[(2 * 5 + 3) * 2 + 1] = 1;
-	maxpool_forward(y, x, 1, 5, 5, 2);
+	maxpool_forward(y, arg, x, 1, 5, 5, 2);
 	for (int i = 0; i < 18; i++)
 		g[i] = (float)(i + 1);
-	maxpool_backward(dx, g, x, y, 1, 5, 5, 2);
+	maxpool_backward(dx, g, arg, 1, 5, 5, 2);
 	memset(want, 0, sizeof want);
 	for (int oh = 0; oh < 3; oh++)
 		for (int ow = 0; ow < 3; ow++)
