@@ -146,6 +146,11 @@ grep -q 'batching\\":\\"mmselfsup' "$TMP/rm/last.safetensors" &&
 expect mmselfsup-resume 0 "$T" -i "$TMP/db" -o "$TMP/rm" --resume --max-steps 3
 [ -e "$TMP/rm/ckpt-00000003.safetensors" ] && ok mmselfsup-step3 ||
 	nok mmselfsup-step3
+expect mmselfsup-whole 0 "$T" $SMALL -i "$TMP/db" -o "$TMP/rmw" \
+    --mmselfsup-batching --max-steps 3
+cmp -s "$TMP/rm/ckpt-00000003.safetensors" \
+    "$TMP/rmw/ckpt-00000003.safetensors" && ok mmselfsup-resume-bit-exact ||
+	nok mmselfsup-resume-bit-exact
 
 # --- SIGINT: the current step ends, a checkpoint is written, exit 1
 "$T" $SMALL -i "$TMP/db" -o "$TMP/ri" --log-every 1 >"$TMP/out" 2>"$TMP/err" &
