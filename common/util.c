@@ -28,6 +28,21 @@ rl_print_version(void)
 	exit(0);
 }
 
+_Noreturn void
+rl_usage(const char *usage)
+{
+	fputs(usage, stderr);
+	exit(RL_EXIT_USAGE);
+}
+
+_Noreturn void
+rl_help(const char *usage, const char *options)
+{
+	fputs(usage, stdout);
+	fputs(options, stdout);
+	exit(fshut(stdout, "<stdout>"));
+}
+
 static void *
 oom(void *p)
 {

@@ -89,4 +89,14 @@ const char *rl_progname(void);
 /* Print "prog version" to stdout and exit 0 (every tool's -V/--version). */
 void rl_print_version(void);
 
+/*
+ * A tool's usage conventions. usage is its usage text ("usage: rl-x [-hV]
+ * ...\n", the man page's SYNOPSIS), options its help lines, one an option.
+ * rl_usage prints usage to stderr and exits 2 (a bad option or operand);
+ * rl_help prints usage then options to stdout and exits 0, or 1 when stdout
+ * cannot be written (-h, --help).
+ */
+_Noreturn void rl_usage(const char *usage);
+_Noreturn void rl_help(const char *usage, const char *options);
+
 #endif

@@ -35,48 +35,37 @@ static const char usage_line[] =
     "[--size n]\n"
     "                  -m model | --random-init seed [list]\n";
 
+static const char options_text[] =
+    "\n"
+    "  list                image list, `path [label ...]` a line; "
+    "none or - is stdin\n"
+    "  -a, --arch arch     resnet18, resnet34 or resnet50 (default: "
+    "the checkpoint's,\n"
+    "                      resnet50 with --random-init)\n"
+    "  -b, --batch n       images per forward (default 16)\n"
+    "  -h, --help          print this help and exit\n"
+    "  -j, --threads n     image decoding threads (default 1)\n"
+    "  -L, --layers list   features, comma-separated: feat1..feat5, "
+    "gap, or all\n"
+    "                      (default all)\n"
+    "  -m, --model file    safetensors checkpoint with torchvision's "
+    "ResNet names\n"
+    "  -o, --output dir    write the files into dir (default .)\n"
+    "  -P, --preset name   svm (resize, warp; default), center "
+    "(resize, centre crop)\n"
+    "                      or none (images already size x size)\n"
+    "  -p, --prefix name   files prefix_feat1.npy, ... (default: the "
+    "list's name)\n"
+    "  -r, --root dir      relative image paths are under dir\n"
+    "  -V, --version       print the version and exit\n"
+    "  -v, --verbose       progress and timing on stderr\n"
+    "  --random-init seed  a randomly initialised network instead of "
+    "-m\n"
+    "  --resize n          shorter side after the first resize "
+    "(default 256)\n"
+    "  --size n            network input side (default 224)\n";
+
 enum { OPT_RANDOM = 256, OPT_RESIZE, OPT_SIZE };
-
-static void
-usage(FILE *fp)
-{
-	fputs(usage_line, fp);
-}
-
-static void
-help(void)
-{
-	usage(stdout);
-	fputs("\n"
-	    "  list                image list, `path [label ...]` a line; "
-	    "none or - is stdin\n"
-	    "  -a, --arch arch     resnet18, resnet34 or resnet50 (default: "
-	    "the checkpoint's,\n"
-	    "                      resnet50 with --random-init)\n"
-	    "  -b, --batch n       images per forward (default 16)\n"
-	    "  -h, --help          print this help and exit\n"
-	    "  -j, --threads n     image decoding threads (default 1)\n"
-	    "  -L, --layers list   features, comma-separated: feat1..feat5, "
-	    "gap, or all\n"
-	    "                      (default all)\n"
-	    "  -m, --model file    safetensors checkpoint with torchvision's "
-	    "ResNet names\n"
-	    "  -o, --output dir    write the files into dir (default .)\n"
-	    "  -P, --preset name   svm (resize, warp; default), center "
-	    "(resize, centre crop)\n"
-	    "                      or none (images already size x size)\n"
-	    "  -p, --prefix name   files prefix_feat1.npy, ... (default: the "
-	    "list's name)\n"
-	    "  -r, --root dir      relative image paths are under dir\n"
-	    "  -V, --version       print the version and exit\n"
-	    "  -v, --verbose       progress and timing on stderr\n"
-	    "  --random-init seed  a randomly initialised network instead of "
-	    "-m\n"
-	    "  --resize n          shorter side after the first resize "
-	    "(default 256)\n"
-	    "  --size n            network input side (default 224)\n", stdout);
-	exit(0);
-}
 
 /* ------------------------------------------------------------------------ */
 /* outputs: temp files removed on a fatal signal, renamed at the end */
@@ -315,8 +304,7 @@ parse_options(Opts *o, int argc, char *argv[])
 			o->batch = (int)estrtonum(optarg, 1, 4096, "batch");
 			break;
 		case 'h':
-			help();
-			break;
+			rl_help(usage_line, options_text);
 		case 'j':
 			o->nthreads = (int)estrtonum(optarg, 1, 256, "threads");
 			break;
@@ -364,8 +352,7 @@ parse_options(Opts *o, int argc, char *argv[])
 			o->ps.size = (int)estrtonum(optarg, 1, 65536, "size");
 			break;
 		default:
-			usage(stderr);
-			exit(RL_EXIT_USAGE);
+			rl_usage(usage_line);
 		}
 	}
 	argc -= optind;
@@ -373,8 +360,7 @@ parse_options(Opts *o, int argc, char *argv[])
 	if (argc > 1 || (o->model != NULL) == o->random) {
 		if (argc <= 1)
 			warnx("give one of -m model and --random-init seed");
-		usage(stderr);
-		exit(RL_EXIT_USAGE);
+		rl_usage(usage_line);
 	}
 	if (o->ps.mode == PREP_CENTER && o->ps.resize < o->ps.size)
 		errx(RL_EXIT_USAGE, "--resize %d is smaller than the %d centre "
