@@ -1,6 +1,9 @@
-/* t_util: util (parsing), rng (determinism, ranges), list, npy. */
+/* t_util: util (parsing, files), rng (determinism, ranges), list, npy. */
+#include <limits.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/list.h"
@@ -103,6 +106,104 @@ TEST(list_parse)
 	list_free(&l);
 }
 
+/* A fresh directory under $TMP (or /tmp) for a case's files. */
+static void
+scratch_dir(char *dir, size_t n, const char *name)
+{
+	const char *t = getenv("TMP");
+
+	snprintf(dir, n, "%s/%s.XXXXXX", t && *t ? t : "/tmp", name);
+	if (mkdtemp(dir) == NULL) {
+		perror(dir);
+		exit(1);
+	}
+}
+
+static void
+write_file(const char *path, const char *text)
+{
+	FILE *fp = fopen(path, "w");
+
+	if (fp == NULL || fputs(text, fp) == EOF || fclose(fp) != 0) {
+		perror(path);
+		exit(1);
+	}
+}
+
+/* The first path of list file name read with root, or the error text. */
+static void
+first_path(char *out, size_t n, const char *name, const char *root,
+    size_t *count)
+{
+	List l = {0};
+	char err[512];
+
+	if (list_read_file(&l, name, root, err, sizeof err) < 0)
+		snprintf(out, n, "error: %s", err);
+	else
+		snprintf(out, n, "%s", l.n ? l.item[0].path : "(none)");
+	*count = l.n;
+	list_free(&l);
+}
+
+TEST(list_read_file)
+{
+	char dir[512], sub[520], list[560], want[640], got[1200];
+	char cwd[PATH_MAX];
+	size_t n;
+
+	scratch_dir(dir, sizeof dir, "t_util_list");
+	snprintf(sub, sizeof sub, "%s/sub", dir);
+	snprintf(list, sizeof list, "%s/list.txt", sub);
+	CHECK(mkdir(sub, 0777) == 0, "mkdir %s", sub);
+	write_file(list, "img/a.png 1\n/abs/b.png 2\n");
+
+	/* by default under the list's own directory; absolute paths stay */
+	first_path(got, sizeof got, list, NULL, &n);
+	snprintf(want, sizeof want, "%s/img/a.png", sub);
+	CHECK(n == 2 && !strcmp(got, want), "%s (n %zu)", got, n);
+	{
+		List l = {0};
+		char err[256];
+		CHECK(list_read_file(&l, list, NULL, err, sizeof err) == 0 &&
+		    l.n == 2 && !strcmp(l.item[1].path, "/abs/b.png") &&
+		    l.item[1].label[0] == 2, "absolute path");
+		list_free(&l);
+	}
+	/* an explicit root wins; "." leaves the paths as written */
+	first_path(got, sizeof got, list, "r", &n);
+	CHECK(!strcmp(got, "r/img/a.png"), "%s", got);
+	first_path(got, sizeof got, list, ".", &n);
+	CHECK(!strcmp(got, "img/a.png"), "%s", got);
+
+	/* a bare name in the working directory: paths as written */
+	CHECK(getcwd(cwd, sizeof cwd) != NULL && chdir(sub) == 0, "chdir");
+	first_path(got, sizeof got, "list.txt", NULL, &n);
+	CHECK(!strcmp(got, "img/a.png"), "%s", got);
+	first_path(got, sizeof got, "../sub/list.txt", NULL, &n);
+	CHECK(!strcmp(got, "../sub/img/a.png"), "%s", got);
+	CHECK(chdir(cwd) == 0, "chdir back");
+
+	/* "-" is stdin, taken from the working directory unless rooted */
+	CHECK(freopen(list, "r", stdin) != NULL, "freopen");
+	first_path(got, sizeof got, "-", NULL, &n);
+	CHECK(!strcmp(got, "img/a.png"), "%s", got);
+	CHECK(freopen(list, "r", stdin) != NULL, "freopen");
+	first_path(got, sizeof got, NULL, "r", &n);
+	CHECK(!strcmp(got, "r/img/a.png"), "%s", got);
+
+	/* a missing file: the name and the reason */
+	snprintf(list, sizeof list, "%s/nosuch.txt", sub);
+	first_path(got, sizeof got, list, NULL, &n);
+	snprintf(want, sizeof want, "error: %s: No such file", list);
+	CHECK(!strncmp(got, want, strlen(want)), "%s", got);
+
+	snprintf(list, sizeof list, "%s/list.txt", sub);
+	unlink(list);
+	rmdir(sub);
+	rmdir(dir);
+}
+
 TEST(npy_roundtrip)
 {
 	char path[] = "/tmp/t_util_npyXXXXXX", err[256];
@@ -150,6 +251,7 @@ main(void)
 	RUN(rng_deterministic);
 	RUN(rng_ranges);
 	RUN(list_parse);
+	RUN(list_read_file);
 	RUN(npy_roundtrip);
 	return check_summary();
 }

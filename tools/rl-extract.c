@@ -56,7 +56,9 @@ static const char options_text[] =
     "                      or none (images already size x size)\n"
     "  -p, --prefix name   files prefix_feat1.npy, ... (default: the "
     "list's name)\n"
-    "  -r, --root dir      relative image paths are under dir\n"
+    "  -r, --root dir      relative image paths are under dir (default: "
+    "the list's\n"
+    "                      directory)\n"
     "  -V, --version       print the version and exit\n"
     "  -v, --verbose       progress and timing on stderr\n"
     "  --random-init seed  a randomly initialised network instead of "
@@ -377,18 +379,13 @@ static void
 read_list(List *l, Labels *lb, const Opts *o)
 {
 	const char *name = o->list ? o->list : "<stdin>";
-	FILE *fp = o->list ? fopen(o->list, "r") : stdin;
 	char msg[1024];
 	size_t nbad;
 	long bad;
 	int e;
 
-	if (fp == NULL)
-		err(RL_EXIT_FAIL, "%s", o->list);
-	if (list_read(l, fp, name, o->root, msg, sizeof msg))
+	if (list_read_file(l, o->list, o->root, msg, sizeof msg))
 		errx(RL_EXIT_FAIL, "%s", msg);
-	if (o->list)
-		fclose(fp);
 	if (l->n == 0)
 		errx(RL_EXIT_FAIL, "%s: no images", name);
 	labels_make(lb, l, name);

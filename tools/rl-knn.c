@@ -64,19 +64,16 @@ show(void *ctx, size_t done)
 	progress_show(p, done, 0, NULL);
 }
 
-/* The paths of list file name, which must have n of them. */
+/* The paths of list file name (relative ones under its directory), which
+ * must have n of them. */
 static void
 paths_read(List *l, const char *name, size_t n, const char *feat)
 {
 	char msg[1024];
-	FILE *fp = fopen(name, "r");
 
-	if (!fp)
-		err(RL_EXIT_FAIL, "%s", name);
 	memset(l, 0, sizeof *l);
-	if (list_read(l, fp, name, NULL, msg, sizeof msg))
+	if (list_read_file(l, name, NULL, msg, sizeof msg))
 		errx(RL_EXIT_FAIL, "%s", msg);
-	fclose(fp);
 	if (l->n != n)
 		errx(RL_EXIT_FAIL, "%s: %zu paths for the %zu rows of %s", name,
 		    l->n, n, feat);
