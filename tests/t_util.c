@@ -1,4 +1,5 @@
 /* t_util: util (parsing, files), rng (determinism, ranges), list, npy. */
+#include <dirent.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -204,6 +205,103 @@ TEST(list_read_file)
 	rmdir(dir);
 }
 
+/* The names in dir, space-separated (sorted by readdir's whim). */
+static void
+dir_names(char *out, size_t n, const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	out[0] = '\0';
+	while (d && (e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			snprintf(out + strlen(out), n - strlen(out), "%s%s",
+			    *out ? " " : "", e->d_name);
+	if (d)
+		closedir(d);
+}
+
+TEST(write_text_atomic)
+{
+	char dir[512], path[560], got[1024], err[1024];
+	FILE *fp;
+
+	scratch_dir(dir, sizeof dir, "t_util_text");
+	snprintf(path, sizeof path, "%s/a.json", dir);
+	/* a new file, then one that replaces it whole; no temp file left */
+	CHECK(rl_write_text_atomic(path, "{\"x\": 1}", err, sizeof err) == 0,
+	    "%s", err);
+	CHECK(rl_write_text_atomic(path, "two", err, sizeof err) == 0, "%s",
+	    err);
+	fp = fopen(path, "r");
+	CHECK(fp && fread(got, 1, sizeof got, fp) == 4 && !memcmp(got,
+	    "two\n", 4), "contents");
+	if (fp)
+		fclose(fp);
+	dir_names(got, sizeof got, dir);
+	CHECK(!strcmp(got, "a.json"), "files: %s", got);
+
+	/* a directory in the way: an error naming the path, nothing left */
+	snprintf(path, sizeof path, "%s/d", dir);
+	CHECK(mkdir(path, 0777) == 0, "mkdir");
+	CHECK(rl_write_text_atomic(path, "x", err, sizeof err) < 0 &&
+	    !strncmp(err, path, strlen(path)), "%s", err);
+	dir_names(got, sizeof got, dir);
+	CHECK(!strcmp(got, "a.json d") || !strcmp(got, "d a.json"), "files: %s",
+	    got);
+	/* no directory to write in */
+	snprintf(path, sizeof path, "%s/none/a.json", dir);
+	CHECK(rl_write_text_atomic(path, "x", err, sizeof err) < 0 &&
+	    strstr(err, "No such file"), "%s", err);
+
+	snprintf(path, sizeof path, "%s/d", dir);
+	rmdir(path);
+	snprintf(path, sizeof path, "%s/a.json", dir);
+	unlink(path);
+	rmdir(dir);
+}
+
+TEST(tmp_path)
+{
+	char *t = rl_tmp_path("dir/x.npy"), want[64];
+
+	snprintf(want, sizeof want, "dir/x.npy.tmp%ld", (long)getpid());
+	CHECK(!strcmp(t, want), "%s", t);
+	free(t);
+}
+
+TEST(file_crc32)
+{
+	/* Python: zlib.crc32(b"123456789") == 0xcbf43926 (the CRC-32 check
+	 * value); zlib.crc32(bytes(i * 7 % 251 for i in range(2**20 + 5)))
+	 * == 0x9494f950, a file longer than the 1 MiB read buffer. */
+	char dir[512], path[560], err[1024];
+	unsigned long crc = 1;
+	size_t n = (1 << 20) + 5;
+	unsigned char *b = malloc(n);
+	FILE *fp;
+
+	scratch_dir(dir, sizeof dir, "t_util_crc");
+	snprintf(path, sizeof path, "%s/check", dir);
+	write_file(path, "123456789");
+	CHECK(rl_file_crc32(path, &crc, err, sizeof err) == 0 &&
+	    crc == 0xcbf43926UL, "crc %08lx %s", crc, err);
+	write_file(path, "");
+	CHECK(rl_file_crc32(path, &crc, err, sizeof err) == 0 && crc == 0,
+	    "empty: %08lx", crc);
+	for (size_t i = 0; i < n; i++)
+		b[i] = (unsigned char)(i * 7 % 251);
+	fp = fopen(path, "wb");
+	CHECK(fp && fwrite(b, 1, n, fp) == n && fclose(fp) == 0, "write");
+	CHECK(rl_file_crc32(path, &crc, err, sizeof err) == 0 &&
+	    crc == 0x9494f950UL, "long: %08lx %s", crc, err);
+	unlink(path);
+	CHECK(rl_file_crc32(path, &crc, err, sizeof err) < 0 &&
+	    strstr(err, "check: No such file"), "missing: %s", err);
+	rmdir(dir);
+	free(b);
+}
+
 TEST(npy_roundtrip)
 {
 	char path[] = "/tmp/t_util_npyXXXXXX", err[256];
@@ -252,6 +350,9 @@ main(void)
 	RUN(rng_ranges);
 	RUN(list_parse);
 	RUN(list_read_file);
+	RUN(write_text_atomic);
+	RUN(tmp_path);
+	RUN(file_crc32);
 	RUN(npy_roundtrip);
 	return check_summary();
 }

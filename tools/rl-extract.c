@@ -418,7 +418,7 @@ load_model(ExtractModel *m, ModelInfo *mi, const Opts *o)
 	mi->path = o->model;
 	mi->size = (long long)st.st_size;
 	mi->mtime = (long long)st.st_mtime;
-	if (extract_file_crc32(o->model, &mi->crc, msg, sizeof msg) ||
+	if (rl_file_crc32(o->model, &mi->crc, msg, sizeof msg) ||
 	    ckpt_open(&c, o->model, msg, sizeof msg))
 		errx(RL_EXIT_FAIL, "%s", msg);
 	if (extract_model_load(m, c, o->arch, msg, sizeof msg))
@@ -502,7 +502,7 @@ outputs_commit(Outputs *op, const Labels *lb, const char *text, char *msg,
 	if (rc == 0 && op->labels)
 		rc = npy_write(op->labels, lb->nl == 1 ? NPY_I64 : NPY_I32,
 		    lb->nl == 1 ? 1 : 2, lb->shape, lb->data, msg, msglen);
-	if (rc == 0 && (rc = extract_write_text(op->json, text, msg,
+	if (rc == 0 && (rc = rl_write_text_atomic(op->json, text, msg,
 	    msglen)) != 0 && op->labels)
 		unlink(op->labels);
 	if (rc != 0) {
