@@ -341,6 +341,42 @@ TEST(npy_roundtrip)
 	unlink(path);
 }
 
+TEST(npy_writer_tmp)
+{
+	char dir[512], path[560], err[256];
+	float row[3] = {1, 2, 3};
+	NpyWriter w;
+	Npy a;
+	char *tmp;
+
+	scratch_dir(dir, sizeof dir, "t_util_npyw");
+	snprintf(path, sizeof path, "%s/f.npy", dir);
+	tmp = npy_tmp_path(path);
+	/* while the rows come, only the temp file exists; then only path */
+	CHECK(npy_writer_open(&w, path, NPY_F32, 3, err, sizeof err) == 0,
+	    "%s", err);
+	CHECK(npy_writer_append(&w, row, 1, err, sizeof err) == 0 &&
+	    npy_writer_append(&w, row, 1, err, sizeof err) == 0, "%s", err);
+	CHECK(access(tmp, F_OK) == 0 && access(path, F_OK) != 0,
+	    "%s while writing", tmp);
+	CHECK(npy_writer_close(&w, err, sizeof err) == 0, "%s", err);
+	CHECK(access(tmp, F_OK) != 0 && access(path, F_OK) == 0, "closed");
+	CHECK(npy_read(path, &a, err, sizeof err) == 0 && a.shape[0] == 2 &&
+	    a.shape[1] == 3 && npy_get(&a, 5) == 3, "%s", err);
+	npy_free(&a);
+	/* abort removes the temp file and leaves the old file alone */
+	CHECK(npy_writer_open(&w, path, NPY_F32, 3, err, sizeof err) == 0 &&
+	    access(tmp, F_OK) == 0, "%s", err);
+	npy_writer_abort(&w);
+	CHECK(access(tmp, F_OK) != 0, "abort left %s", tmp);
+	CHECK(npy_read(path, &a, err, sizeof err) == 0 && a.shape[0] == 2,
+	    "old file: %s", err);
+	npy_free(&a);
+	unlink(path);
+	rmdir(dir);
+	free(tmp);
+}
+
 int
 main(void)
 {
@@ -354,5 +390,6 @@ main(void)
 	RUN(tmp_path);
 	RUN(file_crc32);
 	RUN(npy_roundtrip);
+	RUN(npy_writer_tmp);
 	return check_summary();
 }

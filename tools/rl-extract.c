@@ -5,7 +5,6 @@
  * float32 .npy files with the list's labels and a JSON sidecar that says
  * how they were made.
  */
-#include <assert.h>
 #include <err.h>
 #include <errno.h>
 #include <getopt.h>
@@ -463,17 +462,15 @@ outputs_open(Outputs *op, const ExtractPlan *plan, const Opts *o, int nl)
 		op->file[i] = strrchr(p, '/') + 1;
 		op->out[i] = emalloc_aligned((size_t)plan->maxB * f->dim *
 		    sizeof(float));
-		// npy.h's temp name, known before the file exists, so a signal
-		// between its creation and its registration cannot leave it
-		op->tmp[i] = emalloc(strlen(p) + 32);
-		sprintf(op->tmp[i], "%s.tmp%ld", p, (long)getpid());
+		// registered before the writer creates it, so a signal
+		// between the two cannot leave it behind
+		op->tmp[i] = npy_tmp_path(p);
 		tmpnames[i] = op->tmp[i];
 		if (npy_writer_open(&op->w[i], p, NPY_F32, (int64_t)f->dim,
 		    msg, sizeof msg)) {
 			outputs_abort(op);
 			errx(RL_EXIT_FAIL, "%s", msg);
 		}
-		assert(strcmp(op->w[i].tmp, op->tmp[i]) == 0);
 		op->n++;
 	}
 	if (nl > 0)
