@@ -9,7 +9,9 @@
 #   make deps       apt-get install what the project needs (idempotent)
 #
 # Every common/*.c goes into libcommon.a; every tools/X.c is a program X;
-# every tests/t_X.c is a test program; tests/cli/*.sh are CLI tests.
+# every tests/t_X.c is a test program; tests/cli/*.sh are CLI tests; every
+# bench/X.c is a program build/bench/X that `make bench` builds for its
+# scripts.
 
 VERSION   = 0.1.0
 PREFIX   ?= /usr/local
@@ -42,6 +44,7 @@ COMMON_SRC = $(wildcard common/*.c)
 COMMON_OBJ = $(COMMON_SRC:%.c=$(BUILD)/%.o)
 TOOLS      = $(patsubst tools/%.c,$(BUILD)/%,$(wildcard tools/*.c))
 TESTS      = $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/t_*.c))
+BENCHPROG  = $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 MAN        = $(wildcard man/*.[1-9])
 LIB        = $(BUILD)/libcommon.a
 
@@ -77,19 +80,27 @@ $(BUILD)/common/%.o: common/%.c common/*.h $(STAMP)
 $(LIB): $(COMMON_OBJ)
 	rm -f $@ && $(AR) rcs $@ $(COMMON_OBJ)
 
+# A program from one .c file and libcommon.a (tools, tests, benchmarks).
+define LINK
+@mkdir -p $(@D)
+@echo "LD $@"
+$(Q)$(CC) $(RL_CFLAGS) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB) $(LDFLAGS) $(RL_LIBS) $(LDLIBS)
+endef
+
 $(BUILD)/%: tools/%.c $(LIB) common/*.h
-	@echo "LD $@"
-	$(Q)$(CC) $(RL_CFLAGS) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB) $(LDFLAGS) $(RL_LIBS) $(LDLIBS)
+	$(LINK)
 
 $(BUILD)/tests/%: tests/%.c tests/check.h $(LIB) common/*.h
-	@mkdir -p $(@D)
-	@echo "LD $@"
-	$(Q)$(CC) $(RL_CFLAGS) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB) $(LDFLAGS) $(RL_LIBS) $(LDLIBS)
+	$(LINK)
+
+# bench/*.c: programs the bench scripts time (`make bench` builds them).
+$(BUILD)/bench/%: bench/%.c $(LIB) common/*.h
+	$(LINK)
 
 check test: all
 	@BUILD=$(BUILD) sh tests/run.sh
 
-bench: all
+bench: all $(BENCHPROG)
 	@$(MAKE) --no-print-directory deps-bench
 	@BUILD=$(BUILD) sh bench/run.sh $(BENCH)
 

@@ -11,17 +11,12 @@
 # reports an exact count, 298.4 against 301.2 GFLOP). The engine sets
 # OPENBLAS_CORETYPE=Haswell and OMP_WAIT_POLICY=passive unless set
 # (blas_init); PyTorch runs with its defaults.
-# engine_bench is compiled here with the Makefile's flags against
-# $BUILD/libcommon.a (the Makefile builds only tools/ and tests/).
+# engine_bench is $BIN/bench/engine_bench, which `make bench` builds with
+# the tools' flags against libcommon.a.
 set -e
 BIN=${BIN:-build}
-PKG="vips libzmq msgpack lmdb openblas jansson zlib"
-CC=${CC:-cc}
-exe=${TMP:-/tmp}/engine_bench
-# shellcheck disable=SC2046
-$CC -std=c11 -D_POSIX_C_SOURCE=200809L -O3 -march=native -fopenmp -I. \
-	$(pkg-config --cflags $PKG) -o "$exe" bench/engine_bench.c \
-	"$BIN/libcommon.a" $(pkg-config --libs $PKG) -fopenmp -lm -lpthread
+exe=$BIN/bench/engine_bench
+[ -x "$exe" ] || { echo "b_engine: no $exe (run make bench)" >&2; exit 1; }
 
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (the figures below are only comparable in one run)"
 out=$("$exe" -a 50 -i 16 -n 5 -w 2)

@@ -6,7 +6,8 @@
  * 8 pairs per image, then Linear(2F, 4096), BatchNorm1d, ReLU, Dropout(0.5),
  * Linear(4096, 8), cross-entropy, the backward of all of it, and an SGD
  * step (lr 0.01, momentum 0.9, weight decay 5e-4) over the one parameter
- * block. Built and run by bench/b_engine.sh; not part of `make`.
+ * block. Built by `make bench` (build/bench/engine_bench), run by
+ * bench/b_engine.sh; not part of `make all`.
  *
  * Prints one line per step with -v, then a summary: seconds per step
  * (median), pairs/s, and GFLOP/s counting convolutions and linear layers

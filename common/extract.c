@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "common/extract.h"
 #include "common/img.h"
@@ -429,63 +428,4 @@ extract_check_files(const List *l, size_t *nbad, int *first_errno)
 			}
 		}
 	return first;
-}
-
-/* ------------------------------------------------------------------------ */
-/* files */
-
-int
-extract_file_crc32(const char *path, unsigned long *crc, char *err,
-    size_t errlen)
-{
-	FILE *fp = fopen(path, "rb");
-	unsigned char *buf;
-	size_t n;
-	int rc = 0;
-
-	*crc = crc32(0L, Z_NULL, 0);
-	if (fp == NULL) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	buf = emalloc(1 << 20);
-	while ((n = fread(buf, 1, 1 << 20, fp)) > 0)
-		*crc = crc32(*crc, buf, (uInt)n);
-	if (ferror(fp)) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		rc = -1;
-	}
-	free(buf);
-	fclose(fp);
-	return rc;
-}
-
-int
-extract_write_text(const char *path, const char *text, char *err,
-    size_t errlen)
-{
-	size_t n = strlen(path) + 32, len = strlen(text);
-	char *tmp = emalloc(n);
-	FILE *fp;
-	int e = 0;
-
-	snprintf(tmp, n, "%s.tmp%ld", path, (long)getpid());
-	if ((fp = fopen(tmp, "w")) == NULL) {
-		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
-		free(tmp);
-		return -1;
-	}
-	if (fwrite(text, 1, len, fp) != len || fputc('\n', fp) == EOF ||
-	    fflush(fp) || fsync(fileno(fp)))
-		e = errno ? errno : EIO;
-	if (fclose(fp) && !e)
-		e = errno;
-	if (!e && rename(tmp, path))
-		e = errno;
-	if (e) {
-		snprintf(err, errlen, "%s: %s", path, strerror(e));
-		unlink(tmp);
-	}
-	free(tmp);
-	return e ? -1 : 0;
 }

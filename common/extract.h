@@ -17,7 +17,8 @@
  * be read or decoded stops the run: feature rows must line up with the
  * list's labels, so nothing is skipped.
  *
- * Not here: writing files (the tool does, through npy.h), training.
+ * Not here: writing files (the tool does, through npy.h and util.h),
+ * training.
  */
 #ifndef RL_EXTRACT_H
 #define RL_EXTRACT_H
@@ -150,23 +151,5 @@ void extract_loader_stop(ExtractLoader *ld);
  * before hours of work.
  */
 long extract_check_files(const List *l, size_t *nbad, int *first_errno);
-
-/* ------------------------------------------------------------------------ */
-/* files */
-
-/*
- * *crc = zlib's CRC-32 of the whole file at path (a checkpoint's
- * fingerprint for the sidecar). Returns 0, or -1 with "path: reason".
- */
-int extract_file_crc32(const char *path, unsigned long *crc, char *err,
-    size_t errlen);
-
-/*
- * Write text and a newline to path atomically (a temp file beside it,
- * fsync, rename), so a reader never sees part of it. Returns 0, or -1 with
- * "path: reason"; the temp file is then removed.
- */
-int extract_write_text(const char *path, const char *text, char *err,
-    size_t errlen);
 
 #endif

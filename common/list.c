@@ -102,6 +102,46 @@ list_read(List *l, FILE *fp, const char *name, const char *root,
 	return ret;
 }
 
+/* The directory part of path ("." for none), malloc'd. */
+static char *
+dir_of(const char *path)
+{
+	const char *sl = strrchr(path, '/');
+	char *d;
+
+	if (sl == NULL)
+		return estrdup(".");
+	if (sl == path)
+		return estrdup("/");
+	d = estrdup(path);
+	d[sl - path] = '\0';
+	return d;
+}
+
+int
+list_read_file(List *l, const char *name, const char *root, char *err,
+    size_t errlen)
+{
+	int in = name == NULL || strcmp(name, "-") == 0;
+	FILE *fp = in ? stdin : fopen(name, "r");
+	char *dir = NULL;
+	int rc;
+
+	if (fp == NULL) {
+		snprintf(err, errlen, "%s: %s", name, strerror(errno));
+		return -1;
+	}
+	if (root == NULL && !in)
+		root = dir = dir_of(name);
+	if (root != NULL && strcmp(root, ".") == 0)
+		root = NULL;
+	rc = list_read(l, fp, in ? "<stdin>" : name, root, err, errlen);
+	if (!in)
+		fclose(fp);
+	free(dir);
+	return rc;
+}
+
 void
 list_free(List *l)
 {

@@ -170,18 +170,22 @@ fail:
 	return -1;
 }
 
+char *
+npy_tmp_path(const char *path)
+{
+	return rl_tmp_path(path);
+}
+
 int
 npy_writer_open(NpyWriter *w, const char *path, NpyType t, int64_t cols,
     char *err, size_t errlen)
 {
 	char hdr[NPY_HDR];
 	int64_t shape[2] = {0, cols};
-	size_t n = strlen(path) + 16;
 
 	memset(w, 0, sizeof *w);
 	w->path = estrdup(path);
-	w->tmp = emalloc(n);
-	snprintf(w->tmp, n, "%s.tmp%ld", path, (long)getpid());
+	w->tmp = npy_tmp_path(path);
 	w->type = t;
 	w->cols = cols;
 	if (!(w->fp = fopen(w->tmp, "wb"))) {

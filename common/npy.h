@@ -52,8 +52,21 @@ typedef struct {
 	int64_t rows, cols;
 } NpyWriter;
 
+/*
+ * Open a writer of a (rows, cols) array at path, rows counted as they come
+ * (cols -1: a 1-D array). The data goes to the temp file npy_tmp_path(path)
+ * until npy_writer_close renames it. Returns 0, or -1 with a message in err
+ * (and nothing left behind).
+ */
 int npy_writer_open(NpyWriter *w, const char *path, NpyType t, int64_t cols,
     char *err, size_t errlen);
+/*
+ * The temp file a writer of path (and npy_write) writes before the rename,
+ * malloc'd; the one place its name is made. Known before the file exists,
+ * so a caller that removes temp files on a fatal signal can register it
+ * before npy_writer_open creates it.
+ */
+char *npy_tmp_path(const char *path);
 /* Append nrows rows (nrows*cols elements). */
 int npy_writer_append(NpyWriter *w, const void *data, int64_t nrows,
     char *err, size_t errlen);

@@ -1,7 +1,7 @@
 /*
- * util: allocation, number parsing, stream closing, progress.
- * See util.h. Not a place for anything that knows about images, records or
- * networks.
+ * util: allocation, number parsing, stream closing, atomic text files,
+ * checksums, progress. See util.h. Not a place for anything that knows
+ * about images, records or networks.
  */
 #define _GNU_SOURCE /* program_invocation_short_name */
 #include <errno.h>
@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "common/util.h"
 
@@ -26,6 +27,21 @@ rl_print_version(void)
 {
 	printf("%s %s\n", rl_progname(), RL_VERSION);
 	exit(0);
+}
+
+_Noreturn void
+rl_usage(const char *usage)
+{
+	fputs(usage, stderr);
+	exit(RL_EXIT_USAGE);
+}
+
+_Noreturn void
+rl_help(const char *usage, const char *options)
+{
+	fputs(usage, stdout);
+	fputs(options, stdout);
+	exit(fshut(stdout, "<stdout>"));
 }
 
 static void *
@@ -183,6 +199,71 @@ fshut(FILE *fp, const char *name)
 		ret = 1;
 	}
 	return ret;
+}
+
+char *
+rl_tmp_path(const char *path)
+{
+	size_t n = strlen(path) + 32;
+	char *tmp = emalloc(n);
+
+	snprintf(tmp, n, "%s.tmp%ld", path, (long)getpid());
+	return tmp;
+}
+
+int
+rl_write_text_atomic(const char *path, const char *text, char *err,
+    size_t errlen)
+{
+	size_t len = strlen(text);
+	char *tmp = rl_tmp_path(path);
+	FILE *fp;
+	int e = 0;
+
+	if ((fp = fopen(tmp, "w")) == NULL) {
+		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+		free(tmp);
+		return -1;
+	}
+	if (fwrite(text, 1, len, fp) != len || fputc('\n', fp) == EOF ||
+	    fflush(fp) || fsync(fileno(fp)))
+		e = errno ? errno : EIO;
+	if (fclose(fp) && !e)
+		e = errno;
+	if (!e && rename(tmp, path))
+		e = errno;
+	if (e) {
+		snprintf(err, errlen, "%s: %s", path, strerror(e));
+		unlink(tmp);
+	}
+	free(tmp);
+	return e ? -1 : 0;
+}
+
+int
+rl_file_crc32(const char *path, unsigned long *crc, char *err,
+    size_t errlen)
+{
+	FILE *fp = fopen(path, "rb");
+	unsigned char *buf;
+	size_t n;
+	int rc = 0;
+
+	*crc = crc32(0L, Z_NULL, 0);
+	if (fp == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	buf = emalloc(1 << 20);
+	while ((n = fread(buf, 1, 1 << 20, fp)) > 0)
+		*crc = crc32(*crc, buf, (uInt)n);
+	if (ferror(fp)) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		rc = -1;
+	}
+	free(buf);
+	fclose(fp);
+	return rc;
 }
 
 void

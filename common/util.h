@@ -1,7 +1,8 @@
 /*
  * util: the plumbing every tool shares: allocation that cannot fail,
- * range-checked number parsing, checked closing of output streams, the
- * progress line, and the usage/exit-code conventions.
+ * range-checked number parsing, checked closing of output streams, atomic
+ * text files and file checksums, the progress line, and the usage/exit-code
+ * conventions.
  *
  * Only these e* helpers and tools/ end the process; every other common/
  * module returns an error code and a message instead.
@@ -80,6 +81,30 @@ void progress_show(Progress *p, uint64_t done, uint64_t total,
 void progress_end(Progress *p, uint64_t done, uint64_t total,
     const char *extra);
 
+/*
+ * The name a file is written under before it is renamed into place:
+ * "path.tmpPID", beside it (so on its file system), malloc'd. Every atomic
+ * writer (rl_write_text_atomic, npy.h) builds its temp name here, so a
+ * caller that must know it (to remove it on a signal) can too.
+ */
+char *rl_tmp_path(const char *path);
+
+/*
+ * Write text and a newline to path atomically (rl_tmp_path's file, fsync,
+ * rename), so a reader never sees part of it and an existing file is
+ * replaced whole. Returns 0, or -1 with "path: reason" in err; the temp
+ * file is then removed.
+ */
+int rl_write_text_atomic(const char *path, const char *text, char *err,
+    size_t errlen);
+
+/*
+ * *crc = zlib's CRC-32 of the whole file at path (Python's zlib.crc32 of
+ * its bytes; a file's fingerprint). Returns 0, or -1 with "path: reason".
+ */
+int rl_file_crc32(const char *path, unsigned long *crc, char *err,
+    size_t errlen);
+
 /* Seconds since an arbitrary origin, monotonic. */
 double now_seconds(void);
 
@@ -88,5 +113,15 @@ const char *rl_progname(void);
 
 /* Print "prog version" to stdout and exit 0 (every tool's -V/--version). */
 void rl_print_version(void);
+
+/*
+ * A tool's usage conventions. usage is its usage text ("usage: rl-x [-hV]
+ * ...\n", the man page's SYNOPSIS), options its help lines, one an option.
+ * rl_usage prints usage to stderr and exits 2 (a bad option or operand);
+ * rl_help prints usage then options to stdout and exits 0, or 1 when stdout
+ * cannot be written (-h, --help).
+ */
+_Noreturn void rl_usage(const char *usage);
+_Noreturn void rl_help(const char *usage, const char *options);
 
 #endif

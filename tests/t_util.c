@@ -1,6 +1,10 @@
-/* t_util: util (parsing), rng (determinism, ranges), list, npy. */
+/* t_util: util (parsing, files), rng (determinism, ranges), list, npy. */
+#include <dirent.h>
+#include <limits.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/list.h"
@@ -103,6 +107,201 @@ TEST(list_parse)
 	list_free(&l);
 }
 
+/* A fresh directory under $TMP (or /tmp) for a case's files. */
+static void
+scratch_dir(char *dir, size_t n, const char *name)
+{
+	const char *t = getenv("TMP");
+
+	snprintf(dir, n, "%s/%s.XXXXXX", t && *t ? t : "/tmp", name);
+	if (mkdtemp(dir) == NULL) {
+		perror(dir);
+		exit(1);
+	}
+}
+
+static void
+write_file(const char *path, const char *text)
+{
+	FILE *fp = fopen(path, "w");
+
+	if (fp == NULL || fputs(text, fp) == EOF || fclose(fp) != 0) {
+		perror(path);
+		exit(1);
+	}
+}
+
+/* The first path of list file name read with root, or the error text. */
+static void
+first_path(char *out, size_t n, const char *name, const char *root,
+    size_t *count)
+{
+	List l = {0};
+	char err[512];
+
+	if (list_read_file(&l, name, root, err, sizeof err) < 0)
+		snprintf(out, n, "error: %s", err);
+	else
+		snprintf(out, n, "%s", l.n ? l.item[0].path : "(none)");
+	*count = l.n;
+	list_free(&l);
+}
+
+TEST(list_read_file)
+{
+	char dir[512], sub[520], list[560], want[640], got[1200];
+	char cwd[PATH_MAX];
+	size_t n;
+
+	scratch_dir(dir, sizeof dir, "t_util_list");
+	snprintf(sub, sizeof sub, "%s/sub", dir);
+	snprintf(list, sizeof list, "%s/list.txt", sub);
+	CHECK(mkdir(sub, 0777) == 0, "mkdir %s", sub);
+	write_file(list, "img/a.png 1\n/abs/b.png 2\n");
+
+	/* by default under the list's own directory; absolute paths stay */
+	first_path(got, sizeof got, list, NULL, &n);
+	snprintf(want, sizeof want, "%s/img/a.png", sub);
+	CHECK(n == 2 && !strcmp(got, want), "%s (n %zu)", got, n);
+	{
+		List l = {0};
+		char err[256];
+		CHECK(list_read_file(&l, list, NULL, err, sizeof err) == 0 &&
+		    l.n == 2 && !strcmp(l.item[1].path, "/abs/b.png") &&
+		    l.item[1].label[0] == 2, "absolute path");
+		list_free(&l);
+	}
+	/* an explicit root wins; "." leaves the paths as written */
+	first_path(got, sizeof got, list, "r", &n);
+	CHECK(!strcmp(got, "r/img/a.png"), "%s", got);
+	first_path(got, sizeof got, list, ".", &n);
+	CHECK(!strcmp(got, "img/a.png"), "%s", got);
+
+	/* a bare name in the working directory: paths as written */
+	CHECK(getcwd(cwd, sizeof cwd) != NULL && chdir(sub) == 0, "chdir");
+	first_path(got, sizeof got, "list.txt", NULL, &n);
+	CHECK(!strcmp(got, "img/a.png"), "%s", got);
+	first_path(got, sizeof got, "../sub/list.txt", NULL, &n);
+	CHECK(!strcmp(got, "../sub/img/a.png"), "%s", got);
+	CHECK(chdir(cwd) == 0, "chdir back");
+
+	/* "-" is stdin, taken from the working directory unless rooted */
+	CHECK(freopen(list, "r", stdin) != NULL, "freopen");
+	first_path(got, sizeof got, "-", NULL, &n);
+	CHECK(!strcmp(got, "img/a.png"), "%s", got);
+	CHECK(freopen(list, "r", stdin) != NULL, "freopen");
+	first_path(got, sizeof got, NULL, "r", &n);
+	CHECK(!strcmp(got, "r/img/a.png"), "%s", got);
+
+	/* a missing file: the name and the reason */
+	snprintf(list, sizeof list, "%s/nosuch.txt", sub);
+	first_path(got, sizeof got, list, NULL, &n);
+	snprintf(want, sizeof want, "error: %s: No such file", list);
+	CHECK(!strncmp(got, want, strlen(want)), "%s", got);
+
+	snprintf(list, sizeof list, "%s/list.txt", sub);
+	unlink(list);
+	rmdir(sub);
+	rmdir(dir);
+}
+
+/* The names in dir, space-separated (sorted by readdir's whim). */
+static void
+dir_names(char *out, size_t n, const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	out[0] = '\0';
+	while (d && (e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			snprintf(out + strlen(out), n - strlen(out), "%s%s",
+			    *out ? " " : "", e->d_name);
+	if (d)
+		closedir(d);
+}
+
+TEST(write_text_atomic)
+{
+	char dir[512], path[560], got[1024], err[1024];
+	FILE *fp;
+
+	scratch_dir(dir, sizeof dir, "t_util_text");
+	snprintf(path, sizeof path, "%s/a.json", dir);
+	/* a new file, then one that replaces it whole; no temp file left */
+	CHECK(rl_write_text_atomic(path, "{\"x\": 1}", err, sizeof err) == 0,
+	    "%s", err);
+	CHECK(rl_write_text_atomic(path, "two", err, sizeof err) == 0, "%s",
+	    err);
+	fp = fopen(path, "r");
+	CHECK(fp && fread(got, 1, sizeof got, fp) == 4 && !memcmp(got,
+	    "two\n", 4), "contents");
+	if (fp)
+		fclose(fp);
+	dir_names(got, sizeof got, dir);
+	CHECK(!strcmp(got, "a.json"), "files: %s", got);
+
+	/* a directory in the way: an error naming the path, nothing left */
+	snprintf(path, sizeof path, "%s/d", dir);
+	CHECK(mkdir(path, 0777) == 0, "mkdir");
+	CHECK(rl_write_text_atomic(path, "x", err, sizeof err) < 0 &&
+	    !strncmp(err, path, strlen(path)), "%s", err);
+	dir_names(got, sizeof got, dir);
+	CHECK(!strcmp(got, "a.json d") || !strcmp(got, "d a.json"), "files: %s",
+	    got);
+	/* no directory to write in */
+	snprintf(path, sizeof path, "%s/none/a.json", dir);
+	CHECK(rl_write_text_atomic(path, "x", err, sizeof err) < 0 &&
+	    strstr(err, "No such file"), "%s", err);
+
+	snprintf(path, sizeof path, "%s/d", dir);
+	rmdir(path);
+	snprintf(path, sizeof path, "%s/a.json", dir);
+	unlink(path);
+	rmdir(dir);
+}
+
+TEST(tmp_path)
+{
+	char *t = rl_tmp_path("dir/x.npy"), want[64];
+
+	snprintf(want, sizeof want, "dir/x.npy.tmp%ld", (long)getpid());
+	CHECK(!strcmp(t, want), "%s", t);
+	free(t);
+}
+
+TEST(file_crc32)
+{
+	/* Python: zlib.crc32(b"123456789") == 0xcbf43926 (the CRC-32 check
+	 * value); zlib.crc32(bytes(i * 7 % 251 for i in range(2**20 + 5)))
+	 * == 0x9494f950, a file longer than the 1 MiB read buffer. */
+	char dir[512], path[560], err[1024];
+	unsigned long crc = 1;
+	size_t n = (1 << 20) + 5;
+	unsigned char *b = malloc(n);
+	FILE *fp;
+
+	scratch_dir(dir, sizeof dir, "t_util_crc");
+	snprintf(path, sizeof path, "%s/check", dir);
+	write_file(path, "123456789");
+	CHECK(rl_file_crc32(path, &crc, err, sizeof err) == 0 &&
+	    crc == 0xcbf43926UL, "crc %08lx %s", crc, err);
+	write_file(path, "");
+	CHECK(rl_file_crc32(path, &crc, err, sizeof err) == 0 && crc == 0,
+	    "empty: %08lx", crc);
+	for (size_t i = 0; i < n; i++)
+		b[i] = (unsigned char)(i * 7 % 251);
+	fp = fopen(path, "wb");
+	CHECK(fp && fwrite(b, 1, n, fp) == n && fclose(fp) == 0, "write");
+	CHECK(rl_file_crc32(path, &crc, err, sizeof err) == 0 &&
+	    crc == 0x9494f950UL, "long: %08lx %s", crc, err);
+	unlink(path);
+	CHECK(rl_file_crc32(path, &crc, err, sizeof err) < 0 &&
+	    strstr(err, "check: No such file"), "missing: %s", err);
+	rmdir(dir);
+	free(b);
+}
+
 TEST(npy_roundtrip)
 {
 	char path[] = "/tmp/t_util_npyXXXXXX", err[256];
@@ -142,6 +341,42 @@ TEST(npy_roundtrip)
 	unlink(path);
 }
 
+TEST(npy_writer_tmp)
+{
+	char dir[512], path[560], err[256];
+	float row[3] = {1, 2, 3};
+	NpyWriter w;
+	Npy a;
+	char *tmp;
+
+	scratch_dir(dir, sizeof dir, "t_util_npyw");
+	snprintf(path, sizeof path, "%s/f.npy", dir);
+	tmp = npy_tmp_path(path);
+	/* while the rows come, only the temp file exists; then only path */
+	CHECK(npy_writer_open(&w, path, NPY_F32, 3, err, sizeof err) == 0,
+	    "%s", err);
+	CHECK(npy_writer_append(&w, row, 1, err, sizeof err) == 0 &&
+	    npy_writer_append(&w, row, 1, err, sizeof err) == 0, "%s", err);
+	CHECK(access(tmp, F_OK) == 0 && access(path, F_OK) != 0,
+	    "%s while writing", tmp);
+	CHECK(npy_writer_close(&w, err, sizeof err) == 0, "%s", err);
+	CHECK(access(tmp, F_OK) != 0 && access(path, F_OK) == 0, "closed");
+	CHECK(npy_read(path, &a, err, sizeof err) == 0 && a.shape[0] == 2 &&
+	    a.shape[1] == 3 && npy_get(&a, 5) == 3, "%s", err);
+	npy_free(&a);
+	/* abort removes the temp file and leaves the old file alone */
+	CHECK(npy_writer_open(&w, path, NPY_F32, 3, err, sizeof err) == 0 &&
+	    access(tmp, F_OK) == 0, "%s", err);
+	npy_writer_abort(&w);
+	CHECK(access(tmp, F_OK) != 0, "abort left %s", tmp);
+	CHECK(npy_read(path, &a, err, sizeof err) == 0 && a.shape[0] == 2,
+	    "old file: %s", err);
+	npy_free(&a);
+	unlink(path);
+	rmdir(dir);
+	free(tmp);
+}
+
 int
 main(void)
 {
@@ -150,6 +385,11 @@ main(void)
 	RUN(rng_deterministic);
 	RUN(rng_ranges);
 	RUN(list_parse);
+	RUN(list_read_file);
+	RUN(write_text_atomic);
+	RUN(tmp_path);
+	RUN(file_crc32);
 	RUN(npy_roundtrip);
+	RUN(npy_writer_tmp);
 	return check_summary();
 }

@@ -20,41 +20,30 @@ static const char usage_line[] =
     "[-n senders] [-t seconds]\n"
     "              [-o lmdb-dir | -Z endpoint] [file ...]\n";
 
+static const char options_text[] =
+    "  file           a record stream; none or - is stdin\n"
+    "  -c, --count    print the number of records\n"
+    "  -f, --force    write records to stdout even if it is a terminal\n"
+    "  -h, --help     print this help and exit\n"
+    "  -i, --lmdb dir     read the records of an LMDB directory\n"
+    "  -l, --list     print one line per record: id, sample, label, "
+    "patch, gray,\n"
+    "                 source, the 9 boxes\n"
+    "  -m, --meta     print the metadata JSON of the -i directory\n"
+    "  -n, --senders n    with -z: end after n senders ended "
+    "(default 1)\n"
+    "  -o, --to-lmdb dir  write the records to a new LMDB directory\n"
+    "  -t, --timeout seconds  with -z: fail after this long without a "
+    "record\n"
+    "                 (default 120; 0 waits forever)\n"
+    "  -V, --version  print the version and exit\n"
+    "  -v, --verbose  show progress on stderr\n"
+    "  -Z, --to-zmq endpoint  send the records to a ZeroMQ PULL "
+    "(connects)\n"
+    "  -z, --zmq endpoint     receive records on a ZeroMQ PULL "
+    "(binds)\n";
+
 static volatile sig_atomic_t stop;
-
-static void
-usage(FILE *fp)
-{
-	fputs(usage_line, fp);
-}
-
-static void
-help(void)
-{
-	usage(stdout);
-	fputs("  file           a record stream; none or - is stdin\n"
-	    "  -c, --count    print the number of records\n"
-	    "  -f, --force    write records to stdout even if it is a terminal\n"
-	    "  -h, --help     print this help and exit\n"
-	    "  -i, --lmdb dir     read the records of an LMDB directory\n"
-	    "  -l, --list     print one line per record: id, sample, label, "
-	    "patch, gray,\n"
-	    "                 source, the 9 boxes\n"
-	    "  -m, --meta     print the metadata JSON of the -i directory\n"
-	    "  -n, --senders n    with -z: end after n senders ended "
-	    "(default 1)\n"
-	    "  -o, --to-lmdb dir  write the records to a new LMDB directory\n"
-	    "  -t, --timeout seconds  with -z: fail after this long without a "
-	    "record\n"
-	    "                 (default 120; 0 waits forever)\n"
-	    "  -V, --version  print the version and exit\n"
-	    "  -v, --verbose  show progress on stderr\n"
-	    "  -Z, --to-zmq endpoint  send the records to a ZeroMQ PULL "
-	    "(connects)\n"
-	    "  -z, --zmq endpoint     receive records on a ZeroMQ PULL "
-	    "(binds)\n", stdout);
-	exit(0);
-}
 
 static void
 on_signal(int sig)
@@ -145,7 +134,7 @@ main(int argc, char **argv)
 		switch (c) {
 		case 'c': count = 1; break;
 		case 'f': force = 1; break;
-		case 'h': help(); break;
+		case 'h': rl_help(usage_line, options_text);
 		case 'i': ikind = STREAM_LMDB; in = optarg; break;
 		case 'l': list = 1; break;
 		case 'm': showmeta = 1; break;
@@ -165,8 +154,7 @@ main(int argc, char **argv)
 		case 'Z': okind = STREAM_ZMQ; out = optarg; break;
 		case 'z': ikind = STREAM_ZMQ; in = optarg; break;
 		default:
-			usage(stderr);
-			return RL_EXIT_USAGE;
+			rl_usage(usage_line);
 		}
 	}
 	argc -= optind;

@@ -5,7 +5,6 @@
  * float32 .npy files with the list's labels and a JSON sidecar that says
  * how they were made.
  */
-#include <assert.h>
 #include <err.h>
 #include <errno.h>
 #include <getopt.h>
@@ -35,48 +34,39 @@ static const char usage_line[] =
     "[--size n]\n"
     "                  -m model | --random-init seed [list]\n";
 
+static const char options_text[] =
+    "\n"
+    "  list                image list, `path [label ...]` a line; "
+    "none or - is stdin\n"
+    "  -a, --arch arch     resnet18, resnet34 or resnet50 (default: "
+    "the checkpoint's,\n"
+    "                      resnet50 with --random-init)\n"
+    "  -b, --batch n       images per forward (default 16)\n"
+    "  -h, --help          print this help and exit\n"
+    "  -j, --threads n     image decoding threads (default 1)\n"
+    "  -L, --layers list   features, comma-separated: feat1..feat5, "
+    "gap, or all\n"
+    "                      (default all)\n"
+    "  -m, --model file    safetensors checkpoint with torchvision's "
+    "ResNet names\n"
+    "  -o, --output dir    write the files into dir (default .)\n"
+    "  -P, --preset name   svm (resize, warp; default), center "
+    "(resize, centre crop)\n"
+    "                      or none (images already size x size)\n"
+    "  -p, --prefix name   files prefix_feat1.npy, ... (default: the "
+    "list's name)\n"
+    "  -r, --root dir      relative image paths are under dir (default: "
+    "the list's\n"
+    "                      directory)\n"
+    "  -V, --version       print the version and exit\n"
+    "  -v, --verbose       progress and timing on stderr\n"
+    "  --random-init seed  a randomly initialised network instead of "
+    "-m\n"
+    "  --resize n          shorter side after the first resize "
+    "(default 256)\n"
+    "  --size n            network input side (default 224)\n";
+
 enum { OPT_RANDOM = 256, OPT_RESIZE, OPT_SIZE };
-
-static void
-usage(FILE *fp)
-{
-	fputs(usage_line, fp);
-}
-
-static void
-help(void)
-{
-	usage(stdout);
-	fputs("\n"
-	    "  list                image list, `path [label ...]` a line; "
-	    "none or - is stdin\n"
-	    "  -a, --arch arch     resnet18, resnet34 or resnet50 (default: "
-	    "the checkpoint's,\n"
-	    "                      resnet50 with --random-init)\n"
-	    "  -b, --batch n       images per forward (default 16)\n"
-	    "  -h, --help          print this help and exit\n"
-	    "  -j, --threads n     image decoding threads (default 1)\n"
-	    "  -L, --layers list   features, comma-separated: feat1..feat5, "
-	    "gap, or all\n"
-	    "                      (default all)\n"
-	    "  -m, --model file    safetensors checkpoint with torchvision's "
-	    "ResNet names\n"
-	    "  -o, --output dir    write the files into dir (default .)\n"
-	    "  -P, --preset name   svm (resize, warp; default), center "
-	    "(resize, centre crop)\n"
-	    "                      or none (images already size x size)\n"
-	    "  -p, --prefix name   files prefix_feat1.npy, ... (default: the "
-	    "list's name)\n"
-	    "  -r, --root dir      relative image paths are under dir\n"
-	    "  -V, --version       print the version and exit\n"
-	    "  -v, --verbose       progress and timing on stderr\n"
-	    "  --random-init seed  a randomly initialised network instead of "
-	    "-m\n"
-	    "  --resize n          shorter side after the first resize "
-	    "(default 256)\n"
-	    "  --size n            network input side (default 224)\n", stdout);
-	exit(0);
-}
 
 /* ------------------------------------------------------------------------ */
 /* outputs: temp files removed on a fatal signal, renamed at the end */
@@ -315,8 +305,7 @@ parse_options(Opts *o, int argc, char *argv[])
 			o->batch = (int)estrtonum(optarg, 1, 4096, "batch");
 			break;
 		case 'h':
-			help();
-			break;
+			rl_help(usage_line, options_text);
 		case 'j':
 			o->nthreads = (int)estrtonum(optarg, 1, 256, "threads");
 			break;
@@ -364,8 +353,7 @@ parse_options(Opts *o, int argc, char *argv[])
 			o->ps.size = (int)estrtonum(optarg, 1, 65536, "size");
 			break;
 		default:
-			usage(stderr);
-			exit(RL_EXIT_USAGE);
+			rl_usage(usage_line);
 		}
 	}
 	argc -= optind;
@@ -373,8 +361,7 @@ parse_options(Opts *o, int argc, char *argv[])
 	if (argc > 1 || (o->model != NULL) == o->random) {
 		if (argc <= 1)
 			warnx("give one of -m model and --random-init seed");
-		usage(stderr);
-		exit(RL_EXIT_USAGE);
+		rl_usage(usage_line);
 	}
 	if (o->ps.mode == PREP_CENTER && o->ps.resize < o->ps.size)
 		errx(RL_EXIT_USAGE, "--resize %d is smaller than the %d centre "
@@ -391,18 +378,13 @@ static void
 read_list(List *l, Labels *lb, const Opts *o)
 {
 	const char *name = o->list ? o->list : "<stdin>";
-	FILE *fp = o->list ? fopen(o->list, "r") : stdin;
 	char msg[1024];
 	size_t nbad;
 	long bad;
 	int e;
 
-	if (fp == NULL)
-		err(RL_EXIT_FAIL, "%s", o->list);
-	if (list_read(l, fp, name, o->root, msg, sizeof msg))
+	if (list_read_file(l, o->list, o->root, msg, sizeof msg))
 		errx(RL_EXIT_FAIL, "%s", msg);
-	if (o->list)
-		fclose(fp);
 	if (l->n == 0)
 		errx(RL_EXIT_FAIL, "%s: no images", name);
 	labels_make(lb, l, name);
@@ -435,7 +417,7 @@ load_model(ExtractModel *m, ModelInfo *mi, const Opts *o)
 	mi->path = o->model;
 	mi->size = (long long)st.st_size;
 	mi->mtime = (long long)st.st_mtime;
-	if (extract_file_crc32(o->model, &mi->crc, msg, sizeof msg) ||
+	if (rl_file_crc32(o->model, &mi->crc, msg, sizeof msg) ||
 	    ckpt_open(&c, o->model, msg, sizeof msg))
 		errx(RL_EXIT_FAIL, "%s", msg);
 	if (extract_model_load(m, c, o->arch, msg, sizeof msg))
@@ -480,17 +462,15 @@ outputs_open(Outputs *op, const ExtractPlan *plan, const Opts *o, int nl)
 		op->file[i] = strrchr(p, '/') + 1;
 		op->out[i] = emalloc_aligned((size_t)plan->maxB * f->dim *
 		    sizeof(float));
-		// npy.h's temp name, known before the file exists, so a signal
-		// between its creation and its registration cannot leave it
-		op->tmp[i] = emalloc(strlen(p) + 32);
-		sprintf(op->tmp[i], "%s.tmp%ld", p, (long)getpid());
+		// registered before the writer creates it, so a signal
+		// between the two cannot leave it behind
+		op->tmp[i] = npy_tmp_path(p);
 		tmpnames[i] = op->tmp[i];
 		if (npy_writer_open(&op->w[i], p, NPY_F32, (int64_t)f->dim,
 		    msg, sizeof msg)) {
 			outputs_abort(op);
 			errx(RL_EXIT_FAIL, "%s", msg);
 		}
-		assert(strcmp(op->w[i].tmp, op->tmp[i]) == 0);
 		op->n++;
 	}
 	if (nl > 0)
@@ -519,7 +499,7 @@ outputs_commit(Outputs *op, const Labels *lb, const char *text, char *msg,
 	if (rc == 0 && op->labels)
 		rc = npy_write(op->labels, lb->nl == 1 ? NPY_I64 : NPY_I32,
 		    lb->nl == 1 ? 1 : 2, lb->shape, lb->data, msg, msglen);
-	if (rc == 0 && (rc = extract_write_text(op->json, text, msg,
+	if (rc == 0 && (rc = rl_write_text_atomic(op->json, text, msg,
 	    msglen)) != 0 && op->labels)
 		unlink(op->labels);
 	if (rc != 0) {

@@ -21,12 +21,13 @@
 static const char usage_line[] =
     "usage: rl-import [-hVv] [-d dir] [-n count] dataset outdir\n";
 
-static void
-usage(void)
-{
-	fputs(usage_line, stderr);
-	exit(RL_EXIT_USAGE);
-}
+static const char options_text[] =
+    "  -h          this help\n"
+    "  -V          print the version\n"
+    "  -v          progress on stderr\n"
+    "  -d dir      read the data set from dir instead of its default\n"
+    "  -n count    import at most count images per split\n"
+    "data sets:\n";
 
 typedef struct {
 	const char *name, *dflt_dir, *about;
@@ -41,16 +42,12 @@ static const DataSet sets[] = {
 	    "(train 60000, test 10000)", import_fashion_mnist },
 };
 
+/* -h: the options, then the data sets (rl_help ends with the options). */
 static void
 help(void)
 {
 	fputs(usage_line, stdout);
-	fputs("  -h          this help\n"
-	    "  -V          print the version\n"
-	    "  -v          progress on stderr\n"
-	    "  -d dir      read the data set from dir instead of its default\n"
-	    "  -n count    import at most count images per split\n"
-	    "data sets:\n", stdout);
+	fputs(options_text, stdout);
 	for (size_t i = 0; i < RL_NELEM(sets); i++)
 		printf("  %-13s %s\n  %-13s from %s\n", sets[i].name,
 		    sets[i].about, "", sets[i].dflt_dir);
@@ -183,11 +180,11 @@ main(int argc, char **argv)
 		case 'v': verbose = 1; break;
 		case 'd': dir = optarg; break;
 		case 'n': limit = estrtonum(optarg, 0, 1L << 40, "-n count"); break;
-		default: usage();
+		default: rl_usage(usage_line);
 		}
 	}
 	if (argc - optind != 2)
-		usage();
+		rl_usage(usage_line);
 	const DataSet *ds = NULL;
 	for (size_t i = 0; i < RL_NELEM(sets); i++)
 		if (!strcmp(argv[optind], sets[i].name))
@@ -195,7 +192,7 @@ main(int argc, char **argv)
 	if (!ds) {
 		warnx("unknown data set '%s' (rl-import -h lists them)",
 		    argv[optind]);
-		usage();
+		rl_usage(usage_line);
 	}
 	if (img_start(argv[0], err, sizeof err) < 0)
 		errx(RL_EXIT_FAIL, "%s", err);

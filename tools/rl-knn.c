@@ -30,42 +30,31 @@ static const char usage_line[] =
     "              [--montage png --bank-list file --query-list file]\n"
     "              bank-feat bank-labels query-feat query-labels\n";
 
+static const char options_text[] =
+    "  bank-feat, query-feat    (N, D) float .npy features\n"
+    "  bank-labels, query-labels  (N,) integer .npy class labels\n"
+    "  --bank-list file   the bank's image paths, a line per row "
+    "(--montage)\n"
+    "  --chunk-bank n     bank rows per similarity block (default 4096)\n"
+    "  --chunk-queries n  query rows per similarity block "
+    "(default 1024)\n"
+    "  -h, --help         print this help and exit\n"
+    "  --json             print the results as JSON instead of a table\n"
+    "  -k, --k list       comma-separated neighbour counts "
+    "(default 10,20,100,200)\n"
+    "  --montage png      draw queries beside their nearest "
+    "neighbours\n"
+    "  --query-list file  the queries' image paths, a line per row "
+    "(--montage)\n"
+    "  -t, --temperature temp  vote weight exp(sim/temp) "
+    "(default 0.07)\n"
+    "  -V, --version      print the version and exit\n"
+    "  -v, --verbose      show progress on stderr\n";
+
 enum {
 	OPT_JSON = 256, OPT_CHUNK_B, OPT_CHUNK_Q, OPT_MONTAGE, OPT_BANK_LIST,
 	OPT_QUERY_LIST
 };
-
-static void
-usage(FILE *fp)
-{
-	fputs(usage_line, fp);
-}
-
-static void
-help(void)
-{
-	usage(stdout);
-	fputs("  bank-feat, query-feat    (N, D) float .npy features\n"
-	    "  bank-labels, query-labels  (N,) integer .npy class labels\n"
-	    "  --bank-list file   the bank's image paths, a line per row "
-	    "(--montage)\n"
-	    "  --chunk-bank n     bank rows per similarity block (default 4096)\n"
-	    "  --chunk-queries n  query rows per similarity block "
-	    "(default 1024)\n"
-	    "  -h, --help         print this help and exit\n"
-	    "  --json             print the results as JSON instead of a table\n"
-	    "  -k, --k list       comma-separated neighbour counts "
-	    "(default 10,20,100,200)\n"
-	    "  --montage png      draw queries beside their nearest "
-	    "neighbours\n"
-	    "  --query-list file  the queries' image paths, a line per row "
-	    "(--montage)\n"
-	    "  -t, --temperature temp  vote weight exp(sim/temp) "
-	    "(default 0.07)\n"
-	    "  -V, --version      print the version and exit\n"
-	    "  -v, --verbose      show progress on stderr\n", stdout);
-	exit(0);
-}
 
 static void
 show(void *ctx, size_t done)
@@ -75,19 +64,16 @@ show(void *ctx, size_t done)
 	progress_show(p, done, 0, NULL);
 }
 
-/* The paths of list file name, which must have n of them. */
+/* The paths of list file name (relative ones under its directory), which
+ * must have n of them. */
 static void
 paths_read(List *l, const char *name, size_t n, const char *feat)
 {
 	char msg[1024];
-	FILE *fp = fopen(name, "r");
 
-	if (!fp)
-		err(RL_EXIT_FAIL, "%s", name);
 	memset(l, 0, sizeof *l);
-	if (list_read(l, fp, name, NULL, msg, sizeof msg))
+	if (list_read_file(l, name, NULL, msg, sizeof msg))
 		errx(RL_EXIT_FAIL, "%s", msg);
-	fclose(fp);
 	if (l->n != n)
 		errx(RL_EXIT_FAIL, "%s: %zu paths for the %zu rows of %s", name,
 		    l->n, n, feat);
@@ -215,8 +201,7 @@ main(int argc, char *argv[])
 	while ((ch = getopt_long(argc, argv, "hk:t:Vv", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'h':
-			help();
-			break;
+			rl_help(usage_line, options_text);
 		case 'k':
 			nk = estrtonum_list(optarg, k, MAXK, 1, 1 << 20, "-k");
 			break;
@@ -248,16 +233,13 @@ main(int argc, char *argv[])
 			qlist = optarg;
 			break;
 		default:
-			usage(stderr);
-			return RL_EXIT_USAGE;
+			rl_usage(usage_line);
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc != 4) {
-		usage(stderr);
-		return RL_EXIT_USAGE;
-	}
+	if (argc != 4)
+		rl_usage(usage_line);
 	if (!png != !blist || !png != !qlist)
 		errx(RL_EXIT_USAGE, "--montage, --bank-list and --query-list go "
 		    "together");

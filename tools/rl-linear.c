@@ -24,41 +24,30 @@ static const char usage_line[] =
     "                 train-labels val-labels train-feat val-feat "
     "[train-feat val-feat ...]\n";
 
+static const char options_text[] =
+    "  train-labels, val-labels  (N,) integer .npy class labels\n"
+    "  train-feat val-feat   (N, D) float .npy features, a pair per "
+    "head\n"
+    "  -a, --recipe recipe   mhead (BN + linear, default) or avgpool "
+    "(linear)\n"
+    "  -b, --batch batch     rows per SGD step (default 256)\n"
+    "  -c, --channels list   BN channels per head, or one for all "
+    "(default: D)\n"
+    "  -e, --epochs epochs   train this long, the lr steps rescaled "
+    "(default 90/100)\n"
+    "  -h, --help            print this help and exit\n"
+    "  --json                print the results as JSON instead of a "
+    "table\n"
+    "  -l, --lr lr           base learning rate (default 0.01/30)\n"
+    "  -m, --steps list      epochs where the lr drops x0.1 "
+    "(default 30,60,90/60,80)\n"
+    "  -s, --seed seed       initial weights and epoch order "
+    "(default 0)\n"
+    "  -V, --version         print the version and exit\n"
+    "  -v, --verbose         progress and per-epoch loss on stderr\n"
+    "  -w, --wd wd           weight decay (default 1e-4/0)\n";
+
 enum { OPT_JSON = 256 };
-
-static void
-usage(FILE *fp)
-{
-	fputs(usage_line, fp);
-}
-
-static void
-help(void)
-{
-	usage(stdout);
-	fputs("  train-labels, val-labels  (N,) integer .npy class labels\n"
-	    "  train-feat val-feat   (N, D) float .npy features, a pair per "
-	    "head\n"
-	    "  -a, --recipe recipe   mhead (BN + linear, default) or avgpool "
-	    "(linear)\n"
-	    "  -b, --batch batch     rows per SGD step (default 256)\n"
-	    "  -c, --channels list   BN channels per head, or one for all "
-	    "(default: D)\n"
-	    "  -e, --epochs epochs   train this long, the lr steps rescaled "
-	    "(default 90/100)\n"
-	    "  -h, --help            print this help and exit\n"
-	    "  --json                print the results as JSON instead of a "
-	    "table\n"
-	    "  -l, --lr lr           base learning rate (default 0.01/30)\n"
-	    "  -m, --steps list      epochs where the lr drops x0.1 "
-	    "(default 30,60,90/60,80)\n"
-	    "  -s, --seed seed       initial weights and epoch order "
-	    "(default 0)\n"
-	    "  -V, --version         print the version and exit\n"
-	    "  -v, --verbose         progress and per-epoch loss on stderr\n"
-	    "  -w, --wd wd           weight decay (default 1e-4/0)\n", stdout);
-	exit(0);
-}
 
 typedef struct {
 	Progress prog;
@@ -221,8 +210,7 @@ main(int argc, char *argv[])
 			epochs = estrtonum(optarg, 1, 100000, "epochs");
 			break;
 		case 'h':
-			help();
-			break;
+			rl_help(usage_line, options_text);
 		case 'l':
 			lr = estrtod(optarg, 0, 1e6, "lr");
 			break;
@@ -247,16 +235,13 @@ main(int argc, char *argv[])
 			json = 1;
 			break;
 		default:
-			usage(stderr);
-			return RL_EXIT_USAGE;
+			rl_usage(usage_line);
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc < 4 || argc % 2) {
-		usage(stderr);
-		return RL_EXIT_USAGE;
-	}
+	if (argc < 4 || argc % 2)
+		rl_usage(usage_line);
 	nhead = (argc - 2) / 2;
 	if (nhead > MAXHEAD)
 		errx(RL_EXIT_USAGE, "%d heads: at most %d", nhead, MAXHEAD);

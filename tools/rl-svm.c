@@ -22,27 +22,24 @@ static const char usage_line[] =
     "              [-n samples] [-s seed] [--json file] [--samples dir]\n"
     "              [--solver name] train-x train-y test-x test-y\n";
 
-static void
-help(void)
-{
-	fputs(usage_line, stdout);
-	fputs(
-"  -c costs       base costs, comma-separated; 0.5^4 .. 0.5^19 are appended\n"
-"                 (default 1,10,100: MMSelfSup's 19 costs)\n"
-"  -h, --help     print this help and exit\n"
-"  -j threads     fits in parallel (default 2)\n"
-"  -k shots       low-shot k values (default 1,2,4,8,16,32,64,96)\n"
-"  -n samples     low-shot samples per k (default 5)\n"
-"  -s seed        seed of the permutations and the low-shot samples (0)\n"
-"  -V, --version  print the version and exit\n"
-"  -v             progress on stderr\n"
-"  --json file    also write the results as JSON to file\n"
-"  --lowshot      the low-shot protocol instead of the full one\n"
-"  --samples dir  low-shot samples from dir/train_targets_sample{s}_k{k}.npy\n"
-"  --solver name  auto, gram (kernel form) or dense (liblinear's form)\n",
-	    stdout);
-	exit(0);
-}
+static const char options_text[] =
+    "  -c costs       base costs, comma-separated; 0.5^4 .. 0.5^19 are "
+    "appended\n"
+    "                 (default 1,10,100: MMSelfSup's 19 costs)\n"
+    "  -h, --help     print this help and exit\n"
+    "  -j threads     fits in parallel (default 2)\n"
+    "  -k shots       low-shot k values (default 1,2,4,8,16,32,64,96)\n"
+    "  -n samples     low-shot samples per k (default 5)\n"
+    "  -s seed        seed of the permutations and the low-shot samples "
+    "(0)\n"
+    "  -V, --version  print the version and exit\n"
+    "  -v             progress on stderr\n"
+    "  --json file    also write the results as JSON to file\n"
+    "  --lowshot      the low-shot protocol instead of the full one\n"
+    "  --samples dir  low-shot samples from "
+    "dir/train_targets_sample{s}_k{k}.npy\n"
+    "  --solver name  auto, gram (kernel form) or dense (liblinear's "
+    "form)\n";
 
 static void
 on_progress(void *arg, size_t done, size_t total)
@@ -295,8 +292,7 @@ main(int argc, char *argv[])
 				errx(RL_EXIT_USAGE, "-c: %s", err);
 			break;
 		case 'h':
-			help();
-			break;
+			rl_help(usage_line, options_text);
 		case 'j':
 			o.threads = (int)estrtonum(optarg, 1, 1024, "-j");
 			break;
@@ -339,16 +335,13 @@ main(int argc, char *argv[])
 				    "auto, gram or dense", optarg);
 			break;
 		default:
-			fputs(usage_line, stderr);
-			return RL_EXIT_USAGE;
+			rl_usage(usage_line);
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc != 4) {
-		fputs(usage_line, stderr);
-		return RL_EXIT_USAGE;
-	}
+	if (argc != 4)
+		rl_usage(usage_line);
 	if ((sdir || kset || nset) && !lowshot)
 		errx(RL_EXIT_USAGE, "%s needs --lowshot", sdir ? "--samples" :
 		    kset ? "-k" : "-n");

@@ -46,66 +46,53 @@ static const char usage_line[] =
     "[--warmup n] [--warmup-ratio f]\n"
     "                [--wd f] [--width n] [file]\n";
 
-static void
-usage(void)
-{
-	fputs(usage_line, stderr);
-	exit(RL_EXIT_USAGE);
-}
-
-static void
-help(void)
-{
-	fputs(usage_line, stdout);
-	fputs(
-	    "  file              a record stream (default: stdin)\n"
-	    "  -a arch           resnet18, resnet34 or resnet50 (default)\n"
-	    "  -b images         images per step (default 16; the recipe: 512)\n"
-	    "  -h                this help\n"
-	    "  -i lmdb-dir       read an LMDB written by rl-sample -o, in "
-	    "seeded epochs\n"
-	    "  -n senders        with -z: end after this many senders ended "
-	    "(default 1)\n"
-	    "  -o run-dir        where checkpoints, metrics.jsonl and "
-	    "curves.png go\n"
-	    "  -s seed           seed of weights, dropout and data order "
-	    "(default 0)\n"
-	    "  -t seconds        with -z: stop when no record came for this "
-	    "long\n"
-	    "                    (default 120; 0 waits forever)\n"
-	    "  -V                print the version\n"
-	    "  -v                progress line and messages on stderr\n"
-	    "  -z endpoint       receive records on a ZeroMQ PULL (binds)\n"
-	    "  --chance-steps n  warn if accuracy is still at chance after n "
-	    "steps (5000)\n"
-	    "  --ckpt-epochs n   checkpoint every n epochs (10; 0: off)\n"
-	    "  --ckpt-every n    checkpoint every n steps (0: off)\n"
-	    "  --dropout p       neck dropout (0.5)\n"
-	    "  --epochs n        epochs in the run (70)\n"
-	    "  --gamma f         lr factor at each milestone (0.1)\n"
-	    "  --iters-per-epoch n  steps per epoch of a stream (default: "
-	    "ImageNet-1k's)\n"
-	    "  --keep n          checkpoints kept (3)\n"
-	    "  --log-every n     steps per metrics line (10)\n"
-	    "  --lr f            peak learning rate (0.2 x images / 512)\n"
-	    "  --max-grad-norm f stop when the gradient norm exceeds f "
-	    "(1e4; 0: off)\n"
-	    "  --max-steps n     stop (with a checkpoint) after step n\n"
-	    "  --milestones list epochs where the lr drops (30,50)\n"
-	    "  --mmselfsup-batching  neighbours and centres in two backbone "
-	    "passes\n"
-	    "  --momentum f      SGD momentum (0.9)\n"
-	    "  --neck-dim n      neck width (4096)\n"
-	    "  --neck-wd f       weight decay of neck and head (5e-4)\n"
-	    "  --plot run-dir    draw run-dir/curves.png and exit\n"
-	    "  --resume          continue the run in -o run-dir\n"
-	    "  --shuffle n       stream shuffle buffer, records (512)\n"
-	    "  --warmup n        warmup epochs (5)\n"
-	    "  --warmup-ratio f  lr factor at the start of warmup (0.1)\n"
-	    "  --wd f            backbone weight decay (1e-4)\n"
-	    "  --width n         backbone base width (64)\n", stdout);
-	exit(fshut(stdout, "<stdout>"));
-}
+static const char options_text[] =
+    "  file              a record stream (default: stdin)\n"
+    "  -a arch           resnet18, resnet34 or resnet50 (default)\n"
+    "  -b images         images per step (default 16; the recipe: 512)\n"
+    "  -h                this help\n"
+    "  -i lmdb-dir       read an LMDB written by rl-sample -o, in "
+    "seeded epochs\n"
+    "  -n senders        with -z: end after this many senders ended "
+    "(default 1)\n"
+    "  -o run-dir        where checkpoints, metrics.jsonl and "
+    "curves.png go\n"
+    "  -s seed           seed of weights, dropout and data order "
+    "(default 0)\n"
+    "  -t seconds        with -z: stop when no record came for this "
+    "long\n"
+    "                    (default 120; 0 waits forever)\n"
+    "  -V                print the version\n"
+    "  -v                progress line and messages on stderr\n"
+    "  -z endpoint       receive records on a ZeroMQ PULL (binds)\n"
+    "  --chance-steps n  warn if accuracy is still at chance after n "
+    "steps (5000)\n"
+    "  --ckpt-epochs n   checkpoint every n epochs (10; 0: off)\n"
+    "  --ckpt-every n    checkpoint every n steps (0: off)\n"
+    "  --dropout p       neck dropout (0.5)\n"
+    "  --epochs n        epochs in the run (70)\n"
+    "  --gamma f         lr factor at each milestone (0.1)\n"
+    "  --iters-per-epoch n  steps per epoch of a stream (default: "
+    "ImageNet-1k's)\n"
+    "  --keep n          checkpoints kept (3)\n"
+    "  --log-every n     steps per metrics line (10)\n"
+    "  --lr f            peak learning rate (0.2 x images / 512)\n"
+    "  --max-grad-norm f stop when the gradient norm exceeds f "
+    "(1e4; 0: off)\n"
+    "  --max-steps n     stop (with a checkpoint) after step n\n"
+    "  --milestones list epochs where the lr drops (30,50)\n"
+    "  --mmselfsup-batching  neighbours and centres in two backbone "
+    "passes\n"
+    "  --momentum f      SGD momentum (0.9)\n"
+    "  --neck-dim n      neck width (4096)\n"
+    "  --neck-wd f       weight decay of neck and head (5e-4)\n"
+    "  --plot run-dir    draw run-dir/curves.png and exit\n"
+    "  --resume          continue the run in -o run-dir\n"
+    "  --shuffle n       stream shuffle buffer, records (512)\n"
+    "  --warmup n        warmup epochs (5)\n"
+    "  --warmup-ratio f  lr factor at the start of warmup (0.1)\n"
+    "  --wd f            backbone weight decay (1e-4)\n"
+    "  --width n         backbone base width (64)\n";
 
 enum {
 	O_CHANCE = 256, O_CKPT_EPOCHS, O_CKPT_EVERY, O_DROPOUT, O_EPOCHS,
@@ -293,8 +280,7 @@ parse(int argc, char **argv, Opts *o, Given *given, int *ngiven,
 			    "per step");
 			break;
 		case 'h':
-			help();
-			break;
+			rl_help(usage_line, options_text);
 		case 'i':
 			o->lmdb = optarg;
 			break;
@@ -362,18 +348,18 @@ parse(int argc, char **argv, Opts *o, Given *given, int *ngiven,
 		default:
 			/* check the value now, apply it later */
 			if (!apply(&probe, ch, optarg))
-				usage();
+				rl_usage(usage_line);
 			given[(*ngiven)++] = (Given){ ch, optarg };
 			break;
 		}
 	}
 	if (argc - optind > 1 || (o->lmdb && o->zmq) ||
 	    ((o->lmdb || o->zmq) && argc - optind > 0))
-		usage();
+		rl_usage(usage_line);
 	o->file = optind < argc ? argv[optind] : "-";
 	if (!o->plot && !o->dir) {
 		warnx("no run directory (-o)");
-		usage();
+		rl_usage(usage_line);
 	}
 	if (o->lmdb && o->ipe)
 		errx(RL_EXIT_USAGE, "--iters-per-epoch is for streams: an "

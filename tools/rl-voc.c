@@ -26,27 +26,16 @@
 static const char usage_line[] =
     "usage: rl-voc [-hnV] [-o dir] voc-dir [split ...]\n";
 
-static void
-usage(FILE *fp)
-{
-	fputs(usage_line, fp);
-}
-
-static void
-help(void)
-{
-	usage(stdout);
-	fputs("  voc-dir        VOC2007 directory (ImageSets/Main, JPEGImages), "
-	    "or a VOCdevkit holding one\n"
-	    "  split          ImageSets/Main splits, in output order "
-	    "(default: trainval test)\n"
-	    "  -h, --help     print this help and exit\n"
-	    "  -n, --no-check do not check that every JPEGImages/<id>.jpg "
-	    "exists\n"
-	    "  -o, --output dir  write the files into dir (default .)\n"
-	    "  -V, --version  print the version and exit\n", stdout);
-	exit(0);
-}
+static const char options_text[] =
+    "  voc-dir        VOC2007 directory (ImageSets/Main, JPEGImages), "
+    "or a VOCdevkit holding one\n"
+    "  split          ImageSets/Main splits, in output order "
+    "(default: trainval test)\n"
+    "  -h, --help     print this help and exit\n"
+    "  -n, --no-check do not check that every JPEGImages/<id>.jpg "
+    "exists\n"
+    "  -o, --output dir  write the files into dir (default .)\n"
+    "  -V, --version  print the version and exit\n";
 
 static int
 is_dir(const char *path)
@@ -166,8 +155,7 @@ main(int argc, char *argv[])
 	while ((ch = getopt_long(argc, argv, "hno:V", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'h':
-			help();
-			break;
+			rl_help(usage_line, options_text);
 		case 'n':
 			check = 0;
 			break;
@@ -178,16 +166,13 @@ main(int argc, char *argv[])
 			rl_print_version();
 			break;
 		default:
-			usage(stderr);
-			return RL_EXIT_USAGE;
+			rl_usage(usage_line);
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc < 1 || argc - 1 > MAXSPLIT) {
-		usage(stderr);
-		return RL_EXIT_USAGE;
-	}
+	if (argc < 1 || argc - 1 > MAXSPLIT)
+		rl_usage(usage_line);
 	split = argc > 1 ? (const char **)argv + 1 : defsplit;
 	nsplit = argc > 1 ? argc - 1 : 2;
 	for (int k = 0; k < nsplit; k++)
