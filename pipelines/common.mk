@@ -118,8 +118,8 @@ endef
 # extract D,SPLIT,LIST,MODEL_ARGS,MODEL_DEP,PREP_ARGS
 # D/feat/SPLIT.json, written by rl-extract after SPLIT_feat1..5.npy,
 # SPLIT_gap.npy and (for a labelled list) SPLIT_labels.npy. Relative paths
-# in LIST are under ROOT, by default LIST's directory (as rl-sample takes
-# them; rl-extract's own default is the current directory).
+# in LIST are under ROOT, by default LIST's directory (as every tool takes
+# them).
 define extract
 $1/feat/$2.json: $3 $5 $$(call track,$$(subst /,_,$$(call stage,$1/feat/$2)),$(call esc,$4 $6 -b $$(BATCH_EXTRACT) -r $(or $(ROOT),$(dir $3)) $3))
 	@$$(PIPE) start $$(TIMES) $$(call stage,$$@)
@@ -188,7 +188,7 @@ endef
 # knn D,TRAIN,VAL,KNN_ARGS[,TRAIN_LIST,VAL_LIST]
 # The weighted kNN on the global average of layer4: D/knn.txt, D/knn.tsv
 # (k, top-1). Given the lists the features came from (paths absolute or
-# relative to the current directory), also the montage D/knn.png of
+# relative to the list's directory), also the montage D/knn.png of
 # queries and their neighbours.
 define knn
 $1/knn.txt: $1/feat/$2.json $1/feat/$3.json $5 $6 $$(call track,$$(subst /,_,$$(call stage,$1/knn)),$(call esc,$4 $5 $6))
