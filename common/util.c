@@ -1,11 +1,12 @@
 /*
- * util: allocation, number parsing, stream closing, atomic text files,
+ * util: allocation, number parsing, stream closing, atomic files,
  * checksums, progress. See util.h. Not a place for anything that knows
  * about images, records or networks.
  */
 #define _GNU_SOURCE /* program_invocation_short_name */
 #include <errno.h>
 #include <err.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -211,33 +212,96 @@ rl_tmp_path(const char *path)
 	return tmp;
 }
 
+/* Free a's names and leave it empty. */
+static void
+atomic_forget(RlAtomic *a)
+{
+	free(a->tmp);
+	free(a->path);
+	memset(a, 0, sizeof *a);
+}
+
+FILE *
+rl_atomic_open(RlAtomic *a, const char *path, char *err, size_t errlen)
+{
+	a->path = estrdup(path);
+	a->tmp = rl_tmp_path(path);
+	if ((a->fp = fopen(a->tmp, "wb")) == NULL) {
+		snprintf(err, errlen, "%s: %s", a->tmp, strerror(errno));
+		rl_atomic_abort(a);
+	}
+	return a->fp;
+}
+
+/* fsync the directory holding path, so a rename there is durable. Best
+ * effort: some file systems refuse it, and the file is in place anyway. */
+static void
+dir_sync(const char *path)
+{
+	char *dir = estrdup(path), *slash = strrchr(dir, '/');
+	int fd;
+
+	if (!slash)
+		strcpy(dir, ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	if ((fd = open(dir, O_RDONLY)) >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+	free(dir);
+}
+
+int
+rl_atomic_close(RlAtomic *a, char *err, size_t errlen)
+{
+	int e = errno;    /* why a write of the caller's failed, if one did */
+
+	if (fflush(a->fp) == EOF)
+		e = errno;
+	else if (ferror(a->fp))
+		e = e ? e : EIO;
+	else
+		e = fsync(fileno(a->fp)) ? errno : 0;
+	if (fclose(a->fp) == EOF && !e)
+		e = errno;
+	a->fp = NULL;
+	if (!e && rename(a->tmp, a->path))
+		e = errno;
+	if (e) {
+		snprintf(err, errlen, "%s: %s", a->path, strerror(e));
+		rl_atomic_abort(a);
+		return -1;
+	}
+	dir_sync(a->path);
+	atomic_forget(a);
+	return 0;
+}
+
+void
+rl_atomic_abort(RlAtomic *a)
+{
+	if (a->fp)
+		fclose(a->fp);
+	if (a->tmp)
+		unlink(a->tmp);
+	atomic_forget(a);
+}
+
 int
 rl_write_text_atomic(const char *path, const char *text, char *err,
     size_t errlen)
 {
-	size_t len = strlen(text);
-	char *tmp = rl_tmp_path(path);
+	RlAtomic a;
 	FILE *fp;
-	int e = 0;
 
-	if ((fp = fopen(tmp, "w")) == NULL) {
-		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
-		free(tmp);
+	if ((fp = rl_atomic_open(&a, path, err, errlen)) == NULL)
 		return -1;
-	}
-	if (fwrite(text, 1, len, fp) != len || fputc('\n', fp) == EOF ||
-	    fflush(fp) || fsync(fileno(fp)))
-		e = errno ? errno : EIO;
-	if (fclose(fp) && !e)
-		e = errno;
-	if (!e && rename(tmp, path))
-		e = errno;
-	if (e) {
-		snprintf(err, errlen, "%s: %s", path, strerror(e));
-		unlink(tmp);
-	}
-	free(tmp);
-	return e ? -1 : 0;
+	fputs(text, fp);
+	fputc('\n', fp);
+	return rl_atomic_close(&a, err, errlen);
 }
 
 int

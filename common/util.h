@@ -84,16 +84,47 @@ void progress_end(Progress *p, uint64_t done, uint64_t total,
 /*
  * The name a file is written under before it is renamed into place:
  * "path.tmpPID", beside it (so on its file system), malloc'd. Every atomic
- * writer (rl_write_text_atomic, npy.h) builds its temp name here, so a
- * caller that must know it (to remove it on a signal) can too.
+ * writer (RlAtomic below, so npy.h and ckpt.h too) builds its temp name
+ * here, so a caller that must know it (to remove it on a signal) can too.
  */
 char *rl_tmp_path(const char *path);
 
 /*
- * Write text and a newline to path atomically (rl_tmp_path's file, fsync,
- * rename), so a reader never sees part of it and an existing file is
- * replaced whole. Returns 0, or -1 with "path: reason" in err; the temp
- * file is then removed.
+ * A file written atomically: a reader of path sees the old file or the
+ * whole new one, never part of one, even after a crash. The data goes to
+ * the temp file rl_tmp_path(path); rl_atomic_close flushes, fsyncs and
+ * closes it, renames it over path and fsyncs path's directory (best
+ * effort: some file systems refuse that).
+ *
+ * rl_atomic_open sets up a (whatever it held) and returns the temp file to
+ * write, or NULL with "tmp: reason" in err. The FILE and the names belong
+ * to a; a.tmp may also be written by name (another program's output)
+ * before the close.
+ *
+ * rl_atomic_close returns 0, or -1 with "path: reason" in err ("No space
+ * left on device") and the temp file removed; a write the caller made
+ * that failed (ferror) is reported too, with the errno it left, so call
+ * rl_atomic_close right after such a write. Either way a is then empty.
+ *
+ * rl_atomic_abort removes the temp file and empties a; on an empty a (a
+ * zeroed one, or after a close, an abort or a failed open) it does
+ * nothing, so a cleanup path may call it whatever happened before.
+ * Neither is async-signal-safe: a signal handler unlinks a.tmp itself.
+ */
+typedef struct {
+	FILE *fp;          /* the temp file; NULL when a is empty */
+	char *path, *tmp;  /* owned */
+} RlAtomic;
+FILE *rl_atomic_open(RlAtomic *a, const char *path, char *err,
+    size_t errlen);
+int rl_atomic_close(RlAtomic *a, char *err, size_t errlen);
+void rl_atomic_abort(RlAtomic *a);
+
+/*
+ * Write text and a newline to path through an RlAtomic, so a reader never
+ * sees part of it and an existing file is replaced whole. Returns 0, or -1
+ * with "path: reason" (or "tmp: reason" when the temp file cannot be
+ * created) in err; the temp file is then removed.
  */
 int rl_write_text_atomic(const char *path, const char *text, char *err,
     size_t errlen);

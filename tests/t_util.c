@@ -1,9 +1,12 @@
 /* t_util: util (parsing, files), rng (determinism, ranges), list, npy. */
 #include <dirent.h>
+#include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -261,6 +264,158 @@ TEST(write_text_atomic)
 	rmdir(dir);
 }
 
+/* The whole of file path in buf (n bytes at most), NUL-terminated. */
+static void
+read_all(char *buf, size_t n, const char *path)
+{
+	FILE *fp = fopen(path, "rb");
+	size_t got = fp ? fread(buf, 1, n - 1, fp) : 0;
+
+	buf[got] = '\0';
+	if (fp)
+		fclose(fp);
+}
+
+TEST(atomic_stream)
+{
+	char dir[512], path[560], got[1024], err[1024];
+	RlAtomic a = {0};
+	FILE *fp;
+
+	rl_atomic_abort(&a);    /* a zeroed one: nothing to do */
+	scratch_dir(dir, sizeof dir, "t_util_atomic");
+	snprintf(path, sizeof path, "%s/list.txt", dir);
+	/* while it is written only the temp file exists */
+	fp = rl_atomic_open(&a, path, err, sizeof err);
+	CHECK(fp && a.fp == fp && !strcmp(a.path, path), "%s", err);
+	fputs("one\n", fp);
+	CHECK(access(a.tmp, F_OK) == 0 && access(path, F_OK) != 0,
+	    "%s while writing", a.tmp);
+	CHECK(rl_atomic_close(&a, err, sizeof err) == 0, "%s", err);
+	CHECK(!a.fp && !a.tmp && !a.path, "not emptied by close");
+	rl_atomic_abort(&a);    /* after a close: the new file stays */
+	read_all(got, sizeof got, path);
+	CHECK(!strcmp(got, "one\n"), "contents '%s'", got);
+	dir_names(got, sizeof got, dir);
+	CHECK(!strcmp(got, "list.txt"), "files: %s", got);
+
+	/* abort: the temp file goes, the old file stays; twice is harmless */
+	fp = rl_atomic_open(&a, path, err, sizeof err);
+	CHECK(fp != NULL, "%s", err);
+	fputs("two\n", fp);
+	rl_atomic_abort(&a);
+	rl_atomic_abort(&a);
+	read_all(got, sizeof got, path);
+	CHECK(!strcmp(got, "one\n"), "after abort '%s'", got);
+	dir_names(got, sizeof got, dir);
+	CHECK(!strcmp(got, "list.txt"), "files after abort: %s", got);
+
+	/* the temp file written by name, as gnuplot writes the plot */
+	fp = rl_atomic_open(&a, path, err, sizeof err);
+	CHECK(fp != NULL, "%s", err);
+	write_file(a.tmp, "three\n");
+	CHECK(rl_atomic_close(&a, err, sizeof err) == 0, "%s", err);
+	read_all(got, sizeof got, path);
+	CHECK(!strcmp(got, "three\n"), "written by name '%s'", got);
+
+	/* a directory that does not exist: the temp file named, a emptied */
+	snprintf(got, sizeof got, "%s/none/x", dir);
+	CHECK(rl_atomic_open(&a, got, err, sizeof err) == NULL &&
+	    strstr(err, "/none/x.tmp") && strstr(err, ": No such file"),
+	    "%s", err);
+	CHECK(!a.fp && !a.tmp && !a.path, "not emptied by a failed open");
+	rl_atomic_abort(&a);
+
+	unlink(path);
+	rmdir(dir);
+}
+
+/*
+ * A disk that fills up while the file is written. Two real ways, both
+ * working for root (no read-only directories, no tmpfs to mount): a
+ * file-size limit (setrlimit RLIMIT_FSIZE: write(2) past it fails with
+ * EFBIG, "File too large"), and /dev/full (ENOSPC on every write), where
+ * it exists, reached through a symlink put where the temp file goes.
+ * Each time twice: a large fwrite that fails at once (the error the
+ * caller's write left), and small ones that fail only when flushed. The
+ * error must name path and the reason, the temp file must be gone and
+ * the old file whole.
+ */
+static void
+full_case(const char *dir, const char *path, int devfull, size_t n,
+    const char *want)
+{
+	char err[1024], got[1024], msg[1200], *tmp = rl_tmp_path(path);
+	static char buf[1 << 16];
+	RlAtomic a;
+	FILE *fp;
+
+	memset(buf, 'x', sizeof buf);
+	if (devfull && symlink("/dev/full", tmp) != 0) {
+		CHECK(0, "symlink %s: %s", tmp, strerror(errno));
+		free(tmp);
+		return;
+	}
+	fp = rl_atomic_open(&a, path, err, sizeof err);
+	CHECK(fp != NULL, "%s", err);
+	if (!fp) {
+		unlink(tmp);
+		free(tmp);
+		return;
+	}
+	if (n > 4096)
+		CHECK(fwrite(buf, 1, n, fp) < n, "a %zu-byte fwrite passed", n);
+	else
+		for (size_t i = 0; i < n; i += 100)
+			fwrite(buf, 1, 100, fp);
+	snprintf(msg, sizeof msg, "%s: %s", path, want);
+	CHECK(rl_atomic_close(&a, err, sizeof err) < 0 && !strcmp(err, msg),
+	    "n %zu: got '%s', want '%s'", n, err, msg);
+	CHECK(access(tmp, F_OK) != 0 && errno == ENOENT, "%s left", tmp);
+	dir_names(got, sizeof got, dir);
+	CHECK(!strcmp(got, "old.txt"), "n %zu: files %s", n, got);
+	read_all(got, sizeof got, path);
+	CHECK(!strcmp(got, "old\n"), "n %zu: old file now '%.20s'", n, got);
+	free(tmp);
+}
+
+TEST(atomic_full_disk)
+{
+	char dir[512], path[560];
+	struct rlimit old, lim;
+	struct stat st;
+	void (*oldsig)(int);
+
+	scratch_dir(dir, sizeof dir, "t_util_full");
+	snprintf(path, sizeof path, "%s/old.txt", dir);
+	write_file(path, "old\n");
+
+	/* past the size limit the kernel refuses the write (the signal it
+	 * also sends would end the process: ignored here) */
+	CHECK(getrlimit(RLIMIT_FSIZE, &old) == 0, "getrlimit");
+	lim = old;
+	lim.rlim_cur = 1024;
+	oldsig = signal(SIGXFSZ, SIG_IGN);
+	CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0, "setrlimit: %s",
+	    strerror(errno));
+	full_case(dir, path, 0, 1 << 16, "File too large");
+	full_case(dir, path, 0, 2000, "File too large");
+	CHECK(setrlimit(RLIMIT_FSIZE, &old) == 0, "restoring the limit");
+	signal(SIGXFSZ, oldsig);
+
+	if (stat("/dev/full", &st) == 0 && S_ISCHR(st.st_mode) &&
+	    access("/dev/full", W_OK) == 0) {
+		full_case(dir, path, 1, 1 << 16,
+		    "No space left on device");
+		full_case(dir, path, 1, 2000, "No space left on device");
+		CHECK(stat("/dev/full", &st) == 0 && S_ISCHR(st.st_mode),
+		    "/dev/full itself was removed");
+	} else
+		printf("# no /dev/full: only the size limit checked\n");
+	unlink(path);
+	rmdir(dir);
+}
+
 TEST(tmp_path)
 {
 	char *t = rl_tmp_path("dir/x.npy"), want[64];
@@ -388,6 +543,8 @@ main(void)
 	RUN(list_read_file);
 	RUN(write_text_atomic);
 	RUN(tmp_path);
+	RUN(atomic_stream);
+	RUN(atomic_full_disk);
 	RUN(file_crc32);
 	RUN(npy_roundtrip);
 	RUN(npy_writer_tmp);
