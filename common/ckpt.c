@@ -2,13 +2,11 @@
 #include <sys/stat.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <jansson.h>
 
@@ -230,34 +228,15 @@ header_build(const CkptWriter *w, size_t *len)
 	return pad;
 }
 
-/* fsync the directory holding path, so the rename itself is durable. */
-static void
-dir_sync(const char *path)
-{
-	char *dir = estrdup(path), *slash = strrchr(dir, '/');
-	int fd;
-
-	if (!slash)
-		strcpy(dir, ".");
-	else if (slash == dir)
-		dir[1] = '\0';
-	else
-		*slash = '\0';
-	if ((fd = open(dir, O_RDONLY)) >= 0) {
-		fsync(fd);    /* best effort: some file systems refuse it */
-		close(fd);
-	}
-	free(dir);
-}
-
 int
 ckpt_writer_write(CkptWriter *w, const char *path, char *err, size_t errlen)
 {
 	unsigned char lenbuf[8];
-	size_t hlen, n = strlen(path) + 32;
-	char *hdr, *tmp;
+	size_t hlen;
+	RlAtomic a;
+	char *hdr;
 	FILE *fp;
-	int rc = -1;
+	int rc;
 
 	if (!host_is_le()) {
 		snprintf(err, errlen, "%s: big-endian hosts unsupported", path);
@@ -270,42 +249,17 @@ ckpt_writer_write(CkptWriter *w, const char *path, char *err, size_t errlen)
 	}
 	for (int i = 0; i < 8; i++)
 		lenbuf[i] = (uint64_t)hlen >> (8 * i) & 0xff;
-	tmp = emalloc(n);
-	snprintf(tmp, n, "%s.tmp%ld", path, (long)getpid());
-	if (!(fp = fopen(tmp, "wb"))) {
-		snprintf(err, errlen, "%s: cannot create %s: %s", path, tmp,
-		    strerror(errno));
-		goto out;
+	if (!(fp = rl_atomic_open(&a, path, err, errlen))) {
+		free(hdr);
+		return -1;
 	}
-	if (fwrite(lenbuf, 1, 8, fp) != 8 || fwrite(hdr, 1, hlen, fp) != hlen)
-		goto werr;
-	for (size_t i = 0; i < w->n; i++)
-		if (w->t[i].nbytes && fwrite(w->t[i].data, 1, w->t[i].nbytes,
-		    fp) != w->t[i].nbytes)
-			goto werr;
-	if (fflush(fp) || fsync(fileno(fp)))
-		goto werr;
-	if (fclose(fp)) {
-		fp = NULL;
-		goto werr;
-	}
-	fp = NULL;
-	if (rename(tmp, path)) {
-		snprintf(err, errlen, "%s: cannot rename %s to it: %s", path, tmp,
-		    strerror(errno));
-		unlink(tmp);
-		goto out;
-	}
-	dir_sync(path);
-	rc = 0;
-	goto out;
-werr:
-	snprintf(err, errlen, "%s: writing %s: %s", path, tmp, strerror(errno));
-	if (fp)
-		fclose(fp);
-	unlink(tmp);
-out:
-	free(tmp);
+	// the close reports a failed write (with its errno), so stop at one
+	if (fwrite(lenbuf, 1, 8, fp) == 8 && fwrite(hdr, 1, hlen, fp) == hlen)
+		for (size_t i = 0; i < w->n; i++)
+			if (w->t[i].nbytes && fwrite(w->t[i].data, 1,
+			    w->t[i].nbytes, fp) != w->t[i].nbytes)
+				break;
+	rc = rl_atomic_close(&a, err, errlen);
 	free(hdr);
 	return rc;
 }

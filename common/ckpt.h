@@ -7,8 +7,9 @@
  * then the raw little-endian tensor bytes, contiguous, in offset order.
  *
  * CkptWriter collects tensors (borrowed pointers) and metadata and writes
- * them atomically: a temp file in the same directory, fsync, rename, so a
- * reader never sees half a file and a failed write leaves the old file.
+ * them atomically (util.h's RlAtomic: a temp file in the same directory,
+ * fsync, rename), so a reader never sees half a file and a failed write
+ * leaves the old file.
  * Ckpt reads a whole file, validates it (JSON through jansson, dtypes,
  * shapes against byte lengths, offsets contiguous and in range, unique
  * names) and gives lookup by name, iteration in file order and metadata.

@@ -184,21 +184,14 @@ npy_writer_open(NpyWriter *w, const char *path, NpyType t, int64_t cols,
 	int64_t shape[2] = {0, cols};
 
 	memset(w, 0, sizeof *w);
-	w->path = estrdup(path);
-	w->tmp = npy_tmp_path(path);
 	w->type = t;
 	w->cols = cols;
-	if (!(w->fp = fopen(w->tmp, "wb"))) {
-		snprintf(err, errlen, "%s: %s", w->tmp, strerror(errno));
-		npy_writer_abort(w);
+	if (!rl_atomic_open(&w->a, path, err, errlen))
 		return -1;
-	}
+	// a placeholder until the row count is known; a failed write here
+	// shows at the close
 	header_make(hdr, t, cols < 0 ? 1 : 2, shape);
-	if (fwrite(hdr, 1, NPY_HDR, w->fp) != NPY_HDR) {
-		snprintf(err, errlen, "%s: %s", w->tmp, strerror(errno));
-		npy_writer_abort(w);
-		return -1;
-	}
+	fwrite(hdr, 1, NPY_HDR, w->a.fp);
 	return 0;
 }
 
@@ -208,12 +201,25 @@ npy_writer_append(NpyWriter *w, const void *data, int64_t nrows, char *err,
 {
 	size_t n = nrows * (w->cols < 0 ? 1 : w->cols);
 
-	if (fwrite(data, dtypes[w->type].size, n, w->fp) != n) {
-		snprintf(err, errlen, "%s: %s", w->tmp, strerror(errno));
+	if (fwrite(data, dtypes[w->type].size, n, w->a.fp) != n) {
+		snprintf(err, errlen, "%s: %s", w->a.path, strerror(errno));
 		return -1;
 	}
 	w->rows += nrows;
 	return 0;
+}
+
+/* Put the final header hdr in place and close w. */
+static int
+writer_finish(NpyWriter *w, const char *hdr, char *err, size_t errlen)
+{
+	if (fseek(w->a.fp, 0, SEEK_SET) ||
+	    fwrite(hdr, 1, NPY_HDR, w->a.fp) != NPY_HDR) {
+		snprintf(err, errlen, "%s: %s", w->a.path, strerror(errno));
+		rl_atomic_abort(&w->a);
+		return -1;
+	}
+	return rl_atomic_close(&w->a, err, errlen);
 }
 
 int
@@ -222,45 +228,14 @@ npy_writer_close(NpyWriter *w, char *err, size_t errlen)
 	char hdr[NPY_HDR];
 	int64_t shape[2] = {w->rows, w->cols};
 
-	if (w->cols < 0)
-		header_make(hdr, w->type, 1, shape);
-	else
-		header_make(hdr, w->type, 2, shape);
-	if (fflush(w->fp) || fseek(w->fp, 0, SEEK_SET) ||
-	    fwrite(hdr, 1, NPY_HDR, w->fp) != NPY_HDR || fflush(w->fp) ||
-	    fsync(fileno(w->fp))) {
-		snprintf(err, errlen, "%s: %s", w->tmp, strerror(errno));
-		npy_writer_abort(w);
-		return -1;
-	}
-	if (fclose(w->fp)) {
-		w->fp = NULL;
-		snprintf(err, errlen, "%s: %s", w->tmp, strerror(errno));
-		npy_writer_abort(w);
-		return -1;
-	}
-	w->fp = NULL;
-	if (rename(w->tmp, w->path)) {
-		snprintf(err, errlen, "%s: %s", w->path, strerror(errno));
-		npy_writer_abort(w);
-		return -1;
-	}
-	free(w->tmp);
-	free(w->path);
-	memset(w, 0, sizeof *w);
-	return 0;
+	header_make(hdr, w->type, w->cols < 0 ? 1 : 2, shape);
+	return writer_finish(w, hdr, err, errlen);
 }
 
 void
 npy_writer_abort(NpyWriter *w)
 {
-	if (w->fp)
-		fclose(w->fp);
-	if (w->tmp)
-		unlink(w->tmp);
-	free(w->tmp);
-	free(w->path);
-	memset(w, 0, sizeof *w);
+	rl_atomic_abort(&w->a);
 }
 
 int
@@ -271,38 +246,17 @@ npy_write(const char *path, NpyType t, int ndim, const int64_t *shape,
 	int64_t rows = ndim > 0 ? shape[0] : 1, cols = 1;
 	char hdr[NPY_HDR];
 
-	err[0] = '\0';
 	if (ndim < 1 || ndim > NPY_MAXDIM || header_make(hdr, t, ndim, shape)) {
 		snprintf(err, errlen, "%s: cannot write a %d-D array", path, ndim);
 		return -1;
 	}
 	for (int i = 1; i < ndim; i++)
 		cols *= shape[i];
-	if (npy_writer_open(&w, path, t, ndim == 1 ? -1 : cols, err, errlen) ||
-	    npy_writer_append(&w, data, rows, err, errlen))
-		goto fail;
-	w.rows = rows;
-	if (ndim > 2) {  /* header with the full shape */
-		if (fflush(w.fp) || fseek(w.fp, 0, SEEK_SET) ||
-		    fwrite(hdr, 1, NPY_HDR, w.fp) != NPY_HDR ||
-		    fseek(w.fp, 0, SEEK_END))
-			goto fail;
-		/* close() rewrites a 2-D header; write the N-D one after */
-		if (fflush(w.fp) || fsync(fileno(w.fp)) || fclose(w.fp)) {
-			w.fp = NULL;
-			goto fail;
-		}
-		w.fp = NULL;
-		if (rename(w.tmp, w.path))
-			goto fail;
-		free(w.tmp);
-		free(w.path);
-		return 0;
+	if (npy_writer_open(&w, path, t, ndim == 1 ? -1 : cols, err, errlen))
+		return -1;
+	if (npy_writer_append(&w, data, rows, err, errlen)) {
+		npy_writer_abort(&w);
+		return -1;
 	}
-	return npy_writer_close(&w, err, errlen);
-fail:
-	if (!*err)
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-	npy_writer_abort(&w);
-	return -1;
+	return writer_finish(&w, hdr, err, errlen);    /* the N-D header */
 }

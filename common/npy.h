@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "common/util.h"
+
 typedef enum { NPY_U8, NPY_I32, NPY_I64, NPY_F32, NPY_F64 } NpyType;
 
 #define NPY_MAXDIM 4
@@ -46,8 +48,7 @@ int npy_write(const char *path, NpyType t, int ndim, const int64_t *shape,
 
 /* A 2-D array written a block of rows at a time. */
 typedef struct {
-	FILE *fp;
-	char *path, *tmp;
+	RlAtomic a;       /* the temp file and the target's name */
 	NpyType type;
 	int64_t rows, cols;
 } NpyWriter;
@@ -55,8 +56,8 @@ typedef struct {
 /*
  * Open a writer of a (rows, cols) array at path, rows counted as they come
  * (cols -1: a 1-D array). The data goes to the temp file npy_tmp_path(path)
- * until npy_writer_close renames it. Returns 0, or -1 with a message in err
- * (and nothing left behind).
+ * (an RlAtomic, util.h) until npy_writer_close renames it. Returns 0, or -1
+ * with a message in err (and nothing left behind).
  */
 int npy_writer_open(NpyWriter *w, const char *path, NpyType t, int64_t cols,
     char *err, size_t errlen);
@@ -67,12 +68,15 @@ int npy_writer_open(NpyWriter *w, const char *path, NpyType t, int64_t cols,
  * before npy_writer_open creates it.
  */
 char *npy_tmp_path(const char *path);
-/* Append nrows rows (nrows*cols elements). */
+/* Append nrows rows (nrows*cols elements). 0, or -1 with "path: reason"
+ * (the writer is then to be aborted). */
 int npy_writer_append(NpyWriter *w, const void *data, int64_t nrows,
     char *err, size_t errlen);
-/* Fix the header, fsync, rename into place. */
+/* Fix the header, fsync, rename into place (rl_atomic_close). 0, or -1
+ * with "path: reason" and the temp file removed. */
 int npy_writer_close(NpyWriter *w, char *err, size_t errlen);
-/* Drop the temp file (on an error path). */
+/* Drop the temp file (on an error path); after a close, or a second time,
+ * it does nothing. */
 void npy_writer_abort(NpyWriter *w);
 
 #endif

@@ -115,22 +115,20 @@ trainlog_read(const char *dir, TrainMetrics **out, size_t *n, char *err,
 	return 0;
 }
 
-/* Keep the lines of path with step <= last (rewritten through a temp
- * file); lines that do not parse are dropped too. */
+/* Keep the lines of path with step <= last (rewritten atomically); lines
+ * that do not parse are dropped too. */
 static int
 truncate_log(const char *path, uint64_t last, char *err, size_t errlen)
 {
-	char tmp[4200], *line = NULL;
+	char *line = NULL;
 	size_t linecap = 0;
 	FILE *in, *out;
-	int rc = 0;
+	RlAtomic a;
 
 	if (!(in = fopen(path, "r")))
 		return errno == ENOENT ? 0 : (snprintf(err, errlen, "%s: %s",
 		    path, strerror(errno)), -1);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	if (!(out = fopen(tmp, "w"))) {
-		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+	if (!(out = rl_atomic_open(&a, path, err, errlen))) {
 		fclose(in);
 		return -1;
 	}
@@ -142,16 +140,7 @@ truncate_log(const char *path, uint64_t last, char *err, size_t errlen)
 	}
 	free(line);
 	fclose(in);
-	if (fflush(out) || ferror(out) || fclose(out)) {
-		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
-		rc = -1;
-	} else if (rename(tmp, path)) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		rc = -1;
-	}
-	if (rc)
-		unlink(tmp);
-	return rc;
+	return rl_atomic_close(&a, err, errlen);
 }
 
 int
@@ -329,8 +318,9 @@ run_gnuplot(const char *script, char *err, size_t errlen)
 int
 trainlog_plot(const char *dir, char *err, size_t errlen)
 {
-	char png[4096], tmp[4200], script[4200];
+	char png[4096], script[4200];
 	TrainMetrics *m;
+	RlAtomic a;
 	size_t n;
 	int rc;
 
@@ -343,11 +333,15 @@ trainlog_plot(const char *dir, char *err, size_t errlen)
 		return -1;
 	}
 	join(png, sizeof(png), dir, TRAINLOG_PLOT);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", png);
 	snprintf(script, sizeof(script), "%s/.curves.gp", dir);
+	// gnuplot writes the temp file by name; the close makes it the PNG
+	if (!rl_atomic_open(&a, png, err, errlen)) {
+		free(m);
+		return -1;
+	}
 	rc = -1;
 	for (int cairo = 1; cairo >= 0 && rc < 0; cairo--) {
-		if (write_script(script, tmp, dir, m, n, cairo) < 0) {
+		if (write_script(script, a.tmp, dir, m, n, cairo) < 0) {
 			snprintf(err, errlen, "%s: %s", script,
 			    strerror(errno));
 			break;
@@ -356,13 +350,10 @@ trainlog_plot(const char *dir, char *err, size_t errlen)
 	}
 	unlink(script);
 	free(m);
-	if (rc == 0 && rename(tmp, png)) {
-		snprintf(err, errlen, "%s: %s", png, strerror(errno));
-		rc = -1;
-	}
-	if (rc < 0)
-		unlink(tmp);
-	return rc;
+	if (rc == 0)
+		return rl_atomic_close(&a, err, errlen);
+	rl_atomic_abort(&a);
+	return -1;
 }
 
 // ----------------------------------------------------------------------------

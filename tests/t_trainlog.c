@@ -3,12 +3,15 @@
  * back as NaN), a resumed log drops the lines after its checkpoint, the
  * progress text, and curves.png drawn by the real gnuplot.
  */
+#include <sys/stat.h>
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "common/trainlog.h"
+#include "common/util.h"
 #include "tests/check.h"
 
 static char dir[] = "/tmp/t_trainlog_XXXXXX";
@@ -56,7 +59,7 @@ TEST(roundtrip_resume)
 
 TEST(plot)
 {
-	char err[512], path[600];
+	char err[512], path[600], *tmp;
 	unsigned char magic[8] = {0};
 	FILE *fp;
 
@@ -69,8 +72,17 @@ TEST(plot)
 		    !memcmp(magic, "\x89PNG\r\n\x1a\n", 8), "not a PNG");
 		fclose(fp);
 	}
-	snprintf(path, sizeof(path), "%s/%s.tmp", dir, TRAINLOG_PLOT);
-	CHECK(access(path, F_OK) != 0, "temp file left");
+	snprintf(path, sizeof(path), "%s/%s", dir, TRAINLOG_PLOT);
+	tmp = rl_tmp_path(path);
+	CHECK(access(tmp, F_OK) != 0, "temp file %s left", tmp);
+	/* a directory in the PNG's way: drawn, not renamed, nothing left */
+	unlink(path);
+	mkdir(path, 0755);
+	CHECK(trainlog_plot(dir, err, sizeof(err)) < 0 &&
+	    strstr(err, TRAINLOG_PLOT ": Is a directory"), "'%s'", err);
+	CHECK(access(tmp, F_OK) != 0, "temp file %s left on failure", tmp);
+	rmdir(path);
+	free(tmp);
 }
 
 TEST(format)

@@ -276,6 +276,20 @@ read_all(char *buf, size_t n, const char *path)
 		fclose(fp);
 }
 
+/* dir holds the file name and nothing else, and it reads want. */
+static void
+only_file(const char *dir, const char *name, const char *want,
+    const char *when)
+{
+	char path[600], got[1024];
+
+	dir_names(got, sizeof got, dir);
+	CHECK(!strcmp(got, name), "%s: files %s", when, got);
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	read_all(got, sizeof got, path);
+	CHECK(!strcmp(got, want), "%s: %s reads '%.20s'", when, name, got);
+}
+
 TEST(atomic_stream)
 {
 	char dir[512], path[560], got[1024], err[1024];
@@ -294,10 +308,7 @@ TEST(atomic_stream)
 	CHECK(rl_atomic_close(&a, err, sizeof err) == 0, "%s", err);
 	CHECK(!a.fp && !a.tmp && !a.path, "not emptied by close");
 	rl_atomic_abort(&a);    /* after a close: the new file stays */
-	read_all(got, sizeof got, path);
-	CHECK(!strcmp(got, "one\n"), "contents '%s'", got);
-	dir_names(got, sizeof got, dir);
-	CHECK(!strcmp(got, "list.txt"), "files: %s", got);
+	only_file(dir, "list.txt", "one\n", "closed");
 
 	/* abort: the temp file goes, the old file stays; twice is harmless */
 	fp = rl_atomic_open(&a, path, err, sizeof err);
@@ -305,18 +316,14 @@ TEST(atomic_stream)
 	fputs("two\n", fp);
 	rl_atomic_abort(&a);
 	rl_atomic_abort(&a);
-	read_all(got, sizeof got, path);
-	CHECK(!strcmp(got, "one\n"), "after abort '%s'", got);
-	dir_names(got, sizeof got, dir);
-	CHECK(!strcmp(got, "list.txt"), "files after abort: %s", got);
+	only_file(dir, "list.txt", "one\n", "aborted");
 
 	/* the temp file written by name, as gnuplot writes the plot */
 	fp = rl_atomic_open(&a, path, err, sizeof err);
 	CHECK(fp != NULL, "%s", err);
 	write_file(a.tmp, "three\n");
 	CHECK(rl_atomic_close(&a, err, sizeof err) == 0, "%s", err);
-	read_all(got, sizeof got, path);
-	CHECK(!strcmp(got, "three\n"), "written by name '%s'", got);
+	only_file(dir, "list.txt", "three\n", "written by name");
 
 	/* a directory that does not exist: the temp file named, a emptied */
 	snprintf(got, sizeof got, "%s/none/x", dir);
@@ -345,7 +352,7 @@ static void
 full_case(const char *dir, const char *path, int devfull, size_t n,
     const char *want)
 {
-	char err[1024], got[1024], msg[1200], *tmp = rl_tmp_path(path);
+	char err[1024], msg[1200], *tmp = rl_tmp_path(path);
 	static char buf[1 << 16];
 	RlAtomic a;
 	FILE *fp;
@@ -372,23 +379,25 @@ full_case(const char *dir, const char *path, int devfull, size_t n,
 	CHECK(rl_atomic_close(&a, err, sizeof err) < 0 && !strcmp(err, msg),
 	    "n %zu: got '%s', want '%s'", n, err, msg);
 	CHECK(access(tmp, F_OK) != 0 && errno == ENOENT, "%s left", tmp);
-	dir_names(got, sizeof got, dir);
-	CHECK(!strcmp(got, "old.txt"), "n %zu: files %s", n, got);
-	read_all(got, sizeof got, path);
-	CHECK(!strcmp(got, "old\n"), "n %zu: old file now '%.20s'", n, got);
+	snprintf(msg, sizeof msg, "%s, %zu bytes", want, n);
+	only_file(dir, "old.txt", "old\n", msg);
 	free(tmp);
 }
 
 TEST(atomic_full_disk)
 {
-	char dir[512], path[560];
+	static const float zeros[4000];
+	char dir[512], path[560], npy[560], err[1024], want[1024];
+	int64_t shape[2] = {4, 1000};
 	struct rlimit old, lim;
 	struct stat st;
 	void (*oldsig)(int);
+	NpyWriter w;
 
 	scratch_dir(dir, sizeof dir, "t_util_full");
 	snprintf(path, sizeof path, "%s/old.txt", dir);
 	write_file(path, "old\n");
+	snprintf(want, sizeof want, "%s/x.npy: File too large", dir);
 
 	/* past the size limit the kernel refuses the write (the signal it
 	 * also sends would end the process: ignored here) */
@@ -400,6 +409,16 @@ TEST(atomic_full_disk)
 	    strerror(errno));
 	full_case(dir, path, 0, 1 << 16, "File too large");
 	full_case(dir, path, 0, 2000, "File too large");
+	/* npy's writers, through the same close */
+	snprintf(npy, sizeof npy, "%s/x.npy", dir);
+	CHECK(npy_write(npy, NPY_F32, 2, shape, zeros, err, sizeof err) < 0 &&
+	    !strcmp(err, want), "npy_write: got '%s', want '%s'", err, want);
+	CHECK(npy_writer_open(&w, npy, NPY_F32, 1000, err, sizeof err) == 0,
+	    "%s", err);
+	CHECK(npy_writer_append(&w, zeros, 1, err, sizeof err) < 0 &&
+	    !strcmp(err, want), "append: got '%s', want '%s'", err, want);
+	npy_writer_abort(&w);
+	only_file(dir, "old.txt", "old\n", "npy");
 	CHECK(setrlimit(RLIMIT_FSIZE, &old) == 0, "restoring the limit");
 	signal(SIGXFSZ, oldsig);
 
