@@ -74,9 +74,10 @@ static size_t
 fashion_split(const char *dir, const char *prefix, const char *out,
     const char *split, long limit, int verbose)
 {
-	char path[4096], msg[1024], tmp[4200];
+	char path[4096], msg[4400];
 	Idx im, lab;
 	size_t n, bad = 0;
+	RlAtomic a;
 	FILE *fp;
 
 	snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte.gz", dir, prefix);
@@ -121,15 +122,14 @@ fashion_split(const char *dir, const char *prefix, const char *out,
 		errx(RL_EXIT_FAIL, "%zu images of %s could not be written",
 		    bad, split);
 
-	/* The list last, through a rename: it exists only when complete. */
+	/* The list last, atomically: it exists only when complete. */
 	snprintf(path, sizeof path, "%s/%s.txt", out, split);
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	if (!(fp = fopen(tmp, "w")))
-		err(RL_EXIT_FAIL, "%s", tmp);
+	if (!(fp = rl_atomic_open(&a, path, msg, sizeof msg)))
+		errx(RL_EXIT_FAIL, "%s", msg);
 	for (size_t i = 0; i < n; i++)
 		fprintf(fp, "%s/%05zu.png %u\n", split, i, lab.data[i]);
-	if (fshut(fp, tmp) || rename(tmp, path) < 0)
-		err(RL_EXIT_FAIL, "%s", path);
+	if (rl_atomic_close(&a, msg, sizeof msg))
+		errx(RL_EXIT_FAIL, "%s", msg);
 	idx_free(&im);
 	idx_free(&lab);
 	return n;
@@ -139,19 +139,20 @@ static int
 import_fashion_mnist(const char *dir, const char *out, long limit,
     int verbose)
 {
-	char path[4096];
+	char path[4096], msg[4400];
 	size_t ntrain, ntest;
+	RlAtomic a;
 	FILE *fp;
 
 	ntrain = fashion_split(dir, "train", out, "train", limit, verbose);
 	ntest = fashion_split(dir, "t10k", out, "test", limit, verbose);
 	snprintf(path, sizeof path, "%s/classes.txt", out);
-	if (!(fp = fopen(path, "w")))
-		err(RL_EXIT_FAIL, "%s", path);
+	if (!(fp = rl_atomic_open(&a, path, msg, sizeof msg)))
+		errx(RL_EXIT_FAIL, "%s", msg);
 	for (int i = 0; i < 10; i++)
 		fprintf(fp, "%d %s\n", i, fashion_classes[i]);
-	if (fshut(fp, path))
-		return RL_EXIT_FAIL;
+	if (rl_atomic_close(&a, msg, sizeof msg))
+		errx(RL_EXIT_FAIL, "%s", msg);
 	if (verbose)
 		fprintf(stderr, "rl-import: %zu train and %zu test images in "
 		    "%s\n", ntrain, ntest, out);

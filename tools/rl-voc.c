@@ -107,33 +107,24 @@ check_images(const char *dir, const VocSplit *s)
 		    s->n);
 }
 
-/* Write the image paths of splits s[0..n) to path, atomically. */
+/* Write the image paths of splits s[0..n) to path, atomically. Exits 1. */
 static void
 list_write(const char *path, const char *dir, const VocSplit *s, int n)
 {
-	char tmp[PATH_MAX];
+	char msg[PATH_MAX + 256];
+	RlAtomic a;
 	FILE *fp;
 
-	snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());
-	if (!(fp = fopen(tmp, "w")))
-		err(RL_EXIT_FAIL, "%s", tmp);
+	if (!(fp = rl_atomic_open(&a, path, msg, sizeof msg)))
+		errx(RL_EXIT_FAIL, "%s", msg);
 	for (int k = 0; k < n; k++)
 		for (size_t i = 0; i < s[k].n; i++) {
 			char *p = voc_image_path(dir, s[k].id[i]);
 			fprintf(fp, "%s\n", p);
 			free(p);
 		}
-	if (fflush(fp) || ferror(fp) || fsync(fileno(fp))) {
-		int e = errno;
-		fclose(fp);
-		unlink(tmp);
-		errx(RL_EXIT_FAIL, "%s: %s", tmp, strerror(e));
-	}
-	if (fclose(fp) || rename(tmp, path)) {
-		int e = errno;
-		unlink(tmp);
-		errx(RL_EXIT_FAIL, "%s: %s", path, strerror(e));
-	}
+	if (rl_atomic_close(&a, msg, sizeof msg))
+		errx(RL_EXIT_FAIL, "%s", msg);
 }
 
 int
