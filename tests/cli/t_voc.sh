@@ -59,6 +59,13 @@ mkdir "$TMP/one"
 expect one_split 0 "$BIN/rl-voc" -o "$TMP/one" "$V" test
 [ -f "$TMP/one/test.txt" ] && [ ! -f "$TMP/one/trainval.txt" ] &&
     [ ! -f "$TMP/one/test.txt.txt" ] && ok one_split_files || nok one_split_files
+# a list that cannot be put in place (a directory in its way): one line
+# naming it, and no temp file left
+mkdir -p "$TMP/blocked/test.txt"
+expect blocked_list 1 "$BIN/rl-voc" -o "$TMP/blocked" "$V" test
+stderr_has blocked_list_msg "blocked/test.txt: Is a directory"
+[ "$(wc -l <"$TMP/err")" -eq 1 ] && [ "$(ls "$TMP/blocked")" = test.txt ] &&
+    ok blocked_list_clean || { nok blocked_list_clean; ls "$TMP/blocked" >&2; }
 
 # bad trees
 expect notvoc 1 "$BIN/rl-voc" -o "$TMP/o" "$TMP/o"
