@@ -26,7 +26,8 @@
 
 static const char usage_line[] =
     "usage: rl-knn [-hVv] [--json] [--chunk-bank n] [--chunk-queries n] "
-    "[-k list] [-t temp]\n"
+    "[-k list]\n"
+    "              [-r root] [-t temp]\n"
     "              [--montage png --bank-list file --query-list file]\n"
     "              bank-feat bank-labels query-feat query-labels\n";
 
@@ -46,6 +47,9 @@ static const char options_text[] =
     "neighbours\n"
     "  --query-list file  the queries' image paths, a line per row "
     "(--montage)\n"
+    "  -r, --root dir     relative paths of both lists are under dir "
+    "(default: each\n"
+    "                     list's directory)\n"
     "  -t, --temperature temp  vote weight exp(sim/temp) "
     "(default 0.07)\n"
     "  -V, --version      print the version and exit\n"
@@ -64,15 +68,16 @@ show(void *ctx, size_t done)
 	progress_show(p, done, 0, NULL);
 }
 
-/* The paths of list file name (relative ones under its directory), which
- * must have n of them. */
+/* The paths of list file name (relative ones under root, or else under
+ * the list's directory), which must have n of them. */
 static void
-paths_read(List *l, const char *name, size_t n, const char *feat)
+paths_read(List *l, const char *name, const char *root, size_t n,
+    const char *feat)
 {
 	char msg[1024];
 
 	memset(l, 0, sizeof *l);
-	if (list_read_file(l, name, NULL, msg, sizeof msg))
+	if (list_read_file(l, name, root, msg, sizeof msg))
 		errx(RL_EXIT_FAIL, "%s", msg);
 	if (l->n != n)
 		errx(RL_EXIT_FAIL, "%s: %zu paths for the %zu rows of %s", name,
@@ -181,6 +186,7 @@ main(int argc, char *argv[])
 		{"k", required_argument, NULL, 'k'},
 		{"montage", required_argument, NULL, OPT_MONTAGE},
 		{"query-list", required_argument, NULL, OPT_QUERY_LIST},
+		{"root", required_argument, NULL, 'r'},
 		{"temperature", required_argument, NULL, 't'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"version", no_argument, NULL, 'V'},
@@ -188,7 +194,8 @@ main(int argc, char *argv[])
 	};
 	int k[MAXK] = {10, 20, 100, 200}, nk = 4, kmax = 0, ch, verbose = 0;
 	int json = 0, nclass, ret;
-	const char *png = NULL, *blist = NULL, *qlist = NULL, *argv0 = argv[0];
+	const char *png = NULL, *blist = NULL, *qlist = NULL, *root = NULL;
+	const char *argv0 = argv[0];
 	List bl = {0}, ql = {0};
 	size_t chunk_q = 0, chunk_b = 0, top1[MAXK], top5[MAXK];
 	double temp = KNN_T, t0;
@@ -198,12 +205,15 @@ main(int argc, char *argv[])
 	float *sim;
 	int64_t *idx;
 
-	while ((ch = getopt_long(argc, argv, "hk:t:Vv", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "hk:r:t:Vv", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'h':
 			rl_help(usage_line, options_text);
 		case 'k':
 			nk = estrtonum_list(optarg, k, MAXK, 1, 1 << 20, "-k");
+			break;
+		case 'r':
+			root = optarg;
 			break;
 		case 't':
 			temp = estrtod(optarg, 1e-6, 1e6, "temperature");
@@ -243,6 +253,9 @@ main(int argc, char *argv[])
 	if (!png != !blist || !png != !qlist)
 		errx(RL_EXIT_USAGE, "--montage, --bank-list and --query-list go "
 		    "together");
+	if (root && !png)
+		errx(RL_EXIT_USAGE, "-r is for the montage's lists; give "
+		    "--montage too");
 	for (int i = 0; i < nk; i++)
 		kmax = RL_MAX(kmax, k[i]);
 
@@ -255,8 +268,8 @@ main(int argc, char *argv[])
 		    argv[0], kmax, bank.n);
 	nclass = RL_MAX(bank.nclass, query.nclass);
 	if (png) {  // before the long part, to fail early
-		paths_read(&bl, blist, bank.n, argv[0]);
-		paths_read(&ql, qlist, query.n, argv[2]);
+		paths_read(&bl, blist, root, bank.n, argv[0]);
+		paths_read(&ql, qlist, root, query.n, argv[2]);
 	}
 
 	t0 = now_seconds();

@@ -2,8 +2,8 @@
 # t_lists.sh: the tools that read list files (rl-extract, rl-knn's
 # --bank-list/--query-list, rl-sample -l) take relative image paths from
 # the list file's own directory, from any working directory (list.h's
-# list_read_file); -r/--root overrides that, and a list on stdin is read
-# from the working directory.
+# list_read_file); -r/--root (rl-extract's, rl-knn's) overrides that, and
+# a list on stdin is read from the working directory.
 . tests/cli/lib.sh
 . tests/cli/feat_lib.sh
 BIN=$(cd "$BIN" && pwd)
@@ -45,6 +45,21 @@ expect knn_copy 1 "$BIN/rl-knn" -k 1 --montage "$TMP/m2.png" \
     --bank-list copy.txt --query-list ../set/list.txt \
     "$TMP/f.npy" "$TMP/y.npy" "$TMP/f.npy" "$TMP/y.npy"
 stderr_has knn_copy_msg "img/rgb12x9.png"
+# -r: both lists' paths under root, the same montage as from their own
+# directory; a root without the images fails naming the image; -r without
+# --montage is a usage error
+expect knn_root 0 "$BIN/rl-knn" -k 1 --montage "$TMP/m3.png" -r ../set \
+    --bank-list copy.txt --query-list "$TMP/set/list.txt" \
+    "$TMP/f.npy" "$TMP/y.npy" "$TMP/f.npy" "$TMP/y.npy"
+cmp -s "$TMP/m.png" "$TMP/m3.png" && ok knn_root_same || nok knn_root_same
+expect knn_root_long 1 "$BIN/rl-knn" -k 1 --montage "$TMP/m4.png" \
+    --root "$TMP" --bank-list "$TMP/set/list.txt" \
+    --query-list "$TMP/set/list.txt" \
+    "$TMP/f.npy" "$TMP/y.npy" "$TMP/f.npy" "$TMP/y.npy"
+stderr_has knn_root_long_msg "$TMP/img/rgb12x9.png: "
+expect knn_root_alone 2 "$BIN/rl-knn" -k 1 -r ../set \
+    "$TMP/f.npy" "$TMP/y.npy" "$TMP/f.npy" "$TMP/y.npy"
+stderr_has knn_root_alone_msg "give --montage too"
 
 # rl-sample -l: three records from the list's images
 expect sample_elsewhere 0 "$BIN/rl-sample" --resize 96 --crop 90 --patch 24 \
