@@ -187,13 +187,13 @@ endef
 
 # knn D,TRAIN,VAL,KNN_ARGS[,TRAIN_LIST,VAL_LIST]
 # The weighted kNN on the global average of layer4: D/knn.txt, D/knn.tsv
-# (k, top-1). Given the lists the features came from (paths absolute or
-# relative to the list's directory), also the montage D/knn.png of
+# (k, top-1). Given the lists the features came from (paths absolute, or
+# under ROOT, by default the list's directory), also the montage D/knn.png of
 # queries and their neighbours.
 define knn
 $1/knn.txt: $1/feat/$2.json $1/feat/$3.json $5 $6 $$(call track,$$(subst /,_,$$(call stage,$1/knn)),$(call esc,$4 $5 $6))
 	@$$(PIPE) start $$(TIMES) $$(call stage,$$@)
-	$$(RL)rl-knn $$(V) $4 $(if $5,--montage $1/knn.png --bank-list $5 --query-list $6) \
+	$$(RL)rl-knn $$(V) $4 $(if $5,--montage $1/knn.png $(if $(ROOT),-r $(ROOT)) --bank-list $5 --query-list $6) \
 	    $1/feat/$2_gap.npy $1/feat/$2_labels.npy $1/feat/$3_gap.npy $1/feat/$3_labels.npy >$$@.tmp
 	@mv $$@.tmp $$@
 	@$$(PIPE) end $$(TIMES) $$(call stage,$$@)
