@@ -1,6 +1,7 @@
-/* img: libvips decode to memory, PIL-exact resampling, PNG output. See img.h. */
+/* img: decode to memory (jpeg.c, libvips), PIL-exact resize, PNG. See img.h. */
 #include <errno.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #endif
 
 #include "common/img.h"
+#include "common/jpeg.h"
 #include "common/util.h"
 
 #ifndef IMG_STRIP
@@ -51,38 +53,73 @@ quiet(const char *domain, GLogLevelFlags level, const char *msg, void *arg)
 	(void)arg;
 }
 
-int
-img_start(const char *argv0, char *err, size_t errlen)
+/*
+ * libvips starts on first use (a non-JPEG, a CMYK JPEG, a PNG to write):
+ * its start-up (loading its modules) costs 30 ms of CPU, as much as 35
+ * JPEG decodes, and most runs never need it.
+ */
+static const char *vips_argv0 = "relloc";
+static pthread_once_t vips_once = PTHREAD_ONCE_INIT;
+static int vips_state;          /* 0 not started, 1 started, -1 failed */
+static char vips_start_err[256];
+
+static void
+vips_start(void)
 {
-	if (VIPS_INIT(argv0)) {
-		vips_err(err, errlen, "cannot start libvips");
-		return -1;
+	if (VIPS_INIT(vips_argv0)) {
+		vips_err(vips_start_err, sizeof vips_start_err,
+		    "cannot start libvips");
+		vips_state = -1;
+		return;
 	}
 	/* Our callers run one decode per worker thread; libvips' own thread
 	 * pool and operation cache cost more than they save on small images. */
 	g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING, quiet, NULL);
+	vips_concurrency_set(1);
+	vips_cache_set_max(0);
+	vips_cache_set_max_mem(0);
+	vips_cache_set_max_files(0);
+	vips_state = 1;
+}
+
+/* 0 once libvips runs, or -1 with the reason in err. */
+static int
+vips_ready(char *err, size_t errlen)
+{
+	pthread_once(&vips_once, vips_start);
+	if (vips_state < 0) {
+		snprintf(err, errlen, "%s", vips_start_err);
+		return -1;
+	}
+	return 0;
+}
+
+int
+img_start(const char *argv0, char *err, size_t errlen)
+{
+	(void)err;
+	(void)errlen;
+	vips_argv0 = argv0;
 	/* Every image allocates and frees a few buffers of 100 KB-10 MB;
 	 * glibc would mmap and unmap each, and page faults then cost more
 	 * than the decode. Keep such blocks on the heap for reuse. */
 	mallopt(M_MMAP_THRESHOLD, 64 << 20);
 	mallopt(M_TRIM_THRESHOLD, 256 << 20);
-	vips_concurrency_set(1);
-	vips_cache_set_max(0);
-	vips_cache_set_max_mem(0);
-	vips_cache_set_max_files(0);
 	return 0;
 }
 
 void
 img_thread_end(void)
 {
-	vips_thread_shutdown();
+	if (vips_state > 0)
+		vips_thread_shutdown();
 }
 
 void
 img_stop(void)
 {
-	vips_shutdown();
+	if (vips_state > 0)
+		vips_shutdown();
 }
 
 /* Read the whole file at path into *buf (g_malloc'd). */
@@ -118,20 +155,6 @@ slurp(const char *path, char **buf, size_t *len, char *err, size_t errlen)
 	fclose(fp);
 	*len = n;
 	return 0;
-}
-
-/* The largest libjpeg shrink (1, 2, 4, 8) keeping the short side >= m. */
-static int
-jpeg_shrink(int w, int h, int m)
-{
-	int s = RL_MIN(w, h), f;
-
-	if (m <= 0)
-		return 1;
-	for (f = 8; f > 1; f /= 2)
-		if ((s + f - 1) / f >= m)
-			return f;
-	return 1;
 }
 
 /* in -> 8-bit sRGB or grey without alpha; unrefs in. NULL on failure. */
@@ -180,7 +203,7 @@ fail:
 	return NULL;
 }
 
-/* All of x's pixels, g_malloc'd, computed in the calling thread (not
+/* All of x's pixels, malloc'd, computed in the calling thread (not
  * handed to a libvips worker as vips_image_write_to_memory would) and
  * straight into our buffer, a strip at a time so that libvips' own
  * buffers stay small and in cache. */
@@ -188,7 +211,7 @@ static uint8_t *
 pixels(VipsImage *x)
 {
 	size_t row = (size_t)x->Xsize * x->Bands, size = row * x->Ysize;
-	uint8_t *px = g_malloc(size);
+	uint8_t *px = emalloc(size);
 	VipsImage *mem = vips_image_new_from_memory(px, size, x->Xsize,
 	    x->Ysize, x->Bands, VIPS_FORMAT_UCHAR);
 	VipsRegion *src = vips_region_new(x), *dst = vips_region_new(mem);
@@ -203,7 +226,7 @@ pixels(VipsImage *x)
 	g_object_unref(dst);
 	g_object_unref(mem);
 	if (!ok) {
-		g_free(px);
+		free(px);
 		return NULL;
 	}
 	return px;
@@ -216,7 +239,7 @@ pixels(VipsImage *x)
  * The pixels are decoded later, when a region asks for them.
  */
 static VipsImage *
-load_op(const char *name, const char *buf, size_t len, int shrink)
+load_op(const char *name, const char *buf, size_t len)
 {
 	VipsOperation *op = vips_operation_new(name);
 	VipsBlob *blob;
@@ -228,8 +251,6 @@ load_op(const char *name, const char *buf, size_t len, int shrink)
 	g_object_set(op, "buffer", blob, "access", VIPS_ACCESS_SEQUENTIAL,
 	    "fail_on", VIPS_FAIL_ON_TRUNCATED, NULL);
 	vips_area_unref(VIPS_AREA(blob));
-	if (shrink > 1)
-		g_object_set(op, "shrink", shrink, NULL);
 	if (vips_object_build(VIPS_OBJECT(op)) == 0)
 		g_object_get(op, "out", &out, NULL);
 	vips_object_unref_outputs(VIPS_OBJECT(op));
@@ -237,71 +258,76 @@ load_op(const char *name, const char *buf, size_t len, int shrink)
 	return out;
 }
 
-int
-img_load(Image *im, const char *path, int min_short, int *file_w,
-    int *file_h, char *err, size_t errlen)
+/* libvips' path: any format it reads (and the JPEGs jpeg.c declines). */
+static int
+vips_decode(Image *im, const char *buf, size_t len, int jpeg, int *fw,
+    int *fh, char *err, size_t errlen)
 {
-	static const unsigned char jfif[3] = { 0xff, 0xd8, 0xff };
-	VipsImage *x = NULL;
 	const char *loader;
-	char *buf;
-	size_t len;
+	VipsImage *x;
 	uint8_t *px;
-	int fw, fh, shrink = 1, jpeg;
 
-	memset(im, 0, sizeof *im);
-	if (slurp(path, &buf, &len, err, errlen) < 0)
+	if (vips_ready(err, errlen) < 0)
 		return -1;
-	/* A JPEG needs no sniffing through every loader. */
-	jpeg = len >= 3 && memcmp(buf, jfif, 3) == 0;
-	loader = jpeg ? "jpegload_buffer" : vips_foreign_find_load_buffer(buf,
-	    len);
+	loader = jpeg ? "jpegload_buffer" :
+	    vips_foreign_find_load_buffer(buf, len);
 	if (!loader) {
 		vips_error_clear();
 		snprintf(err, errlen, "not an image (no libvips loader "
 		    "recognises it)");
-		goto fail;
+		return -1;
 	}
-	/* Header only: the pixels are decoded by pixels() below. */
-	if (!(x = load_op(loader, buf, len, 1)))
-		goto vfail;
-	fw = x->Xsize;
-	fh = x->Ysize;
-	if (jpeg && (shrink = jpeg_shrink(fw, fh, min_short)) > 1) {
-		g_object_unref(x);
-		if (!(x = load_op(loader, buf, len, shrink)))
-			goto vfail;
+	if (!(x = load_op(loader, buf, len)) || !(x = to_rgb8(x)) ||
+	    !(px = pixels(x))) {
+		vips_err(err, errlen, "libvips could not decode it");
+		if (x)
+			g_object_unref(x);
+		return -1;
 	}
-	if (!(x = to_rgb8(x)))
-		goto vfail;
-	if (!(px = pixels(x)))
-		goto vfail;
-	im->w = x->Xsize;
-	im->h = x->Ysize;
+	im->w = *fw = x->Xsize;
+	im->h = *fh = x->Ysize;
 	im->bands = 3;
 	if (x->Bands == 1) {
 		size_t n = (size_t)im->w * im->h;
-		im->data = g_malloc(3 * n);
+		im->data = emalloc(3 * n);
 		for (size_t i = 0; i < n; i++)
 			im->data[3 * i] = im->data[3 * i + 1] =
 			    im->data[3 * i + 2] = px[i];
-		g_free(px);
+		free(px);
 	} else
 		im->data = px;
 	g_object_unref(x);
+	return 0;
+}
+
+int
+img_load(Image *im, const char *path, int min_short, int *file_w,
+    int *file_h, char *err, size_t errlen)
+{
+	char *buf;
+	size_t len;
+	int fw, fh, rc = 1, jpeg;
+
+	memset(im, 0, sizeof *im);
+	if (slurp(path, &buf, &len, err, errlen) < 0)
+		return -1;
+	if ((jpeg = jpeg_sniff(buf, len))) {
+		rc = jpeg_decode(buf, len, min_short, &im->data, &im->w,
+		    &im->h, &fw, &fh, err, errlen);
+		im->bands = 3;
+	}
+	if (rc > 0)
+		rc = vips_decode(im, buf, len, jpeg, &fw, &fh, err, errlen);
 	g_free(buf);
+	if (rc < 0) {
+		memset(im, 0, sizeof *im);
+		return -1;
+	}
 	if (file_w)
 		*file_w = fw;
 	if (file_h)
 		*file_h = fh;
 	return 0;
-vfail:
-	vips_err(err, errlen, "libvips could not decode it");
-	if (x)
-		g_object_unref(x);
-fail:
-	g_free(buf);
-	return -1;
 }
 
 void
@@ -310,30 +336,43 @@ img_alloc(Image *im, int w, int h, int bands)
 	im->w = w;
 	im->h = h;
 	im->bands = bands;
-	im->data = g_malloc0((size_t)w * h * bands);
+	im->data = ecalloc((size_t)w * h * bands, 1);
 }
 
 void
 img_free(Image *im)
 {
-	g_free(im->data);
+	free(im->data);
 	memset(im, 0, sizeof *im);
+}
+
+/* px wrapped as a libvips image (not copied), or NULL with err set. */
+static VipsImage *
+wrap(const uint8_t *px, int w, int h, int bands, char *err, size_t errlen)
+{
+	VipsImage *x;
+
+	if (vips_ready(err, errlen) < 0)
+		return NULL;
+	if (!(x = vips_image_new_from_memory(px, (size_t)w * h * bands, w, h,
+	    bands, VIPS_FORMAT_UCHAR))) {
+		vips_err(err, errlen, "cannot wrap pixels");
+		return NULL;
+	}
+	x->Type = bands == 1 ? VIPS_INTERPRETATION_B_W :
+	    VIPS_INTERPRETATION_sRGB;
+	return x;
 }
 
 int
 img_save_png(const char *path, const uint8_t *px, int w, int h, int bands,
     char *err, size_t errlen)
 {
-	VipsImage *x;
+	VipsImage *x = wrap(px, w, h, bands, err, errlen);
 	int rc;
 
-	if (!(x = vips_image_new_from_memory(px, (size_t)w * h * bands, w, h,
-	    bands, VIPS_FORMAT_UCHAR))) {
-		vips_err(err, errlen, "cannot wrap pixels");
+	if (!x)
 		return -1;
-	}
-	x->Type = bands == 1 ? VIPS_INTERPRETATION_B_W :
-	    VIPS_INTERPRETATION_sRGB;
 	rc = vips_pngsave(x, path, NULL);
 	g_object_unref(x);
 	if (rc) {
@@ -348,6 +387,39 @@ img_save_png(const char *path, const uint8_t *px, int w, int h, int bands,
 		return -1;
 	}
 	return 0;
+}
+
+/* As img_save_png, but atomically (RlAtomic): encoded in memory, then
+ * written whole, so a reader never sees half a picture and a full disk
+ * leaves the old one in place. */
+static int
+save_png_atomic(const char *path, const uint8_t *px, int w, int h,
+    int bands, char *err, size_t errlen)
+{
+	VipsImage *x = wrap(px, w, h, bands, err, errlen);
+	RlAtomic a = { 0 };
+	void *png = NULL;
+	size_t len = 0;
+	FILE *fp;
+	int rc;
+
+	if (!x)
+		return -1;
+	rc = vips_pngsave_buffer(x, &png, &len, NULL);
+	g_object_unref(x);
+	if (rc) {
+		char msg[400];
+		vips_err(msg, sizeof msg, "cannot encode");
+		snprintf(err, errlen, "%s: %s", path, msg);
+		return -1;
+	}
+	if (!(fp = rl_atomic_open(&a, path, err, errlen))) {
+		g_free(png);
+		return -1;
+	}
+	fwrite(png, 1, len, fp);
+	g_free(png);
+	return rl_atomic_close(&a, err, errlen);
 }
 
 int
@@ -376,7 +448,7 @@ img_montage_png(const char *path, const uint8_t *const *tile, int n, int tw,
 			memcpy(px + ((size_t)(y0 + y) * W + x0) * 3,
 			    tile[i] + (size_t)y * tw * 3, (size_t)tw * 3);
 	}
-	rc = img_save_png(path, px, W, H, 3, err, errlen);
+	rc = save_png_atomic(path, px, W, H, 3, err, errlen);
 	free(px);
 	return rc;
 }

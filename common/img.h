@@ -2,11 +2,12 @@
  * img: images in memory, and the few libvips calls the tools need.
  *
  * An Image is 8-bit, interleaved, row-major (HWC), 1 or 3 bands. img_load
- * decodes any format libvips reads into 8-bit RGB in one pass (libvips'
- * per-image machinery set to be cheap: no operation cache, one thread per
- * pipeline, sequential access); all further work (resizing, cropping,
- * grey) happens on that memory copy with the plain C functions below, so
- * a sampler can cut many patches from one decode.
+ * decodes an image into 8-bit RGB in one pass: a grey or colour JPEG with
+ * libjpeg-turbo directly (jpeg.h), any other format libvips reads with
+ * libvips (its per-image machinery set to be cheap: no operation cache,
+ * one thread per pipeline, sequential access). All further work
+ * (resizing, cropping, grey) happens on that memory copy with the plain C
+ * functions below, so a sampler can cut many patches from one decode.
  *
  * img_resample is PIL's antialiased bilinear resize (Image.resize with
  * BILINEAR, as torchvision's Resize uses it), reimplemented: the same
@@ -31,13 +32,15 @@ typedef struct {
 } Image;
 
 /*
- * Start libvips (VIPS_INIT) and make its per-image path cheap: the
- * operation cache off, one worker thread per pipeline (the caller runs
- * its own workers), libvips' warnings silenced (errors still come back
- * through img_load's err). Process-wide: glibc malloc is told to keep
- * blocks up to 64 MiB on the heap (mallopt), as mapping and unmapping
- * each image's buffers cost more than decoding it. argv0 is the
- * program's argv[0]. 0, or -1 with a message.
+ * Get ready to decode. libvips itself starts (VIPS_INIT) on first use,
+ * as its start-up costs as much as 35 JPEG decodes and a run of JPEGs
+ * never needs it, and is then made cheap per image: the operation cache
+ * off, one worker thread per pipeline (the caller runs its own workers),
+ * libvips' warnings silenced (errors still come back through err).
+ * Process-wide: glibc malloc is told to keep blocks up to 64 MiB on the
+ * heap (mallopt), as mapping and unmapping each image's buffers cost more
+ * than decoding it. argv0 is the program's argv[0]. 0, or -1 with a
+ * message.
  */
 int img_start(const char *argv0, char *err, size_t errlen);
 /* Release libvips' per-thread state; each worker thread that used img_load
@@ -52,14 +55,15 @@ void img_stop(void);
  * (what OpenCV's IMREAD_COLOR and PIL's convert('RGB') give). A truncated
  * or corrupt file is an error, not a grey-filled image.
  *
- * min_short > 0 allows shrink-on-load: a JPEG whose shorter side is at
- * least 2*min_short is decoded at 1/2, 1/4 or 1/8 scale by libjpeg's DCT
- * scaling, the largest factor that keeps the shorter side >= min_short.
+ * min_short > 0 allows shrink-on-load: a grey or colour JPEG whose
+ * shorter side is at least 2*min_short is decoded at 1/2, 1/4 or 1/8
+ * scale by libjpeg's DCT scaling, the largest factor that keeps the
+ * shorter side >= min_short.
  * 0 decodes at full size. *file_w, *file_h (may be NULL) get the file's
  * own size, before any shrink.
  *
- * Returns 0, or -1 with "reason" in err (libvips' error text joined on
- * one line, or the system error); im is then empty. Thread-safe.
+ * Returns 0, or -1 with "reason" in err (libjpeg's or libvips' error
+ * text on one line, or the system error); im is then empty. Thread-safe.
  */
 int img_load(Image *im, const char *path, int min_short, int *file_w,
     int *file_h, char *err, size_t errlen);
@@ -105,7 +109,8 @@ int img_save_png(const char *path, const uint8_t *px, int w, int h,
  * row-major, cols per row, pad pixels of colour bg (grey level) around
  * and between them: the picture is cols*tw + (cols+1)*pad wide and
  * rows*th + (rows+1)*pad high with rows = ceil(n/cols). A NULL tile is
- * left blank. 0, or -1 with "path: reason".
+ * left blank. Written atomically (RlAtomic). 0, or -1 with "path:
+ * reason".
  */
 int img_montage_png(const char *path, const uint8_t *const *tile, int n,
     int tw, int th, int cols, int pad, uint8_t bg, char *err,

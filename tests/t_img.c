@@ -1,10 +1,14 @@
-/* t_img: img.h on real files through libvips, and PIL-exact resampling. */
+/* t_img: img.h on real files through libjpeg-turbo and libvips, and
+ * PIL-exact resampling. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <vips/vips.h>
+
 #include "common/img.h"
+#include "common/jpeg.h"
 #include "tests/check.h"
 
 #define DATA "tests/data/"
@@ -124,6 +128,132 @@ TEST(refused)
 	CHECK(im.data == NULL, "empty after failure");
 }
 
+/* libvips' own decode of path (jpegload with shrink), grey copied to RGB
+ * and CMYK converted to sRGB: what img_load must give. */
+static uint8_t *
+vips_pixels(const char *path, int shrink, int *w, int *h)
+{
+	VipsImage *x, *t;
+	size_t n;
+	uint8_t *px;
+
+	x = shrink > 1 ? vips_image_new_from_file(path, "shrink", shrink,
+	    NULL) : vips_image_new_from_file(path, NULL);
+	if (!x)
+		return NULL;
+	if (x->Type == VIPS_INTERPRETATION_CMYK) {
+		if (vips_colourspace(x, &t, VIPS_INTERPRETATION_sRGB, NULL))
+			return NULL;
+		g_object_unref(x);
+		x = t;
+	}
+	if (x->Bands == 1) {
+		VipsImage *b[3] = { x, x, x };
+		if (vips_bandjoin(b, &t, 3, NULL))
+			return NULL;
+		g_object_unref(x);
+		x = t;
+	}
+	px = vips_image_write_to_memory(x, &n);
+	*w = x->Xsize;
+	*h = x->Ysize;
+	g_object_unref(x);
+	return px;
+}
+
+/* Write path as a JPEG made by libvips from photo64x48.jpg in the colour
+ * space it (b-w, cmyk). */
+static int
+make_jpeg(const char *path, VipsInterpretation it)
+{
+	VipsImage *x = vips_image_new_from_file(DATA "photo64x48.jpg", NULL),
+	    *t;
+	int rc;
+
+	if (!x)
+		return -1;
+	rc = it == VIPS_INTERPRETATION_CMYK ?
+	    vips_icc_export(x, &t, "output_profile", "cmyk", NULL) :
+	    vips_colourspace(x, &t, it, NULL);
+	g_object_unref(x);
+	if (rc)
+		return -1;
+	rc = vips_jpegsave(t, path, NULL);
+	g_object_unref(t);
+	return rc;
+}
+
+/* img_load decodes a colour, a grey and a CMYK JPEG (the first two through
+ * jpeg.c, the last through libvips), at full size and shrunk, to exactly
+ * libvips' pixels. */
+TEST(jpeg_matches_libvips)
+{
+	const char *tmp = getenv("TMP");
+	char grey[512], cmyk[512];
+	const char *path[3] = { DATA "photo64x48.jpg", grey, cmyk };
+
+	snprintf(grey, sizeof grey, "%s/grey.jpg", tmp ? tmp : "/tmp");
+	snprintf(cmyk, sizeof cmyk, "%s/cmyk.jpg", tmp ? tmp : "/tmp");
+	CHECK(make_jpeg(grey, VIPS_INTERPRETATION_B_W) == 0 &&
+	    make_jpeg(cmyk, VIPS_INTERPRETATION_CMYK) == 0, "libvips: %s",
+	    vips_error_buffer());
+	for (int i = 0; i < 3; i++)
+		for (int shrink = 1; shrink <= 2; shrink++) {
+			Image im;
+			int w = 0, h = 0, fw, fh;
+			uint8_t *ref = vips_pixels(path[i], i < 2 ? shrink : 1,
+			    &w, &h);
+
+			CHECK(ref != NULL, "libvips reads %s", path[i]);
+			CHECK(img_load(&im, path[i], shrink == 2 ? 24 : 0, &fw,
+			    &fh, err, sizeof err) == 0, "%s: %s", path[i], err);
+			if (!ref || !im.data)
+				continue;
+			CHECK(fw == 64 && fh == 48 && im.w == w && im.h == h &&
+			    im.bands == 3, "%s: %dx%d, libvips %dx%d", path[i],
+			    im.w, im.h, w, h);
+			if (im.w == w && im.h == h)
+				CHECK(memcmp(im.data, ref, (size_t)w * h * 3) ==
+				    0, "%s at 1/%d: pixels differ from libvips'",
+				    path[i], shrink);
+			img_free(&im);
+			g_free(ref);
+		}
+	unlink(grey);
+	unlink(cmyk);
+}
+
+/* A JPEG cut anywhere is refused (libjpeg would fill the rest with grey),
+ * even one that lacks only its EOI marker, as libvips (fail_on=truncated)
+ * and PIL refuse it. */
+TEST(jpeg_cut)
+{
+	FILE *fp = fopen(DATA "photo64x48.jpg", "rb");
+	static uint8_t buf[1 << 16];
+	size_t len = fp ? fread(buf, 1, sizeof buf, fp) : 0;
+	uint8_t *px;
+	int w, h, fw, fh;
+
+	if (fp)
+		fclose(fp);
+	CHECK(len > 1000 && buf[len - 2] == 0xff && buf[len - 1] == 0xd9,
+	    "photo64x48.jpg ends with EOI");
+	CHECK(jpeg_sniff(buf, len) && !jpeg_sniff("\x89PNG", 4), "sniff");
+	for (int k = 1; k <= 9; k++) {
+		size_t cut = len * k / 10;
+		CHECK(jpeg_decode(buf, cut, 0, &px, &w, &h, &fw, &fh, err,
+		    sizeof err) < 0 && px == NULL, "cut at %zu of %zu loads",
+		    cut, len);
+		CHECK(strchr(err, '\n') == NULL && err[0], "one line: %s",
+		    err);
+	}
+	CHECK(jpeg_decode(buf, len - 2, 0, &px, &w, &h, &fw, &fh, err,
+	    sizeof err) < 0 && strstr(err, "Premature end"), "no EOI loads");
+	CHECK(jpeg_decode(buf, len, 0, &px, &w, &h, &fw, &fh, err,
+	    sizeof err) == 0 && w == 64 && h == 48, "%s", err);
+	free(px);
+}
+
 TEST(short_side_rule)
 {
 	int w, h;
@@ -228,6 +358,8 @@ main(int argc, char **argv)
 	RUN(load_jpeg);
 	RUN(shrink_on_load);
 	RUN(refused);
+	RUN(jpeg_matches_libvips);
+	RUN(jpeg_cut);
 	RUN(short_side_rule);
 	RUN(resample_matches_pil);
 	RUN(resample_window);

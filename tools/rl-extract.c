@@ -189,7 +189,7 @@ sidecar(const ModelInfo *mi, const ExtractModel *m, const PrepSpec *ps,
     const Labels *lb, const char *list, size_t n)
 {
 	json_t *o, *model, *feats = json_array(), *pre;
-	char dec[64];
+	char dec[96];
 
 	if (mi->path) {
 		char crc[16];
@@ -210,7 +210,8 @@ sidecar(const ModelInfo *mi, const ExtractModel *m, const PrepSpec *ps,
 		    "arch", m->arch, "seed", (json_int_t)mi->seed);
 	}
 	json_object_set_new(model, "bn", json_string("eval"));
-	snprintf(dec, sizeof dec, "libvips %s", vips_version_string());
+	snprintf(dec, sizeof dec, "libjpeg-turbo (JPEG), libvips %s (other "
+	    "formats)", vips_version_string());
 	pre = json_pack("{s:s, s:i, s:i, s:[f,f,f], s:[f,f,f], s:s, s:s}",
 	    "preset", prep_name(ps->mode), "resize", ps->resize, "size",
 	    ps->size, "mean", prep_mean[0], prep_mean[1], prep_mean[2], "std",
