@@ -42,46 +42,33 @@ static const char usage_line[] =
     "[--root dir]\n"
     "                 [file ...]\n";
 
-static void
-usage(void)
-{
-	fputs(usage_line, stderr);
-	exit(RL_EXIT_USAGE);
-}
-
-static void
-help(void)
-{
-	fputs(usage_line, stdout);
-	fputs(
-	    "  -f            write records to stdout even if it is a terminal\n"
-	    "  -h            this help\n"
-	    "  -V            print the version\n"
-	    "  -v            progress on stderr\n"
-	    "  -j threads    decoding threads (default 2)\n"
-	    "  -l list       read image paths (`path [label]` lines) from list\n"
-	    "  -n grids      grids per image (default 1)\n"
-	    "  -o lmdb-dir   write an LMDB directory instead of stdout\n"
-	    "  -z endpoint   push records over ZeroMQ (port, host:port, "
-	    "tcp://..)\n"
-	    "  -p preset     mmselfsup (default) or doersch2015\n"
-	    "  -s seed       random seed (default 0)\n"
-	    "  --chroma mode none, drop (colour dropping) or project\n"
-	    "  --crop n      side of the window the grid lives in\n"
-	    "  --downsample p  probability a patch is downsampled and back\n"
-	    "  --exact       no JPEG shrink-on-load (PIL-exact pixels)\n"
-	    "  --gap n       gap between patches (doersch2015 layout)\n"
-	    "  --gray p      probability a grid turns grey\n"
-	    "  --jitter n    patch offset range (mmselfsup) or +/-n "
-	    "(doersch2015)\n"
-	    "  --patch n     patch side\n"
-	    "  --pixels min-max  resize to a random total pixel count\n"
-	    "  --preview png write a picture of the first grids\n"
-	    "  --resize n    resize so the shorter side is n\n"
-	    "  --root dir    relative list paths are under dir (default: the\n"
-	    "                list file's directory)\n", stdout);
-	exit(fshut(stdout, "<stdout>"));
-}
+static const char options_text[] =
+    "  -f            write records to stdout even if it is a terminal\n"
+    "  -h            this help\n"
+    "  -V            print the version\n"
+    "  -v            progress on stderr\n"
+    "  -j threads    decoding threads (default 2)\n"
+    "  -l list       read image paths (`path [label]` lines) from list\n"
+    "  -n grids      grids per image (default 1)\n"
+    "  -o lmdb-dir   write an LMDB directory instead of stdout\n"
+    "  -z endpoint   push records over ZeroMQ (port, host:port, "
+    "tcp://..)\n"
+    "  -p preset     mmselfsup (default) or doersch2015\n"
+    "  -s seed       random seed (default 0)\n"
+    "  --chroma mode none, drop (colour dropping) or project\n"
+    "  --crop n      side of the window the grid lives in\n"
+    "  --downsample p  probability a patch is downsampled and back\n"
+    "  --exact       no JPEG shrink-on-load (PIL-exact pixels)\n"
+    "  --gap n       gap between patches (doersch2015 layout)\n"
+    "  --gray p      probability a grid turns grey\n"
+    "  --jitter n    patch offset range (mmselfsup) or +/-n "
+    "(doersch2015)\n"
+    "  --patch n     patch side\n"
+    "  --pixels min-max  resize to a random total pixel count\n"
+    "  --preview png write a picture of the first grids\n"
+    "  --resize n    resize so the shorter side is n\n"
+    "  --root dir    relative list paths are under dir (default: the\n"
+    "                list file's directory)\n";
 
 // ----------------------------------------------------------------------------
 // The worker pool
@@ -218,38 +205,13 @@ release_slot(Pool *p, size_t i)
 // ----------------------------------------------------------------------------
 // Inputs, metadata, preview
 
-/* The directory part of path ("." for none), malloc'd. */
-static char *
-dir_of(const char *path)
-{
-	const char *sl = strrchr(path, '/');
-
-	if (!sl)
-		return estrdup(".");
-	if (sl == path)
-		return estrdup("/");
-	char *d = estrdup(path);
-	d[sl - path] = '\0';
-	return d;
-}
-
 static void
 read_list(List *in, const char *name, const char *root)
 {
 	char msg[1024];
-	FILE *fp = strcmp(name, "-") ? fopen(name, "r") : stdin;
-	char *dir = NULL;
 
-	if (!fp)
-		err(RL_EXIT_FAIL, "%s", name);
-	if (!root && fp != stdin)
-		root = dir = dir_of(name);
-	if (list_read(in, fp, fp == stdin ? "<stdin>" : name,
-	    root && strcmp(root, ".") ? root : NULL, msg, sizeof msg) < 0)
+	if (list_read_file(in, name, root, msg, sizeof msg) < 0)
 		errx(RL_EXIT_FAIL, "%s", msg);
-	if (fp != stdin)
-		fclose(fp);
-	free(dir);
 }
 
 static char *
@@ -285,7 +247,7 @@ parse_pixels(const char *s, GridGeometry *g)
 
 	if (!dash || (n = dash - s) == 0 || n >= sizeof lo) {
 		warnx("--pixels wants min-max, got '%s'", s);
-		usage();
+		rl_usage(usage_line);
 	}
 	memcpy(lo, s, n);
 	lo[n] = '\0';
@@ -334,7 +296,7 @@ main(int argc, char **argv)
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'f': force = 1; break;
-		case 'h': help(); break;
+		case 'h': rl_help(usage_line, options_text);
 		case 'V': rl_print_version(); break;
 		case 'v': verbose = 1; break;
 		case 'j': threads = estrtonum(optarg, 1, 256, "-j threads"); break;
@@ -373,22 +335,22 @@ main(int argc, char **argv)
 			    "--resize");
 			break;
 		case OPT_ROOT: root = optarg; break;
-		default: usage();
+		default: rl_usage(usage_line);
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if (lmdb && zep) {
 		warnx("-o and -z are exclusive");
-		usage();
+		rl_usage(usage_line);
 	}
 	if (geo.resize && geo.area_max) {
 		warnx("--resize and --pixels are exclusive");
-		usage();
+		rl_usage(usage_line);
 	}
 	if (grid_config_init(&cfg, preset, &geo, err, sizeof err) < 0) {
 		warnx("%s", err);
-		usage();
+		rl_usage(usage_line);
 	}
 	if (gray >= 0)
 		cfg.gray_p = gray;
@@ -406,7 +368,7 @@ main(int argc, char **argv)
 		else {
 			warnx("--chroma: none, drop or project, not '%s'",
 			    chroma);
-			usage();
+			rl_usage(usage_line);
 		}
 	}
 
