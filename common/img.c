@@ -1,8 +1,9 @@
 /* img: decode to memory (jpeg.c, libvips), PIL-exact resize, PNG. See img.h. */
 #include <errno.h>
 #include <malloc.h>
-#include <pthread.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +61,7 @@ quiet(const char *domain, GLogLevelFlags level, const char *msg, void *arg)
  */
 static const char *vips_argv0 = "relloc";
 static pthread_once_t vips_once = PTHREAD_ONCE_INIT;
-static int vips_state;          /* 0 not started, 1 started, -1 failed */
+static atomic_int vips_state;   /* 0 not started, 1 started, -1 failed */
 static char vips_start_err[256];
 
 static void
