@@ -131,8 +131,10 @@ jpeg_decode(const void *buf, size_t len, int min_short, uint8_t **px,
 	rc = 0;
 done:
 	free(out);
-	/* No jpeg_finish_decompress: the pixels are all here (a file cut
-	 * short, even by its EOI marker only, failed in the last rows). */
+	/* No jpeg_finish_decompress: the pixels are all here. A file cut
+	 * short failed while its rows were read; one that lacks only its EOI
+	 * marker mostly fails there too (libjpeg reads ahead for it), as
+	 * libvips and PIL refuse it. */
 	jpeg_destroy_decompress(&c);
 	return rc;
 }
