@@ -39,8 +39,9 @@ typedef struct {
  * libvips' warnings silenced (errors still come back through err).
  * Process-wide: glibc malloc is told to keep blocks up to 64 MiB on the
  * heap (mallopt), as mapping and unmapping each image's buffers cost more
- * than decoding it. argv0 is the program's argv[0]. 0, or -1 with a
- * message.
+ * than decoding it. argv0 is the program's argv[0]. Returns 0: a libvips
+ * that cannot start is reported by the first call that needs it (err
+ * stays for callers that check).
  */
 int img_start(const char *argv0, char *err, size_t errlen);
 /* Release libvips' per-thread state; each worker thread that used img_load

@@ -25,10 +25,10 @@
 int jpeg_sniff(const void *buf, size_t len);
 
 /*
- * Decode the JPEG in buf into *px (malloc'd, *w x *h x 3 RGB) at 1/shrink
- * scale (shrink 1, 2, 4 or 8; libjpeg's DCT scaling, size rounded up), or
- * at the largest such scale keeping the shorter side >= min_short when
- * shrink is 0. *fw, *fh get the file's own size. A truncated file is an
+ * Decode the JPEG in buf into *px (malloc'd, *w x *h x 3 RGB) at the
+ * smallest of 1/1, 1/2, 1/4, 1/8 scale (libjpeg's DCT scaling, size rounded
+ * up) whose shorter side is still >= min_short; min_short <= 0 decodes at
+ * full size. *fw, *fh get the file's own size. A truncated file is an
  * error, not a grey-filled image, as with libvips' fail_on=truncated.
  *
  * Returns 0; 1 if the file is a JPEG this path declines (CMYK), with
