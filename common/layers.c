@@ -11,6 +11,7 @@
 #include "common/layers.h"
 #include "common/rng.h"
 #include "common/util.h"
+#include "common/wino.h"
 
 /* Largest channel count of a batch norm (per-channel tables on the stack). */
 #define BN_MAXC 8192
@@ -86,8 +87,9 @@ conv_work_floats(const ConvShape *s, int chunk)
 
 	if (conv_is_pointwise(s))
 		col = 0;
-	return col + RL_MAX(blas_gemm_scratch(s->K * s->K * s->C, s->OC),
+	col += RL_MAX(blas_gemm_scratch(s->K * s->K * s->C, s->OC),
 	    conv_flip_floats(s));
+	return wino_applies(s) ? RL_MAX(col, wino_work_floats(s)) : col;
 }
 
 /* Images per chunk so that a chunk's columns fit in nwork floats, with the
@@ -326,6 +328,10 @@ conv_forward(float *out, const float *inp, const float *weight,
 		    weight, s->OC, 0.0f, out, s->OC, NULL);
 		return;
 	}
+	if (wino_applies(s) && nwork >= wino_work_floats(s)) {
+		wino_forward(out, inp, weight, s, work, nwork);
+		return;
+	}
 	if ((rows = conv_tile_rows(s, KKC, nwork)) > 0) {
 		conv_tiled(out, inp, weight, s->OC, s, 0.0f, work, rows);
 		return;
@@ -395,6 +401,10 @@ conv_backward(float *dinp, float *dweight, const float *dout,
 	int chunk, flip;
 	long rows;
 
+	if (wino_applies(s) && nwork >= wino_work_floats(s)) {
+		wino_backward(dinp, dweight, dout, inp, weight, s, work, nwork);
+		return;
+	}
 	nscr = RL_MAX(nscr, conv_flip_floats(s));
 	col = work + nscr;
 	assert(nwork >= nscr);

@@ -4,7 +4,8 @@
  * shapes (kernel, stride, padding, odd and non-square sides, one channel,
  * 1x1 with and without stride, weights small enough for the tiled path and
  * too large for it), with workspaces small enough to force the
- * batch into chunks and large enough for one chunk.
+ * batch into chunks and large enough for one chunk; and the 3x3 stride-1
+ * pad-1 shapes wino.c computes by Winograd's transforms.
  */
 #include <math.h>
 #include <stdio.h>
@@ -153,6 +154,30 @@ TEST(threaded_split)
 	printf("threaded: maxdiff %.3g (%d threads)\n", d, blas_threads());
 }
 
+/* Winograd F(2x2, 3x3) (wino.c): odd sides (tiles hanging over the edge),
+ * a 1x1 and a 2x2 image (one tile, all padding), one channel, more tiles
+ * than a block (forward), and more than a weight-gradient block per
+ * thread, its last one partial (128 channels: 64-tile forward blocks,
+ * 256-tile weight-gradient blocks; 2 x 17 x 16 = 544 tiles). */
+TEST(winograd)
+{
+	static const int sh[][5] = {
+		/* B, H, W, C, OC */
+		{ 2, 7, 5, 8, 12 },
+		{ 3, 1, 1, 4, 6 },
+		{ 2, 2, 2, 16, 8 },
+		{ 1, 9, 6, 1, 1 },
+		{ 2, 32, 32, 64, 64 },
+		{ 2, 33, 31, 128, 128 },
+	};
+	double worst = 0;
+
+	for (size_t i = 0; i < RL_NELEM(sh); i++)
+		worst = fmax(worst, check_shape(sh[i][0], sh[i][1], sh[i][2],
+		    sh[i][3], sh[i][4], 3, 1, 1, sh[i][0], 200 + i));
+	printf("winograd: maxdiff %.3g\n", worst);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -161,5 +186,6 @@ main(int argc, char **argv)
 	RUN(resnet_shapes);
 	RUN(random_shapes);
 	RUN(threaded_split);
+	RUN(winograd);
 	return check_summary();
 }
