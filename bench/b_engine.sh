@@ -8,7 +8,10 @@
 # the whole backward, and one SGD step (momentum, weight decay) over every
 # parameter. Neither side computes the input's gradient. GFLOP/s counts
 # conv + linear only, 3 x the forward's 2*MACs (PyTorch's script also
-# reports an exact count, 298.4 against 301.2 GFLOP). The engine sets
+# reports an exact count, 298.4 against 301.2 GFLOP), as a direct
+# convolution does them: the engine's 3x3 stride-1 convolutions do 2.25x
+# fewer multiplications by Winograd (wino.c), so its figure is a
+# direct-convolution equivalent, not the rate of its FPUs. The engine sets
 # OPENBLAS_CORETYPE=Haswell and OMP_WAIT_POLICY=passive unless set
 # (blas_init); PyTorch runs with its defaults.
 # engine_bench is $BIN/bench/engine_bench, which `make bench` builds with

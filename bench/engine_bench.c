@@ -13,6 +13,9 @@
  * (median), pairs/s, and GFLOP/s counting convolutions and linear layers
  * only, as 2 * multiply-accumulates of the forward, times 3 for forward +
  * backward (the backward's two products per layer = 2x the forward).
+ * These are a direct convolution's FLOPs: with the 3x3 stride-1
+ * convolutions done by Winograd (wino.c) the figure is an equivalent rate
+ * ("direct-equivalent"), above what the FPUs execute.
  *
  * usage: engine_bench [-v] [-a depth] [-i images] [-n steps] [-w warmup]
  */
@@ -239,8 +242,9 @@ main(int argc, char **argv)
 		double med = ts[warmup + steps / 2];
 
 		printf("engine: resnet%d step %.3f s (median of %d; min %.3f, "
-		    "max %.3f), %.1f pairs/s, %.1f GFLOP/s (3 x %.1f GFLOP "
-		    "forward, conv+linear), %.0f%% of 234 GFLOP/s peak\n",
+		    "max %.3f), %.1f pairs/s, %.1f GFLOP/s direct-equivalent "
+		    "(3 x %.1f GFLOP forward, conv+linear), %.0f%% of 234 "
+		    "GFLOP/s peak\n",
 		    depth, med, steps, ts[warmup], ts[warmup + steps - 1],
 		    NP / med, 3 * fwd_flop / med / 1e9, fwd_flop / 1e9,
 		    100 * 3 * fwd_flop / med / 1e9 / 234);

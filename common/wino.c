@@ -129,15 +129,24 @@ weight_transform(float *U, const float *weight, int C, int OC)
 	}
 }
 
-/* Tile r's image and tile coordinates. */
+/*
+ * at[n i + j] = the cell (b, h, w) of the batch, as (b H + h) W + w, at
+ * row 2 ty + off + i and column 2 tx + off + j of tile r's n x n window
+ * (tile (ty, tx) of image b), or -1 outside the image.
+ */
 static void
-tile_pos(const Tiling *tl, long r, int *b, int *ty, int *tx)
+tile_cells(long *at, int n, int off, const Tiling *tl, long r)
 {
-	long per = (long)tl->TH * tl->TW, q = r % per;
+	long per = (long)tl->TH * tl->TW, q = r % per, b = r / per;
+	int h0 = (int)(q / tl->TW) * 2 + off, w0 = (int)(q % tl->TW) * 2 + off;
 
-	*b = (int)(r / per);
-	*ty = (int)(q / tl->TW);
-	*tx = (int)(q % tl->TW);
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < n; j++) {
+			int h = h0 + i, w = w0 + j;
+
+			at[n * i + j] = h < 0 || h >= tl->H || w < 0 ||
+			    w >= tl->W ? -1 : (b * tl->H + h) * tl->W + w;
+		}
 }
 
 /* v[p * ps + c] = (B^T d B)[p] for the 4x4 input cells d of tile r
@@ -147,17 +156,12 @@ tile_input(float *restrict v, size_t ps, const float *inp,
     const float *zero, const Tiling *tl, long r)
 {
 	const float *d[16];
-	int b, ty, tx, C = tl->C;
+	long at[16];
+	int C = tl->C;
 
-	tile_pos(tl, r, &b, &ty, &tx);
-	for (int i = 0; i < 4; i++)
-		for (int j = 0; j < 4; j++) {
-			int ih = 2 * ty - 1 + i, iw = 2 * tx - 1 + j;
-
-			d[4 * i + j] = ih < 0 || ih >= tl->H || iw < 0 ||
-			    iw >= tl->W ? zero : inp + (((size_t)b * tl->H +
-			    ih) * tl->W + iw) * C;
-		}
+	tile_cells(at, 4, -1, tl, r);
+	for (int k = 0; k < 16; k++)
+		d[k] = at[k] < 0 ? zero : inp + (size_t)at[k] * C;
 	{
 		const float *restrict d0 = d[0], *restrict d1 = d[1];
 		const float *restrict d2 = d[2], *restrict d3 = d[3];
@@ -199,16 +203,12 @@ tile_dout(float *restrict v, size_t ps, const float *dout,
     const float *zero, const Tiling *tl, long r)
 {
 	const float *y[4];
-	int b, ty, tx, OC = tl->OC;
+	long at[4];
+	int OC = tl->OC;
 
-	tile_pos(tl, r, &b, &ty, &tx);
-	for (int i = 0; i < 2; i++)
-		for (int j = 0; j < 2; j++) {
-			int oh = 2 * ty + i, ow = 2 * tx + j;
-
-			y[2 * i + j] = oh >= tl->H || ow >= tl->W ? zero :
-			    dout + (((size_t)b * tl->H + oh) * tl->W + ow) * OC;
-		}
+	tile_cells(at, 2, 0, tl, r);
+	for (int k = 0; k < 4; k++)
+		y[k] = at[k] < 0 ? zero : dout + (size_t)at[k] * OC;
 #pragma omp simd
 	for (int o = 0; o < OC; o++) {
 		float t[4][2];
@@ -237,17 +237,13 @@ tile_output(float *out, const float *restrict m, size_t ps, float beta,
     float *sink, const Tiling *tl, long r)
 {
 	float *y[4];
-	int b, ty, tx, OC = tl->OC;
+	long at[4];
+	int OC = tl->OC;
 
-	tile_pos(tl, r, &b, &ty, &tx);
-	for (int i = 0; i < 2; i++)
-		for (int j = 0; j < 2; j++) {
-			int oh = 2 * ty + i, ow = 2 * tx + j;
-
-			y[2 * i + j] = oh >= tl->H || ow >= tl->W ?
-			    sink + (size_t)(2 * i + j) * OC :
-			    out + (((size_t)b * tl->H + oh) * tl->W + ow) * OC;
-		}
+	tile_cells(at, 2, 0, tl, r);
+	for (int k = 0; k < 4; k++)
+		y[k] = at[k] < 0 ? sink + (size_t)k * OC :
+		    out + (size_t)at[k] * OC;
 	{
 		float *restrict y0 = y[0], *restrict y1 = y[1];
 		float *restrict y2 = y[2], *restrict y3 = y[3];
