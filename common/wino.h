@@ -37,7 +37,8 @@
 
 #include "common/layers.h"
 
-/* Whether the shape is one this module computes (K 3, stride 1, pad 1). */
+/* Whether the shape is one this module computes (K 3, stride 1, pad 1)
+ * and gains by it (the image is not too small for 2x2 tiles). */
 int wino_applies(const ConvShape *s);
 
 /* Floats of workspace wino_forward and wino_backward need for s. */

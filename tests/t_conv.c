@@ -16,6 +16,7 @@
 #include "common/layers.h"
 #include "common/rng.h"
 #include "common/util.h"
+#include "common/wino.h"
 #include "tests/check.h"
 
 static void
@@ -155,7 +156,8 @@ TEST(threaded_split)
 }
 
 /* Winograd F(2x2, 3x3) (wino.c): odd sides (tiles hanging over the edge),
- * a 1x1 and a 2x2 image (one tile, all padding), one channel, more tiles
+ * a 2x2 image (one tile, all padding), a 1x1 and a 3x3 one (left to
+ * im2col: too small to gain), one channel, more tiles
  * than a block (forward), and more than a weight-gradient block per
  * thread, its last one partial (128 channels: 64-tile forward blocks,
  * 256-tile weight-gradient blocks; 2 x 17 x 16 = 544 tiles). */
@@ -165,6 +167,7 @@ TEST(winograd)
 		/* B, H, W, C, OC */
 		{ 2, 7, 5, 8, 12 },
 		{ 3, 1, 1, 4, 6 },
+		{ 2, 3, 3, 4, 6 },
 		{ 2, 2, 2, 16, 8 },
 		{ 1, 9, 6, 1, 1 },
 		{ 2, 32, 32, 64, 64 },
@@ -172,9 +175,15 @@ TEST(winograd)
 	};
 	double worst = 0;
 
-	for (size_t i = 0; i < RL_NELEM(sh); i++)
+	for (size_t i = 0; i < RL_NELEM(sh); i++) {
+		ConvShape s = conv_shape(sh[i][0], sh[i][1], sh[i][2],
+		    sh[i][3], sh[i][4], 3, 1, 1);
+
+		CHECK(wino_applies(&s) == (sh[i][1] > 3 || sh[i][1] == 2),
+		    "wino_applies %dx%d", sh[i][1], sh[i][2]);
 		worst = fmax(worst, check_shape(sh[i][0], sh[i][1], sh[i][2],
 		    sh[i][3], sh[i][4], 3, 1, 1, sh[i][0], 200 + i));
+	}
 	printf("winograd: maxdiff %.3g\n", worst);
 }
 
