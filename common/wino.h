@@ -1,6 +1,7 @@
 /*
  * wino: 3x3 stride-1 convolutions with padding 1 (every 3x3 convolution of
- * a ResNet but the strided ones) by Winograd's minimal filtering
+ * a ResNet but the strided ones, on images not too small for it: see
+ * wino_applies) by Winograd's minimal filtering
  * F(2x2, 3x3) (Lavin and Gray, "Fast Algorithms for Convolutional Neural
  * Networks", CVPR 2016).
  *

@@ -145,10 +145,11 @@ TEST(random_shapes)
 }
 
 /* Large enough that blas_gemm splits across threads: by rows, and by K
- * for the weight gradient, with its parts transposed (K*K*C > OC) and not. */
+ * for the weight gradient, with its parts transposed (K*K*C > OC) and not.
+ * The 3x3 one is unpadded: with padding 1 it would go to wino.c. */
 TEST(threaded_split)
 {
-	double d = check_shape(8, 16, 16, 32, 64, 3, 1, 1, 8, 9);
+	double d = check_shape(8, 16, 16, 32, 64, 3, 1, 0, 8, 9);
 
 	d = fmax(d, check_shape(8, 16, 16, 64, 32, 1, 1, 0, 8, 10));
 	d = fmax(d, check_shape(8, 16, 16, 16, 64, 1, 1, 0, 8, 11));
