@@ -160,6 +160,19 @@ tile_cells(long *at, int n, int off, const Tiling *tl, long r)
 		}
 }
 
+/* d[k] = the ch channels of tile_cells' cell k in base, or zero outside
+ * the image. */
+static void
+tile_reads(const float **d, int n, int off, const float *base, int ch,
+    const float *zero, const Tiling *tl, long r)
+{
+	long at[16];
+
+	tile_cells(at, n, off, tl, r);
+	for (int k = 0; k < n * n; k++)
+		d[k] = at[k] < 0 ? zero : base + (size_t)at[k] * ch;
+}
+
 /* v[p * ps + c] = (B^T d B)[p] for the 4x4 input cells d of tile r
  * (zeros outside the image, which is the padding). */
 static void
@@ -167,12 +180,9 @@ tile_input(float *restrict v, size_t ps, const float *inp,
     const float *zero, const Tiling *tl, long r)
 {
 	const float *d[16];
-	long at[16];
 	int C = tl->C;
 
-	tile_cells(at, 4, -1, tl, r);
-	for (int k = 0; k < 16; k++)
-		d[k] = at[k] < 0 ? zero : inp + (size_t)at[k] * C;
+	tile_reads(d, 4, -1, inp, C, zero, tl, r);
 	{
 		const float *restrict d0 = d[0], *restrict d1 = d[1];
 		const float *restrict d2 = d[2], *restrict d3 = d[3];
@@ -214,12 +224,9 @@ tile_dout(float *restrict v, size_t ps, const float *dout,
     const float *zero, const Tiling *tl, long r)
 {
 	const float *y[4];
-	long at[4];
 	int OC = tl->OC;
 
-	tile_cells(at, 2, 0, tl, r);
-	for (int k = 0; k < 4; k++)
-		y[k] = at[k] < 0 ? zero : dout + (size_t)at[k] * OC;
+	tile_reads(y, 2, 0, dout, OC, zero, tl, r);
 #pragma omp simd
 	for (int o = 0; o < OC; o++) {
 		float t[4][2];
