@@ -2,6 +2,7 @@
 #
 #   make            build tools/rl-* (runs `make deps` first if a library is missing)
 #   make check      build and run every test (tests/run.sh); alias: test
+#   make check-cpus the tests under each OpenBLAS kernel set (stand-ins for other CPUs)
 #   make bench      the speed benchmarks against the peers (bench/*.sh, slow)
 #   make demo       the whole method on Fashion-MNIST (pipelines/fashion.mk)
 #   make lint       mandoc -Tlint on man/*
@@ -48,7 +49,7 @@ BENCHPROG  = $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 MAN        = $(wildcard man/*.[1-9])
 LIB        = $(BUILD)/libcommon.a
 
-.PHONY: all check test bench demo lint asan deps deps-bench install uninstall clean
+.PHONY: all check check-cpus test bench demo lint asan deps deps-bench install uninstall clean
 
 all: $(TOOLS) $(TESTS)
 
@@ -99,6 +100,14 @@ $(BUILD)/bench/%: bench/%.c $(LIB) common/*.h
 
 check test: all
 	@BUILD=$(BUILD) sh tests/run.sh
+
+# Another kernel set stands in for another CPU: the tests must hold on all.
+CORETYPES = Haswell SkylakeX Cooperlake Zen Sandybridge
+check-cpus: all
+	@for c in $(CORETYPES); do echo "== OPENBLAS_CORETYPE=$$c"; \
+		OPENBLAS_CORETYPE=$$c BUILD=$(BUILD) sh tests/run.sh >$(BUILD)/check-$$c.log 2>&1; \
+		rc=$$?; grep -v '  0 failed  ' $(BUILD)/check-$$c.log; \
+		[ $$rc -eq 0 ] || exit 1; done
 
 bench: all $(BENCHPROG)
 	@$(MAKE) --no-print-directory deps-bench

@@ -11,9 +11,16 @@
  * chunk_q * kmax (similarity, index) pairs, whatever the bank's size. The
  * bank and the queries themselves stay in the caller's memory.
  *
- * Order: neighbours are sorted by similarity descending, and among equal
- * similarities the lower bank index comes first (a stable sort), for any
- * chunk sizes. Classes are ranked by score descending, the lower class
+ * Order: neighbours are sorted by their computed similarity descending,
+ * and among equal computed similarities the lower bank index comes first
+ * (a stable sort). A similarity is a float dot product from cblas_sgemm,
+ * whose last bits depend on the BLAS kernel (so on the CPU) and on the
+ * block's shape: two chunkings, or two CPUs, can give the same pair
+ * values that differ by the rounding (at most about dim * FLT_EPSILON / 2
+ * for unit vectors), and so put neighbours whose similarities lie within
+ * it in either order, or keep either of two such rows at the k-th place.
+ * Where every product and partial sum is exact in float (small dyadic
+ * values), the result is the same for any chunking. Classes are ranked by score descending, the lower class
  * index first among equal scores; a class without votes never counts as
  * a hit (DINO's torch.sort leaves their order unspecified).
  *
