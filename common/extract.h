@@ -1,6 +1,6 @@
 /*
- * extract: frozen-network feature extraction (docs/protocols.md sections
- * 2 and 5): a ResNet from a checkpoint or a random initialisation, images
+ * extract: frozen-network feature extraction (relloc-protocols(7),
+ * FEATURES and KNN): a ResNet from a checkpoint or a random initialisation, images
  * decoded and preprocessed on background threads in list order, and the
  * pooled features of each batch (pool.h) with batch norm in eval mode.
  *

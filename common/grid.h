@@ -12,7 +12,7 @@
  *
  *   mmselfsup    Resize(292), RandomCrop(255), RandomGrayscale(0.66),
  *                85 px cells holding 64 px patches, offsets 0..21
- *                (MMSelfSup 0.x, protocols.md 1.1).
+ *                (MMSelfSup 0.x, relloc-protocols(7), SAMPLING).
  *   doersch2015  150K-450K total pixels, 96 px patches 48 px apart,
  *                +/-7 px jitter, colour dropping, p=0.33 downsampling
  *                (Doersch et al. 2015 and cdoersch/deepcontext).

@@ -283,7 +283,7 @@ def run(model, sd, x, labels, hw, hb):
     return out
 
 
-# Feature1-5 of docs/protocols.md section 2: (stage, AvgPool2d k, s, p)
+# Feature1-5 of relloc-protocols(7), FEATURES: (stage, AvgPool2d k, s, p)
 POOL = [('stem', 10, 10, 4), ('layer1', 16, 8, 0), ('layer2', 13, 5, 0),
         ('layer3', 8, 3, 0), ('layer4', 6, 1, 0)]
 MEAN = [0.485, 0.456, 0.406]
