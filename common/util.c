@@ -9,8 +9,10 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -212,6 +214,46 @@ rl_tmp_path(const char *path)
 	return tmp;
 }
 
+void
+rl_catch_signals(void (*handler)(int), int flags, sigset_t *set)
+{
+	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = handler;
+	sa.sa_flags = flags;
+	sigemptyset(&sa.sa_mask);
+	if (set)
+		sigemptyset(set);
+	for (size_t i = 0; i < RL_NELEM(sigs); i++) {
+		if (sigaction(sigs[i], &sa, NULL) == -1)
+			err(RL_EXIT_FAIL, "sigaction");
+		if (set)
+			sigaddset(set, sigs[i]);
+	}
+}
+
+char *
+rl_concat(const char *s, ...)
+{
+	va_list ap;
+	size_t n = 1;
+	char *p;
+
+	va_start(ap, s);
+	for (const char *t = s; t; t = va_arg(ap, const char *))
+		n += strlen(t);
+	va_end(ap);
+	p = emalloc(n);
+	*p = '\0';
+	va_start(ap, s);
+	for (const char *t = s; t; t = va_arg(ap, const char *))
+		strcat(p, t);
+	va_end(ap);
+	return p;
+}
+
 /* Free a's names and leave it empty. */
 static void
 atomic_forget(RlAtomic *a)
@@ -255,7 +297,7 @@ dir_sync(const char *path)
 }
 
 int
-rl_atomic_close(RlAtomic *a, char *err, size_t errlen)
+rl_atomic_finish(RlAtomic *a, char *err, size_t errlen)
 {
 	int e = errno;    /* why a write of the caller's failed, if one did */
 
@@ -268,16 +310,71 @@ rl_atomic_close(RlAtomic *a, char *err, size_t errlen)
 	if (fclose(a->fp) == EOF && !e)
 		e = errno;
 	a->fp = NULL;
-	if (!e && rename(a->tmp, a->path))
-		e = errno;
 	if (e) {
 		snprintf(err, errlen, "%s: %s", a->path, strerror(e));
 		rl_atomic_abort(a);
 		return -1;
 	}
-	dir_sync(a->path);
-	atomic_forget(a);
 	return 0;
+}
+
+/* "path.oldPID": where rl_atomic_commit keeps the old file of path. */
+static char *
+old_path(const char *path)
+{
+	size_t n = strlen(path) + 32;
+	char *old = emalloc(n);
+
+	snprintf(old, n, "%s.old%ld", path, (long)getpid());
+	return old;
+}
+
+int
+rl_atomic_commit(RlAtomic *const *a, int n, char *err, size_t errlen)
+{
+	char **old = ecalloc(n > 0 ? n : 1, sizeof *old);
+	struct stat st;
+	int done = 0, bad = 0, e = 0;
+
+	// one file needs no link: its rename alone is atomic
+	for (int i = 0; n > 1 && i < n && !e; i++)
+		if (lstat(a[i]->path, &st) == 0 && S_ISREG(st.st_mode)) {
+			old[i] = old_path(a[i]->path);
+			unlink(old[i]);
+			if (link(a[i]->path, old[i]))
+				e = errno, bad = i;
+		}
+	while (!e && done < n)
+		if (rename(a[done]->tmp, a[done]->path))
+			e = errno, bad = done;
+		else
+			done++;
+	if (e) {
+		snprintf(err, errlen, "%s: %s", a[bad]->path, strerror(e));
+		for (int i = 0; i < done; i++)
+			if (old[i] ? rename(old[i], a[i]->path) :
+			    unlink(a[i]->path))
+				warn("%s: cannot put the old file back",
+				    a[i]->path);
+	}
+	for (int i = 0; i < n; i++) {
+		if (old[i])
+			unlink(old[i]);
+		free(old[i]);
+		if (!e)
+			dir_sync(a[i]->path);
+		rl_atomic_abort(a[i]);    // the temp files not renamed
+	}
+	free(old);
+	return e ? -1 : 0;
+}
+
+int
+rl_atomic_close(RlAtomic *a, char *err, size_t errlen)
+{
+	if (rl_atomic_finish(a, err, errlen))
+		return -1;
+	return rl_atomic_commit(&a, 1, err, errlen);
 }
 
 void
@@ -291,17 +388,27 @@ rl_atomic_abort(RlAtomic *a)
 }
 
 int
-rl_write_text_atomic(const char *path, const char *text, char *err,
-    size_t errlen)
+rl_write_text_finished(RlAtomic *a, const char *path, const char *text,
+    char *err, size_t errlen)
 {
-	RlAtomic a;
 	FILE *fp;
 
-	if ((fp = rl_atomic_open(&a, path, err, errlen)) == NULL)
+	if ((fp = rl_atomic_open(a, path, err, errlen)) == NULL)
 		return -1;
 	fputs(text, fp);
 	fputc('\n', fp);
-	return rl_atomic_close(&a, err, errlen);
+	return rl_atomic_finish(a, err, errlen);
+}
+
+int
+rl_write_text_atomic(const char *path, const char *text, char *err,
+    size_t errlen)
+{
+	RlAtomic a, *pa = &a;
+
+	if (rl_write_text_finished(&a, path, text, err, errlen))
+		return -1;
+	return rl_atomic_commit(&pa, 1, err, errlen);
 }
 
 int

@@ -290,6 +290,49 @@ only_file(const char *dir, const char *name, const char *want,
 	CHECK(!strcmp(got, want), "%s: %s reads '%.20s'", when, name, got);
 }
 
+/* Files committed together: a failed rename puts back the old set. */
+TEST(atomic_commit)
+{
+	char dir[512], p[3][560], got[1024], err[1024];
+	RlAtomic a[3], *pa[3] = {&a[0], &a[1], &a[2]};
+	const char *names[3] = {"a", "b", "c"};
+	struct stat st;
+
+	scratch_dir(dir, sizeof dir, "t_util_commit");
+	for (int i = 0; i < 3; i++)
+		snprintf(p[i], sizeof p[i], "%s/%s", dir, names[i]);
+	write_file(p[0], "old a\n");       /* b: none before; c: a dir */
+	CHECK(mkdir(p[2], 0777) == 0, "mkdir %s", p[2]);
+	for (int i = 0; i < 3; i++)
+		CHECK(rl_write_text_finished(&a[i], p[i], "new", err,
+		    sizeof err) == 0 && access(a[i].tmp, F_OK) == 0 &&
+		    a[i].fp == NULL, "%s", err);
+	CHECK(rl_atomic_commit(pa, 3, err, sizeof err) < 0 &&
+	    strstr(err, "/c: ") != NULL, "commit over a directory: '%s'", err);
+	read_all(got, sizeof got, p[0]);
+	CHECK(!strcmp(got, "old a\n"), "a reads '%s' after the rollback", got);
+	CHECK(access(p[1], F_OK) != 0, "b left after the rollback");
+	CHECK(stat(p[2], &st) == 0 && S_ISDIR(st.st_mode), "c not a dir");
+	dir_names(got, sizeof got, dir);
+	CHECK(strlen(got) == 3, "files after the rollback: %s", got);
+	CHECK(!a[0].tmp && !a[1].tmp && !a[2].tmp, "not emptied");
+
+	/* the way cleared, all three land and nothing else stays */
+	rmdir(p[2]);
+	for (int i = 0; i < 3; i++)
+		CHECK(rl_write_text_finished(&a[i], p[i], "new", err,
+		    sizeof err) == 0, "%s", err);
+	CHECK(rl_atomic_commit(pa, 3, err, sizeof err) == 0, "%s", err);
+	for (int i = 0; i < 3; i++) {
+		read_all(got, sizeof got, p[i]);
+		CHECK(!strcmp(got, "new\n"), "%s reads '%s'", names[i], got);
+		unlink(p[i]);
+	}
+	dir_names(got, sizeof got, dir);
+	CHECK(!*got, "left: %s", got);
+	rmdir(dir);
+}
+
 TEST(atomic_stream)
 {
 	char dir[512], path[560], got[1024], err[1024];
@@ -562,6 +605,7 @@ main(void)
 	RUN(list_read_file);
 	RUN(write_text_atomic);
 	RUN(tmp_path);
+	RUN(atomic_commit);
 	RUN(atomic_stream);
 	RUN(atomic_full_disk);
 	RUN(file_crc32);
