@@ -13,6 +13,7 @@
 #include "common/extract.h"
 #include "common/img.h"
 #include "common/util.h"
+#include "common/workers.h"
 
 /* ------------------------------------------------------------------------ */
 /* model */
@@ -235,30 +236,27 @@ extract_batch(ExtractPlan *p, ExtractModel *m, const float *x, int B,
 /* loader */
 
 /*
- * Batches rotate through NSLOT buffers: the consumer holds one, and the
- * decoding threads fill the next NSLOT - 1. Each thread claims the next
- * image in list order, so a batch completes roughly in order.
+ * The images go through an in-order pool (workers.h) of NSLOT batches of
+ * B slots: batch b is slots (b % NSLOT) * B onwards, so the consumer
+ * holds one batch while the threads fill the next NSLOT - 1.
  */
 #define NSLOT 3
 
 struct ExtractLoader {
 	const List *l;
 	PrepSpec ps;
-	int B, nthreads;
+	int B;
 	size_t npix;              /* floats of one input: S*S*3 */
 	size_t nbatch;
-	float *slot[NSLOT];       /* B inputs each */
-	int done[NSLOT];          /* images finished in the slot */
-	size_t claim;             /* next image to decode */
-	size_t released;          /* batches the consumer gave back */
-	int held;                 /* the consumer holds batch `released` */
-	int stop;
-	long bad;                 /* lowest failed image, or -1 */
-	char msg[1024];
+	float *buf;               /* NSLOT * B inputs */
+	int *rc;                  /* per slot: 0, or -1 with msg */
+	char (*msg)[1024];
+	size_t next;              /* the next batch to hand out */
+	int held;                 /* the consumer holds batch next - 1 */
+	int failed;               /* the first failure, kept in fail */
+	char fail[1024];
 	double wait;
-	pthread_mutex_t mu;
-	pthread_cond_t cv_work, cv_ready;
-	pthread_t *th;
+	Workers *w;
 };
 
 static int
@@ -269,86 +267,68 @@ batch_len(const ExtractLoader *ld, size_t b)
 	return (int)RL_MIN(left, (size_t)ld->B);
 }
 
-static void *
-worker(void *arg)
+/* Decode and preprocess image i into slot s (a WorkersJob). */
+static void
+load_one(void *arg, size_t i, size_t s, void **local)
 {
 	ExtractLoader *ld = arg;
-	PrepBuf pb = {0};
+	const char *path = ld->l->item[i].path;
+	PrepBuf *pb = *local;
 	char e[768];
+	Image im;
+	int rc;
 
-	pthread_mutex_lock(&ld->mu);
-	while (!ld->stop && ld->bad < 0 && ld->claim < ld->l->n) {
-		size_t i = ld->claim, b = i / ld->B;
-		const char *path = ld->l->item[i].path;
-		float *dst;
-		Image im;
-		int rc;
-
-		if (b >= ld->released + NSLOT) {
-			pthread_cond_wait(&ld->cv_work, &ld->mu);
-			continue;
-		}
-		ld->claim++;
-		dst = ld->slot[b % NSLOT] + (i % ld->B) * ld->npix;
-		pthread_mutex_unlock(&ld->mu);
-
-		rc = img_load(&im, path, 0, NULL, NULL, e, sizeof e);
-		if (rc == 0) {
-			rc = prep_image(dst, &im, &ld->ps, &pb, e, sizeof e);
-			img_free(&im);
-		}
-
-		pthread_mutex_lock(&ld->mu);
-		if (rc != 0 && (ld->bad < 0 || (long)i < ld->bad)) {
-			ld->bad = (long)i;
-			snprintf(ld->msg, sizeof ld->msg, "%s: %s", path, e);
-		}
-		if (++ld->done[b % NSLOT] == batch_len(ld, b) || rc != 0)
-			pthread_cond_broadcast(&ld->cv_ready);
+	if (pb == NULL)
+		*local = pb = ecalloc(1, sizeof *pb);
+	rc = img_load(&im, path, 0, NULL, NULL, e, sizeof e);
+	if (rc == 0) {
+		rc = prep_image(ld->buf + s * ld->npix, &im, &ld->ps, pb, e,
+		    sizeof e);
+		img_free(&im);
 	}
-	pthread_mutex_unlock(&ld->mu);
-	prep_buf_free(&pb);
+	ld->rc[s] = rc;
+	if (rc != 0)
+		snprintf(ld->msg[s], sizeof ld->msg[s], "%s: %s", path, e);
+}
+
+static void
+load_end(void *arg, void *local)
+{
+	(void)arg;
+	if (local)
+		prep_buf_free(local);
+	free(local);
 	img_thread_end();
-	return NULL;
 }
 
 int
 extract_loader_start(ExtractLoader **out, const List *l, const PrepSpec *ps,
     int B, int nthreads, char *err, size_t errlen)
 {
-	ExtractLoader *ld = ecalloc(1, sizeof *ld);
+	ExtractLoader *ld;
+	WorkersJob job = {load_one, load_end, NULL};
 
 	*out = NULL;
 	if (B < 1 || nthreads < 1 || ps->size < 1) {
 		snprintf(err, errlen, "loader: batch %d, %d threads, size %d: "
 		    "positive values expected", B, nthreads, ps->size);
-		free(ld);
 		return -1;
 	}
+	ld = ecalloc(1, sizeof *ld);
 	ld->l = l;
 	ld->ps = *ps;
 	ld->B = B;
-	ld->nthreads = nthreads;
 	ld->npix = (size_t)ps->size * ps->size * 3;
 	ld->nbatch = (l->n + B - 1) / B;
-	ld->bad = -1;
-	for (int s = 0; s < NSLOT; s++)
-		ld->slot[s] = emalloc_aligned((size_t)B * ld->npix *
-		    sizeof(float));
-	pthread_mutex_init(&ld->mu, NULL);
-	pthread_cond_init(&ld->cv_work, NULL);
-	pthread_cond_init(&ld->cv_ready, NULL);
-	ld->th = ecalloc(nthreads, sizeof *ld->th);
-	for (int t = 0; t < nthreads; t++) {
-		int rc = pthread_create(&ld->th[t], NULL, worker, ld);
-
-		if (rc != 0) {
-			snprintf(err, errlen, "loader: pthread_create: %s",
-			    strerror(rc));
-			ld->nthreads = t;
-			extract_loader_stop(ld);
-			return -1;
-		}
+	ld->buf = emalloc_aligned((size_t)NSLOT * B * ld->npix *
+	    sizeof(float));
+	ld->rc = ecalloc((size_t)NSLOT * B, sizeof *ld->rc);
+	ld->msg = ecalloc((size_t)NSLOT * B, sizeof *ld->msg);
+	job.arg = ld;
+	if (workers_start(&ld->w, &job, l->n, (size_t)NSLOT * B, nthreads,
+	    err, errlen)) {
+		extract_loader_stop(ld);
+		return -1;
 	}
 	*out = ld;
 	return 0;
@@ -359,34 +339,39 @@ extract_loader_next(ExtractLoader *ld, const float **x, int *nb, char *err,
     size_t errlen)
 {
 	double t0 = now_seconds();
-	int rc = 0;
-	size_t b;
+	size_t b = ld->next, first = b * ld->B;
+	long s = 0;
 
 	*x = NULL;
 	*nb = 0;
-	pthread_mutex_lock(&ld->mu);
 	if (ld->held) {
-		// give the batch back: its slot takes batch released + NSLOT
-		ld->done[ld->released % NSLOT] = 0;
-		ld->released++;
+		// give the batch back: its slots take batch b - 1 + NSLOT
+		workers_release(ld->w, first - 1);
 		ld->held = 0;
-		pthread_cond_broadcast(&ld->cv_work);
 	}
-	b = ld->released;
-	while (ld->bad < 0 && b < ld->nbatch &&
-	    ld->done[b % NSLOT] < batch_len(ld, b))
-		pthread_cond_wait(&ld->cv_ready, &ld->mu);
-	if (ld->bad >= 0) {
-		snprintf(err, errlen, "%s", ld->msg);
-		rc = -1;
-	} else if (b < ld->nbatch) {
-		*x = ld->slot[b % NSLOT];
-		*nb = batch_len(ld, b);
-		ld->held = 1;
+	if (!ld->failed && b < ld->nbatch) {
+		for (int k = 0; k < batch_len(ld, b) && !ld->failed; k++) {
+			s = workers_wait(ld->w, first + k, NULL);
+			if (ld->rc[s]) {
+				ld->failed = 1;
+				snprintf(ld->fail, sizeof ld->fail, "%s",
+				    ld->msg[s]);
+			}
+		}
+		if (!ld->failed) {
+			*x = ld->buf + (first % ((size_t)NSLOT * ld->B)) *
+			    ld->npix;
+			*nb = batch_len(ld, b);
+			ld->held = 1;
+			ld->next++;
+		}
 	}
-	pthread_mutex_unlock(&ld->mu);
 	ld->wait += now_seconds() - t0;
-	return rc;
+	if (ld->failed) {
+		snprintf(err, errlen, "%s", ld->fail);
+		return -1;
+	}
+	return 0;
 }
 
 double
@@ -400,18 +385,10 @@ extract_loader_stop(ExtractLoader *ld)
 {
 	if (ld == NULL)
 		return;
-	pthread_mutex_lock(&ld->mu);
-	ld->stop = 1;
-	pthread_cond_broadcast(&ld->cv_work);
-	pthread_mutex_unlock(&ld->mu);
-	for (int t = 0; t < ld->nthreads; t++)
-		pthread_join(ld->th[t], NULL);
-	pthread_mutex_destroy(&ld->mu);
-	pthread_cond_destroy(&ld->cv_work);
-	pthread_cond_destroy(&ld->cv_ready);
-	for (int s = 0; s < NSLOT; s++)
-		free(ld->slot[s]);
-	free(ld->th);
+	workers_stop(ld->w);
+	free(ld->buf);
+	free(ld->rc);
+	free(ld->msg);
 	free(ld);
 }
 

@@ -75,6 +75,10 @@ typedef struct {
 int grid_config_init(GridConfig *c, const char *name, const GridGeometry *geo,
     char *err, size_t errlen);
 
+/* The chroma handling named s ("none", "drop", "project") in *out.
+ * Returns 0, or -1 for another name. */
+int grid_chroma_parse(const char *s, GridChroma *out);
+
 /* c as a JSON object (for the LMDB metadata); the caller owns it. */
 json_t *grid_config_json(const GridConfig *c);
 

@@ -204,14 +204,30 @@ fshut(FILE *fp, const char *name)
 	return ret;
 }
 
+/* "path" + what + this process's id, malloc'd. */
+static char *
+pid_path(const char *path, const char *what)
+{
+	size_t n = strlen(path) + strlen(what) + 24;
+	char *p = emalloc(n);
+
+	snprintf(p, n, "%s%s%ld", path, what, (long)getpid());
+	return p;
+}
+
 char *
 rl_tmp_path(const char *path)
 {
-	size_t n = strlen(path) + 32;
-	char *tmp = emalloc(n);
+	return pid_path(path, ".tmp");
+}
 
-	snprintf(tmp, n, "%s.tmp%ld", path, (long)getpid());
-	return tmp;
+int
+rl_lookup(const char *s, const char *const *names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (names[i] && strcmp(s, names[i]) == 0)
+			return (int)i;
+	return -1;
 }
 
 void
@@ -318,17 +334,6 @@ rl_atomic_finish(RlAtomic *a, char *err, size_t errlen)
 	return 0;
 }
 
-/* "path.oldPID": where rl_atomic_commit keeps the old file of path. */
-static char *
-old_path(const char *path)
-{
-	size_t n = strlen(path) + 32;
-	char *old = emalloc(n);
-
-	snprintf(old, n, "%s.old%ld", path, (long)getpid());
-	return old;
-}
-
 int
 rl_atomic_commit(RlAtomic *const *a, int n, char *err, size_t errlen)
 {
@@ -339,7 +344,7 @@ rl_atomic_commit(RlAtomic *const *a, int n, char *err, size_t errlen)
 	// one file needs no link: its rename alone is atomic
 	for (int i = 0; n > 1 && i < n && !e; i++)
 		if (lstat(a[i]->path, &st) == 0 && S_ISREG(st.st_mode)) {
-			old[i] = old_path(a[i]->path);
+			old[i] = pid_path(a[i]->path, ".old");
 			unlink(old[i]);
 			if (link(a[i]->path, old[i]))
 				e = errno, bad = i;

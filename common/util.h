@@ -99,6 +99,10 @@ char *rl_tmp_path(const char *path);
  */
 void rl_catch_signals(void (*handler)(int), int flags, sigset_t *set);
 
+/* The index of s among names[0..n) (NULL entries skipped), or -1: the
+ * lookup of an option's named values. */
+int rl_lookup(const char *s, const char *const *names, size_t n);
+
 /* The strings up to a NULL, concatenated into a new string: the one way
  * paths are put together ("dir", "/", "name", ".npy", NULL). */
 char *rl_concat(const char *s, ...);
