@@ -92,7 +92,7 @@ endef
 $(BUILD)/%: tools/%.c $(LIB) common/*.h
 	$(LINK)
 
-$(BUILD)/tests/%: tests/%.c tests/check.h $(LIB) common/*.h
+$(BUILD)/tests/%: tests/%.c tests/*.h $(LIB) common/*.h
 	$(LINK)
 
 # bench/*.c: programs the bench scripts time (`make bench` builds them).

@@ -464,7 +464,8 @@ now_seconds(void)
 void
 progress_init(Progress *p, const char *label, int verbose)
 {
-	p->on = verbose || isatty(STDERR_FILENO);
+	p->tty = isatty(STDERR_FILENO);
+	p->on = verbose || p->tty;
 	p->t0 = p->last = now_seconds();
 	p->label = label;
 }
@@ -475,8 +476,8 @@ progress_print(Progress *p, uint64_t done, uint64_t total, const char *extra,
 {
 	double el = t - p->t0, rate = el > 0 ? done / el : 0;
 
-	fprintf(stderr, "\r%s: %s %llu", rl_progname(), p->label,
-	    (unsigned long long)done);
+	fprintf(stderr, "%s%s: %s %llu", p->tty ? "\r" : "", rl_progname(),
+	    p->label, (unsigned long long)done);
 	if (total)
 		fprintf(stderr, "/%llu", (unsigned long long)total);
 	fprintf(stderr, "  %.1f/s", rate);
@@ -486,7 +487,7 @@ progress_print(Progress *p, uint64_t done, uint64_t total, const char *extra,
 	}
 	if (extra && *extra)
 		fprintf(stderr, "  %s", extra);
-	fputs("\033[K", stderr);
+	fputs(p->tty ? "\033[K" : "\n", stderr);
 }
 
 void
@@ -497,7 +498,7 @@ progress_show(Progress *p, uint64_t done, uint64_t total, const char *extra)
 	if (!p->on)
 		return;
 	t = now_seconds();
-	if (t - p->last < 0.25)
+	if (t - p->last < (p->tty ? 0.25 : RL_PROGRESS_PLAIN_SECONDS))
 		return;
 	p->last = t;
 	progress_print(p, done, total, extra, t);
@@ -509,5 +510,6 @@ progress_end(Progress *p, uint64_t done, uint64_t total, const char *extra)
 	if (!p->on)
 		return;
 	progress_print(p, done, total, extra, now_seconds());
-	fputc('\n', stderr);
+	if (p->tty)
+		fputc('\n', stderr);
 }

@@ -67,12 +67,16 @@ void rl_refuse_tty_stdout(int force);
 
 /*
  * The progress line on stderr. progress_init decides once whether to show
- * it (verbose, or stderr is a terminal); progress_show prints at most ~4
- * times a second "\r<label> done/total  rate/s  ETA mm:ss  <extra>", and
- * progress_end finishes the line. total may be 0 when unknown.
+ * it (verbose, or stderr is a terminal). On a terminal progress_show
+ * rewrites one line at most ~4 times a second,
+ * "\r<label> done/total  rate/s  ETA mm:ss  <extra>\033[K"; elsewhere (a
+ * log file, a pipe) it prints the same as a plain line, without "\r" or
+ * escapes, every RL_PROGRESS_PLAIN_SECONDS. progress_end finishes the line
+ * (off a terminal: prints the last one). total may be 0 when unknown.
  */
+#define RL_PROGRESS_PLAIN_SECONDS 5.0
 typedef struct {
-	int on;
+	int on, tty;
 	double t0, last;
 	const char *label;
 } Progress;
