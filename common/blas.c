@@ -29,7 +29,7 @@ blas_single_thread(void)
 	}
 }
 
-/* Whether the CPU is an AMD one (the case bench/b_engine.sh measured). */
+/* Whether the CPU is an AMD one (the case measured on Zen 4). */
 static int
 cpu_is_amd(void)
 {
