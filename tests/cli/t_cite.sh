@@ -4,9 +4,10 @@
 # is NAME(N) for NAME rl-* or relloc*, optionally followed by ", SECTION"
 # with SECTION in capitals as the page's .Sh spells it (e.g.
 # "relloc-protocols(7), SVM"), or a path man/NAME.N. Documents outside the
-# repository (the old protocols.md, performance.md, style.md, anything
-# under ../shared) must not be cited at all. The checker is also run on a
-# planted file, so that it is seen to catch each kind of bad citation.
+# repository (the old protocols.md, performance.md, style.md, anything in
+# the shared directory beside a checkout) must not be cited at all. The
+# checker is also run on a planted file, so that it is seen to catch each
+# kind of bad citation.
 . tests/cli/lib.sh
 
 # cites ROOT FILE...: prints "file:line: citation" for each bad one, the
