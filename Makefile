@@ -8,6 +8,8 @@
 #   make lint       mandoc -Tlint on man/*
 #   make asan       an -fsanitize=address,undefined build that runs the tests
 #   make deps       apt-get install what the project needs (idempotent)
+#   make deps-bench also the peers `make bench` runs (bench/*.py: PyTorch, PIL,
+#                   scikit-learn)
 #
 # Every common/*.c goes into libcommon.a; every tools/X.c is a program X;
 # every tests/t_X.c is a test program; tests/cli/*.sh are CLI tests; every
@@ -91,7 +93,7 @@ endef
 $(BUILD)/%: tools/%.c $(LIB) common/*.h
 	$(LINK)
 
-$(BUILD)/tests/%: tests/%.c tests/check.h $(LIB) common/*.h
+$(BUILD)/tests/%: tests/%.c tests/*.h $(LIB) common/*.h
 	$(LINK)
 
 # bench/*.c: programs the bench scripts time (`make bench` builds them).
@@ -124,7 +126,8 @@ asan:
 		CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer"
 
 install: $(TOOLS)
-	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANPREFIX)/man1 $(DESTDIR)$(MANPREFIX)/man5
+	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANPREFIX)/man1 $(DESTDIR)$(MANPREFIX)/man5 \
+		$(DESTDIR)$(MANPREFIX)/man7
 	for t in $(TOOLS); do cp -f $$t $(DESTDIR)$(PREFIX)/bin/; done
 	for m in $(MAN); do s=$${m##*.}; cp -f $$m $(DESTDIR)$(MANPREFIX)/man$$s/; done
 

@@ -24,7 +24,7 @@ exe=$BIN/bench/engine_bench
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (the figures below are only comparable in one run)"
 out=$("$exe" -a 50 -i 16 -n 5 -w 2)
 echo "$out"
-peer=$(/usr/bin/python3 ../shared/bench/torch_relloc.py train --arch resnet50 \
+peer=$(/usr/bin/python3 bench/torch_relloc.py train --arch resnet50 \
 	--threads 2 --shared-center --steps 5 --warmup 2)
 echo "pytorch: $peer"
 ours=$(echo "$out" | sed -n 's/.*step \([0-9.]*\) s.*/\1/p')

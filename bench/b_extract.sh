@@ -13,7 +13,6 @@
 # Needs /usr/bin/python3 with numpy, PIL and torch (make deps-bench).
 N=${N:-96}
 PY=${PY:-/usr/bin/python3}
-SHARED=${SHARED:-../shared}
 : "${BIN:=build}" "${TMP:=$(mktemp -d)}"
 
 mkdir -p "$TMP/img" "$TMP/out"
@@ -34,7 +33,7 @@ EOF
 ls "$TMP"/img/*.jpg | awk '{ print $0, NR % 20 }' >"$TMP/list.txt"
 
 torch() {
-	"$PY" "$SHARED/bench/torch_relloc.py" fwd --arch resnet50 --size 224 \
+	"$PY" bench/torch_relloc.py fwd --arch resnet50 --size 224 \
 	    --batch 16 --iters 10 | "$PY" -c 'import json, sys
 print("%.2f" % json.load(sys.stdin)["images_per_s_median"])'
 }

@@ -1,6 +1,6 @@
 #!/bin/sh
-# b_svm: rl-svm against scikit-learn's LinearSVC (../shared/bench/
-# sklearn_svm.py: MMSelfSup's VOC07 SVM protocol) on the same synthetic
+# b_svm: rl-svm against scikit-learn's LinearSVC (bench/sklearn_svm.py:
+# MMSelfSup's VOC07 SVM protocol) on the same synthetic
 # VOC07-like features, in the same run, 2 threads each. Prints both times,
 # both mAPs, the speed ratio and the mAP difference.
 #
@@ -10,7 +10,7 @@
 # SVM_BENCH_SMALL=1: 1000 x 2048 train, 1000 test, for a quick look.
 set -e
 : "${BIN:=build}" "${TMP:=$(mktemp -d)}"
-peer=$(pwd)/../shared/bench/sklearn_svm.py
+peer=$(pwd)/bench/sklearn_svm.py
 if [ "${SVM_BENCH_SMALL:-0}" = 1 ]; then
 	size="--train 1000 --test 1000 --dim 2048 --signal 0.12"
 else

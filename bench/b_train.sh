@@ -1,6 +1,6 @@
 #!/bin/sh
 # b_train: rl-train's training speed in pairs per second against PyTorch's
-# (../shared/bench/torch_relloc.py train, the peer's default: both patches
+# (bench/torch_relloc.py train, the peer's default: both patches
 # of every pair through the trunk), ResNet-50 and ResNet-18, 16 images =
 # 128 pairs per step, 64x64 patches, 2 threads, in the same run. rl-train
 # reads a prepared LMDB (made by rl-sample); its figure is the median over
@@ -8,7 +8,7 @@
 # time it waited for records. Also rl-train --mmselfsup-batching (the
 # peer's work: 256 patch passes per step) for ResNet-50.
 T=$BIN/rl-train S=$BIN/rl-sample
-PEER=../shared/bench/torch_relloc.py
+PEER=bench/torch_relloc.py
 STEPS=${STEPS:-8}
 
 # 16 images of 320x300 (content does not change the speed), 8 grids each

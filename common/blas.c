@@ -29,7 +29,7 @@ blas_single_thread(void)
 	}
 }
 
-/* Whether the CPU is an AMD one (the case measured in performance.md). */
+/* Whether the CPU is an AMD one (the case measured on Zen 4). */
 static int
 cpu_is_amd(void)
 {

@@ -1,6 +1,6 @@
 /*
- * extract: frozen-network feature extraction (docs/protocols.md sections
- * 2 and 5): a ResNet from a checkpoint or a random initialisation, images
+ * extract: frozen-network feature extraction (relloc-protocols(7),
+ * FEATURES and KNN): a ResNet from a checkpoint or a random initialisation, images
  * decoded and preprocessed on background threads in list order, and the
  * pooled features of each batch (pool.h) with batch norm in eval mode.
  *
@@ -17,8 +17,12 @@
  * be read or decoded stops the run: feature rows must line up with the
  * list's labels, so nothing is skipped.
  *
- * Not here: writing files (the tool does, through npy.h and util.h),
- * training.
+ * The outputs (ExtractOutputs) are rl-extract's files: one .npy per
+ * feature, filled batch by batch through temp files, then the labels and
+ * a JSON sidecar; all of them land together or none does (util.h's
+ * rl_atomic_commit), so a failed run leaves the previous set whole.
+ *
+ * Not here: training.
  */
 #ifndef RL_EXTRACT_H
 #define RL_EXTRACT_H
@@ -26,8 +30,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "common/ckpt.h"
 #include "common/list.h"
+#include "common/npy.h"
 #include "common/pool.h"
 #include "common/prep.h"
 #include "common/resnet.h"
@@ -151,5 +158,82 @@ void extract_loader_stop(ExtractLoader *ld);
  * before hours of work.
  */
 long extract_check_files(const List *l, size_t *nbad, int *first_errno);
+
+/* ------------------------------------------------------------------------ */
+/* labels, the sidecar, the output files */
+
+/* The list's labels as an array. */
+typedef struct {
+	int nl;            /* labels a line: 0 none, 1 a vector, > 1 a matrix */
+	void *data;        /* int64 (N) or int32 (N, nl); owned */
+	int64_t shape[2];
+} ExtractLabels;
+
+/*
+ * The labels of l's lines (name: the list's name for messages). Every
+ * line must carry the same number. Returns 0, or -1 with "name:line: ..."
+ * in err (a differing count, a label beyond int32 in a matrix).
+ */
+int extract_labels(ExtractLabels *lb, const List *l, const char *name,
+    char *err, size_t errlen);
+
+/* Where the model came from, for the sidecar. */
+typedef struct {
+	const char *path;      /* NULL for a random initialisation */
+	uint64_t seed;
+	const char *step;      /* the checkpoint's step metadata, or NULL */
+	long long size, mtime;
+	unsigned long crc;
+} ExtractSource;
+
+/*
+ * The sidecar: the tool and version, the model (src, m), the
+ * preprocessing (ps), each feature of plan with its file (files[i]) and
+ * pooling, the list (its name, or "-", and n images) and the labels'
+ * file, dtype and shape (labels_file NULL: none). A new JSON object.
+ */
+json_t *extract_sidecar(const ExtractSource *src, const ExtractModel *m,
+    const PrepSpec *ps, const ExtractPlan *plan, char *const *files,
+    const char *labels_file, const ExtractLabels *lb, const char *list,
+    size_t n);
+
+#define EXTRACT_MAXOUT (POOL_NFEAT + 2)
+
+/* rl-extract's files in dir: prefix_<feature>.npy, prefix_labels.npy and
+ * prefix.json. */
+typedef struct {
+	int n;                              /* features */
+	NpyWriter w[POOL_NFEAT];
+	char *path[POOL_NFEAT], *file[POOL_NFEAT]; /* file: path's name */
+	float *out[POOL_NFEAT];             /* a batch of each feature */
+	char *labels, *json;                /* paths; labels NULL: none */
+	char *tmp[EXTRACT_MAXOUT];          /* every temp file's name */
+} ExtractOutputs;
+
+/*
+ * Open a writer per feature of plan (with batch buffers of plan->maxB
+ * rows), and name the labels file when labels is set. The temp names are
+ * in op->tmp before any is created. Returns 0, or -1 with a message and
+ * nothing left behind.
+ */
+int extract_outputs_open(ExtractOutputs *op, const ExtractPlan *plan,
+    const char *dir, const char *prefix, int labels, char *err,
+    size_t errlen);
+/* Append the nb rows of each op->out[i]. 0, or -1 with "path: reason". */
+int extract_outputs_append(ExtractOutputs *op, int nb, char *err,
+    size_t errlen);
+/*
+ * Everything computed: finish the features, write the labels (lb) and the
+ * sidecar text to temp files, then put all in place together. Returns 0,
+ * or -1 with "path: reason", the temp files removed and every file of a
+ * previous run as it was.
+ */
+int extract_outputs_commit(ExtractOutputs *op, const ExtractLabels *lb,
+    const char *text, char *err, size_t errlen);
+/* Remove the temp files (an error path). */
+void extract_outputs_abort(ExtractOutputs *op);
+/* The same from a signal handler: only unlink(2). */
+void extract_outputs_unlink_tmp(const ExtractOutputs *op);
+void extract_outputs_free(ExtractOutputs *op);
 
 #endif

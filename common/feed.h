@@ -23,7 +23,7 @@
  * of each image in grid order (centre at 9i + 4), each pixel v of channel
  * c as ToTensor + Normalize do it in float: (v / 255 - mean[c]) / std[c]
  * with ImageNet's mean (0.485, 0.456, 0.406) and std (0.229, 0.224,
- * 0.225) (protocols.md 1.1 step 5).
+ * 0.225) (relloc-protocols(7), SAMPLING, step 6).
  *
  * Not here: sampling images (rl-sample), training.
  */

@@ -124,10 +124,21 @@ grid_config_init(GridConfig *c, const char *name, const GridGeometry *geo,
 	return 0;
 }
 
+static const char *const chroma_names[] = { "none", "drop", "project" };
+
+int
+grid_chroma_parse(const char *s, GridChroma *out)
+{
+	int i = rl_lookup(s, chroma_names, RL_NELEM(chroma_names));
+
+	if (i >= 0)
+		*out = (GridChroma)i;
+	return i < 0 ? -1 : 0;
+}
+
 json_t *
 grid_config_json(const GridConfig *c)
 {
-	static const char *chroma[] = { "none", "drop", "project" };
 	json_t *o = json_object();
 
 	json_object_set_new(o, "preset", json_string(c->preset));
@@ -142,7 +153,7 @@ grid_config_json(const GridConfig *c)
 	json_object_set_new(o, "patch", json_integer(c->patch));
 	json_object_set_new(o, "jitter", json_integer(c->jitter));
 	json_object_set_new(o, "gray_p", json_real(c->gray_p));
-	json_object_set_new(o, "chroma", json_string(chroma[c->chroma]));
+	json_object_set_new(o, "chroma", json_string(chroma_names[c->chroma]));
 	json_object_set_new(o, "downsample_p", json_real(c->down_p));
 	json_object_set_new(o, "downsample_min_pixels",
 	    json_integer(c->down_min));

@@ -12,7 +12,7 @@
  *
  *   mmselfsup    Resize(292), RandomCrop(255), RandomGrayscale(0.66),
  *                85 px cells holding 64 px patches, offsets 0..21
- *                (MMSelfSup 0.x, protocols.md 1.1).
+ *                (MMSelfSup 0.x, relloc-protocols(7), SAMPLING).
  *   doersch2015  150K-450K total pixels, 96 px patches 48 px apart,
  *                +/-7 px jitter, colour dropping, p=0.33 downsampling
  *                (Doersch et al. 2015 and cdoersch/deepcontext).
@@ -74,6 +74,10 @@ typedef struct {
  */
 int grid_config_init(GridConfig *c, const char *name, const GridGeometry *geo,
     char *err, size_t errlen);
+
+/* The chroma handling named s ("none", "drop", "project") in *out.
+ * Returns 0, or -1 for another name. */
+int grid_chroma_parse(const char *s, GridChroma *out);
 
 /* c as a JSON object (for the LMDB metadata); the caller owns it. */
 json_t *grid_config_json(const GridConfig *c);

@@ -1,7 +1,7 @@
 /*
  * knn: weighted k-nearest-neighbour classification of features, the kNN
  * benchmark of DINO's eval_knn.py as MMSelfSup 0.x uses it
- * (mmselfsup/models/utils/knn_classifier.py; protocols.md section 5):
+ * (mmselfsup/models/utils/knn_classifier.py; relloc-protocols(7), KNN):
  * L2-normalise bank and queries, cosine similarity, the k most similar
  * bank rows, each voting exp(sim / T) for its label, argmax.
  *

@@ -22,7 +22,7 @@
  * VOC all-point interpolated AP of n scores. label[i] > 0 is a positive,
  * 0 a negative, < 0 (VOC's "difficult") is ignored. Rows are ranked by
  * descending score, tied scores in index order (a stable sort, as
- * ../shared/bench/sklearn_svm.py does; MMSelfSup's np.argsort(...)[::-1]
+ * bench/sklearn_svm.py does; MMSelfSup's np.argsort(...)[::-1]
  * leaves the order of ties unspecified). Then
  *   AP = sum over recall steps of (R_i - R_{i-1}) * max_{j >= i} P_j.
  * Returns the AP in [0, 1], or NAN when no row is a positive (undefined).

@@ -209,9 +209,10 @@ npy_writer_append(NpyWriter *w, const void *data, int64_t nrows, char *err,
 	return 0;
 }
 
-/* Put the final header hdr in place and close w. */
+/* Put the final header hdr in place and finish w's temp file (synced,
+ * closed, not renamed). */
 static int
-writer_finish(NpyWriter *w, const char *hdr, char *err, size_t errlen)
+writer_seal(NpyWriter *w, const char *hdr, char *err, size_t errlen)
 {
 	if (fseek(w->a.fp, 0, SEEK_SET) ||
 	    fwrite(hdr, 1, NPY_HDR, w->a.fp) != NPY_HDR) {
@@ -219,17 +220,45 @@ writer_finish(NpyWriter *w, const char *hdr, char *err, size_t errlen)
 		rl_atomic_abort(&w->a);
 		return -1;
 	}
-	return rl_atomic_close(&w->a, err, errlen);
+	return rl_atomic_finish(&w->a, err, errlen);
+}
+
+/* The same, then renamed into place. */
+static int
+writer_finish(NpyWriter *w, const char *hdr, char *err, size_t errlen)
+{
+	RlAtomic *a = &w->a;
+
+	if (writer_seal(w, hdr, err, errlen))
+		return -1;
+	return rl_atomic_commit(&a, 1, err, errlen);
+}
+
+/* w's final header in hdr. */
+static void
+writer_header(const NpyWriter *w, char *hdr)
+{
+	int64_t shape[2] = {w->rows, w->cols};
+
+	header_make(hdr, w->type, w->cols < 0 ? 1 : 2, shape);
 }
 
 int
 npy_writer_close(NpyWriter *w, char *err, size_t errlen)
 {
 	char hdr[NPY_HDR];
-	int64_t shape[2] = {w->rows, w->cols};
 
-	header_make(hdr, w->type, w->cols < 0 ? 1 : 2, shape);
+	writer_header(w, hdr);
 	return writer_finish(w, hdr, err, errlen);
+}
+
+int
+npy_writer_finish(NpyWriter *w, char *err, size_t errlen)
+{
+	char hdr[NPY_HDR];
+
+	writer_header(w, hdr);
+	return writer_seal(w, hdr, err, errlen);
 }
 
 void
@@ -243,6 +272,17 @@ npy_write(const char *path, NpyType t, int ndim, const int64_t *shape,
     const void *data, char *err, size_t errlen)
 {
 	NpyWriter w;
+	RlAtomic *a = &w.a;
+
+	if (npy_write_finished(&w, path, t, ndim, shape, data, err, errlen))
+		return -1;
+	return rl_atomic_commit(&a, 1, err, errlen);
+}
+
+int
+npy_write_finished(NpyWriter *w, const char *path, NpyType t, int ndim,
+    const int64_t *shape, const void *data, char *err, size_t errlen)
+{
 	int64_t rows = ndim > 0 ? shape[0] : 1, cols = 1;
 	char hdr[NPY_HDR];
 
@@ -252,11 +292,11 @@ npy_write(const char *path, NpyType t, int ndim, const int64_t *shape,
 	}
 	for (int i = 1; i < ndim; i++)
 		cols *= shape[i];
-	if (npy_writer_open(&w, path, t, ndim == 1 ? -1 : cols, err, errlen))
+	if (npy_writer_open(w, path, t, ndim == 1 ? -1 : cols, err, errlen))
 		return -1;
-	if (npy_writer_append(&w, data, rows, err, errlen)) {
-		npy_writer_abort(&w);
+	if (npy_writer_append(w, data, rows, err, errlen)) {
+		npy_writer_abort(w);
 		return -1;
 	}
-	return writer_finish(&w, hdr, err, errlen);    /* the N-D header */
+	return writer_seal(w, hdr, err, errlen);    /* the N-D header */
 }

@@ -79,4 +79,15 @@ int npy_writer_close(NpyWriter *w, char *err, size_t errlen);
  * it does nothing. */
 void npy_writer_abort(NpyWriter *w);
 
+/*
+ * For files that land together (util.h's rl_atomic_commit):
+ * npy_writer_finish is npy_writer_close without the rename, and
+ * npy_write_finished npy_write without it; the temp file is complete and
+ * synced, and rl_atomic_commit(&w->a) puts it in place. 0, or -1 with
+ * "path: reason" and nothing left behind.
+ */
+int npy_writer_finish(NpyWriter *w, char *err, size_t errlen);
+int npy_write_finished(NpyWriter *w, const char *path, NpyType t, int ndim,
+    const int64_t *shape, const void *data, char *err, size_t errlen);
+
 #endif

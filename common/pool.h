@@ -1,6 +1,6 @@
 /*
  * pool: the pooled features the benchmarks read from a ResNet's stages
- * (docs/protocols.md sections 2, 5, 6): MMSelfSup 0.x's
+ * (relloc-protocols(7), FEATURES, KNN, LINEAR): MMSelfSup 0.x's
  * MultiPooling(pool_type='specified') for Feature1-5, and the global
  * average of layer4 for kNN and the AvgPool linear probe.
  *

@@ -16,12 +16,11 @@ static const char *const names[] = {
 int
 prep_parse(const char *name, PrepMode *m)
 {
-	for (size_t i = 0; i < RL_NELEM(names); i++)
-		if (strcmp(name, names[i]) == 0) {
-			*m = (PrepMode)i;
-			return 0;
-		}
-	return -1;
+	int i = rl_lookup(name, names, RL_NELEM(names));
+
+	if (i >= 0)
+		*m = (PrepMode)i;
+	return i < 0 ? -1 : 0;
 }
 
 const char *

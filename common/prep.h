@@ -1,6 +1,6 @@
 /*
  * prep: the evaluation-time preprocessing of the benchmarks
- * (docs/protocols.md sections 2, 5, 6), from a decoded 8-bit RGB image to
+ * (relloc-protocols(7), FEATURES, KNN, LINEAR), from a decoded 8-bit RGB image to
  * the network's normalised float input.
  *
  * Presets (resize R = 256 and size S = 224 by default):

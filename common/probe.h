@@ -1,6 +1,6 @@
 /*
  * probe: a linear classifier trained on frozen, precomputed features, the
- * linear evaluations of MMSelfSup 0.x (protocols.md section 6):
+ * linear evaluations of MMSelfSup 0.x (relloc-protocols(7), LINEAR):
  *
  *   mhead    BatchNorm (affine=False, momentum 0.1, eps 1e-5) then a
  *            linear layer; SGD lr 0.01, momentum 0.9, Nesterov, weight

@@ -1,7 +1,7 @@
 /*
  * relloc: the Relative-Location pretext task on top of a backbone's
  * per-patch features: the pairing of each neighbour with its centre, the
- * neck and the head of MMSelfSup 0.x (protocols.md 1.2), and the loss.
+ * neck and the head of MMSelfSup 0.x (relloc-protocols(7), MODEL), and the loss.
  *
  *   pair k = [feat(neighbour k), feat(centre k)]          (P, 2D)
  *   neck:  fc 2D -> H (init N(0, 0.01), bias 0), BatchNorm1d(H, momentum
@@ -19,7 +19,7 @@
  * function as the concatenation, at 9/16 of the product's work.
  *
  * Labels: the neighbours p = 0,1,2,3,5,6,7,8 of the row-major 3x3 grid
- * get labels 0..7 in that order (protocols.md 1.1 step 6).
+ * get labels 0..7 in that order (relloc-protocols(7), SAMPLING, step 7).
  *
  * Parameters, their gradients and the BN running statistics each sit in
  * one contiguous block (params, grads), in the order of relloc_tensors.

@@ -1,6 +1,6 @@
 /*
  * sched: the learning-rate schedule of MMSelfSup's Relative-Location
- * recipe (protocols.md 1.3): mmcv's `step` policy by epoch with a linear
+ * recipe (relloc-protocols(7), OPTIMISATION): mmcv's `step` policy by epoch with a linear
  * warmup applied per iteration.
  *
  *   regular(it) = lr * gamma^(number of milestones m with epoch(it) >= m),
@@ -26,7 +26,7 @@
 
 #define SCHED_MAXSTEPS 16
 
-/* The recipe's values (protocols.md 1.3). */
+/* The recipe's values (relloc-protocols(7), OPTIMISATION). */
 #define SCHED_RECIPE_LR 0.2
 #define SCHED_RECIPE_BATCH 512
 #define SCHED_RECIPE_EPOCHS 70

@@ -1,6 +1,6 @@
 /*
  * svmproto: the VOC07 SVM and low-shot protocols. See svmproto.h and
- * docs/protocols.md sections 3 and 4.
+ * relloc-protocols(7), SVM and LOW-SHOT.
  */
 #include <assert.h>
 #include <math.h>

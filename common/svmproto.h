@@ -1,6 +1,6 @@
 /*
- * svmproto: MMSelfSup's VOC07 SVM benchmark protocols (docs/protocols.md
- * sections 3 and 4) on top of common/svm and common/metric.
+ * svmproto: MMSelfSup's VOC07 SVM benchmark protocols
+ * (relloc-protocols(7), SVM and LOW-SHOT) on top of common/svm and common/metric.
  *
  * Full protocol (svmp_full): rows L2-normalised, one-vs-rest per class,
  * difficult (-1) training labels counted as negatives; per class each cost

@@ -291,7 +291,7 @@ grad_norm(const float *g, size_t n)
 }
 
 /* MMSelfSup's inputs: xa = the neighbours in pair order, xb = each
- * pair's centre (protocols.md 1.2). */
+ * pair's centre (relloc-protocols(7), MODEL). */
 static void
 split_inputs(Trainer *t, const float *x)
 {

@@ -10,7 +10,7 @@
  * centre's feature serves its image's 8 pairs (relloc's RELLOC_SHARED):
  * batch-norm statistics over the 9B patches, one running-statistics
  * update per step. With TrainConfig.mmselfsup the step is MMSelfSup's
- * (protocols.md 1.2): the 8B neighbours in one backbone pass, then the
+ * (relloc-protocols(7), MODEL): the 8B neighbours in one backbone pass, then the
  * centres repeated 8 times (8B) in a second, each pass with its own
  * batch statistics and running-statistics update; 16B patch passes
  * instead of 9B.

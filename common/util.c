@@ -9,8 +9,10 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -202,14 +204,70 @@ fshut(FILE *fp, const char *name)
 	return ret;
 }
 
+/* "path" + what + this process's id, malloc'd. */
+static char *
+pid_path(const char *path, const char *what)
+{
+	size_t n = strlen(path) + strlen(what) + 24;
+	char *p = emalloc(n);
+
+	snprintf(p, n, "%s%s%ld", path, what, (long)getpid());
+	return p;
+}
+
 char *
 rl_tmp_path(const char *path)
 {
-	size_t n = strlen(path) + 32;
-	char *tmp = emalloc(n);
+	return pid_path(path, ".tmp");
+}
 
-	snprintf(tmp, n, "%s.tmp%ld", path, (long)getpid());
-	return tmp;
+int
+rl_lookup(const char *s, const char *const *names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (names[i] && strcmp(s, names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+void
+rl_catch_signals(void (*handler)(int), int flags, sigset_t *set)
+{
+	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = handler;
+	sa.sa_flags = flags;
+	sigemptyset(&sa.sa_mask);
+	if (set)
+		sigemptyset(set);
+	for (size_t i = 0; i < RL_NELEM(sigs); i++) {
+		if (sigaction(sigs[i], &sa, NULL) == -1)
+			err(RL_EXIT_FAIL, "sigaction");
+		if (set)
+			sigaddset(set, sigs[i]);
+	}
+}
+
+char *
+rl_concat(const char *s, ...)
+{
+	va_list ap;
+	size_t n = 1;
+	char *p;
+
+	va_start(ap, s);
+	for (const char *t = s; t; t = va_arg(ap, const char *))
+		n += strlen(t);
+	va_end(ap);
+	p = emalloc(n);
+	*p = '\0';
+	va_start(ap, s);
+	for (const char *t = s; t; t = va_arg(ap, const char *))
+		strcat(p, t);
+	va_end(ap);
+	return p;
 }
 
 /* Free a's names and leave it empty. */
@@ -255,7 +313,7 @@ dir_sync(const char *path)
 }
 
 int
-rl_atomic_close(RlAtomic *a, char *err, size_t errlen)
+rl_atomic_finish(RlAtomic *a, char *err, size_t errlen)
 {
 	int e = errno;    /* why a write of the caller's failed, if one did */
 
@@ -268,16 +326,60 @@ rl_atomic_close(RlAtomic *a, char *err, size_t errlen)
 	if (fclose(a->fp) == EOF && !e)
 		e = errno;
 	a->fp = NULL;
-	if (!e && rename(a->tmp, a->path))
-		e = errno;
 	if (e) {
 		snprintf(err, errlen, "%s: %s", a->path, strerror(e));
 		rl_atomic_abort(a);
 		return -1;
 	}
-	dir_sync(a->path);
-	atomic_forget(a);
 	return 0;
+}
+
+int
+rl_atomic_commit(RlAtomic *const *a, int n, char *err, size_t errlen)
+{
+	char **old = ecalloc(n > 0 ? n : 1, sizeof *old);
+	struct stat st;
+	int done = 0, bad = 0, e = 0;
+
+	// one file needs no link: its rename alone is atomic
+	for (int i = 0; n > 1 && i < n && !e; i++)
+		if (lstat(a[i]->path, &st) == 0 && S_ISREG(st.st_mode)) {
+			old[i] = pid_path(a[i]->path, ".old");
+			unlink(old[i]);
+			if (link(a[i]->path, old[i]))
+				e = errno, bad = i;
+		}
+	while (!e && done < n)
+		if (rename(a[done]->tmp, a[done]->path))
+			e = errno, bad = done;
+		else
+			done++;
+	if (e) {
+		snprintf(err, errlen, "%s: %s", a[bad]->path, strerror(e));
+		for (int i = 0; i < done; i++)
+			if (old[i] ? rename(old[i], a[i]->path) :
+			    unlink(a[i]->path))
+				warn("%s: cannot put the old file back",
+				    a[i]->path);
+	}
+	for (int i = 0; i < n; i++) {
+		if (old[i])
+			unlink(old[i]);
+		free(old[i]);
+		if (!e)
+			dir_sync(a[i]->path);
+		rl_atomic_abort(a[i]);    // the temp files not renamed
+	}
+	free(old);
+	return e ? -1 : 0;
+}
+
+int
+rl_atomic_close(RlAtomic *a, char *err, size_t errlen)
+{
+	if (rl_atomic_finish(a, err, errlen))
+		return -1;
+	return rl_atomic_commit(&a, 1, err, errlen);
 }
 
 void
@@ -291,17 +393,27 @@ rl_atomic_abort(RlAtomic *a)
 }
 
 int
-rl_write_text_atomic(const char *path, const char *text, char *err,
-    size_t errlen)
+rl_write_text_finished(RlAtomic *a, const char *path, const char *text,
+    char *err, size_t errlen)
 {
-	RlAtomic a;
 	FILE *fp;
 
-	if ((fp = rl_atomic_open(&a, path, err, errlen)) == NULL)
+	if ((fp = rl_atomic_open(a, path, err, errlen)) == NULL)
 		return -1;
 	fputs(text, fp);
 	fputc('\n', fp);
-	return rl_atomic_close(&a, err, errlen);
+	return rl_atomic_finish(a, err, errlen);
+}
+
+int
+rl_write_text_atomic(const char *path, const char *text, char *err,
+    size_t errlen)
+{
+	RlAtomic a, *pa = &a;
+
+	if (rl_write_text_finished(&a, path, text, err, errlen))
+		return -1;
+	return rl_atomic_commit(&pa, 1, err, errlen);
 }
 
 int
@@ -352,7 +464,8 @@ now_seconds(void)
 void
 progress_init(Progress *p, const char *label, int verbose)
 {
-	p->on = verbose || isatty(STDERR_FILENO);
+	p->tty = isatty(STDERR_FILENO);
+	p->on = verbose || p->tty;
 	p->t0 = p->last = now_seconds();
 	p->label = label;
 }
@@ -363,8 +476,8 @@ progress_print(Progress *p, uint64_t done, uint64_t total, const char *extra,
 {
 	double el = t - p->t0, rate = el > 0 ? done / el : 0;
 
-	fprintf(stderr, "\r%s: %s %llu", rl_progname(), p->label,
-	    (unsigned long long)done);
+	fprintf(stderr, "%s%s: %s %llu", p->tty ? "\r" : "", rl_progname(),
+	    p->label, (unsigned long long)done);
 	if (total)
 		fprintf(stderr, "/%llu", (unsigned long long)total);
 	fprintf(stderr, "  %.1f/s", rate);
@@ -374,7 +487,7 @@ progress_print(Progress *p, uint64_t done, uint64_t total, const char *extra,
 	}
 	if (extra && *extra)
 		fprintf(stderr, "  %s", extra);
-	fputs("\033[K", stderr);
+	fputs(p->tty ? "\033[K" : "\n", stderr);
 }
 
 void
@@ -385,7 +498,7 @@ progress_show(Progress *p, uint64_t done, uint64_t total, const char *extra)
 	if (!p->on)
 		return;
 	t = now_seconds();
-	if (t - p->last < 0.25)
+	if (t - p->last < (p->tty ? 0.25 : RL_PROGRESS_PLAIN_SECONDS))
 		return;
 	p->last = t;
 	progress_print(p, done, total, extra, t);
@@ -397,5 +510,6 @@ progress_end(Progress *p, uint64_t done, uint64_t total, const char *extra)
 	if (!p->on)
 		return;
 	progress_print(p, done, total, extra, now_seconds());
-	fputc('\n', stderr);
+	if (p->tty)
+		fputc('\n', stderr);
 }

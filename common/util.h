@@ -10,6 +10,7 @@
 #ifndef RL_UTIL_H
 #define RL_UTIL_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -66,12 +67,16 @@ void rl_refuse_tty_stdout(int force);
 
 /*
  * The progress line on stderr. progress_init decides once whether to show
- * it (verbose, or stderr is a terminal); progress_show prints at most ~4
- * times a second "\r<label> done/total  rate/s  ETA mm:ss  <extra>", and
- * progress_end finishes the line. total may be 0 when unknown.
+ * it (verbose, or stderr is a terminal). On a terminal progress_show
+ * rewrites one line at most ~4 times a second,
+ * "\r<label> done/total  rate/s  ETA mm:ss  <extra>\033[K"; elsewhere (a
+ * log file, a pipe) it prints the same as a plain line, without "\r" or
+ * escapes, every RL_PROGRESS_PLAIN_SECONDS. progress_end finishes the line
+ * (off a terminal: prints the last one). total may be 0 when unknown.
  */
+#define RL_PROGRESS_PLAIN_SECONDS 5.0
 typedef struct {
-	int on;
+	int on, tty;
 	double t0, last;
 	const char *label;
 } Progress;
@@ -88,6 +93,23 @@ void progress_end(Progress *p, uint64_t done, uint64_t total,
  * here, so a caller that must know it (to remove it on a signal) can too.
  */
 char *rl_tmp_path(const char *path);
+
+/*
+ * The tools' signal set-up: handler for SIGINT, SIGTERM and SIGHUP (the
+ * ways a user or a system stops a run), with sa_flags flags (SA_RESTART,
+ * SA_RESETHAND, ...). When set is not NULL it receives those signals, for
+ * a tool that blocks them around starting its threads. Exits 1 when
+ * sigaction fails.
+ */
+void rl_catch_signals(void (*handler)(int), int flags, sigset_t *set);
+
+/* The index of s among names[0..n) (NULL entries skipped), or -1: the
+ * lookup of an option's named values. */
+int rl_lookup(const char *s, const char *const *names, size_t n);
+
+/* The strings up to a NULL, concatenated into a new string: the one way
+ * paths are put together ("dir", "/", "name", ".npy", NULL). */
+char *rl_concat(const char *s, ...);
 
 /*
  * A file written atomically: a reader of path sees the old file or the
@@ -121,6 +143,24 @@ int rl_atomic_close(RlAtomic *a, char *err, size_t errlen);
 void rl_atomic_abort(RlAtomic *a);
 
 /*
+ * Several files that land together (rl-extract's features, labels and
+ * sidecar): either every new file is in place or every old one is.
+ *
+ * rl_atomic_finish flushes, fsyncs and closes a's temp file but leaves it
+ * under its temp name (a keeps its names, a.fp becomes NULL). Returns 0,
+ * or -1 with "path: reason" and a emptied (temp removed), as the close.
+ *
+ * rl_atomic_commit renames the n finished files a[0..n-1] into place.
+ * Before the first rename, each path that holds a regular file gets a
+ * hard link "path.oldPID"; if a rename fails, every file already renamed
+ * is put back from its link (or removed, where there was no old file), so
+ * the old set stays. Then the links and the remaining temp files are
+ * removed and every a is empty. Returns 0, or -1 with "path: reason".
+ */
+int rl_atomic_finish(RlAtomic *a, char *err, size_t errlen);
+int rl_atomic_commit(RlAtomic *const *a, int n, char *err, size_t errlen);
+
+/*
  * Write text and a newline to path through an RlAtomic, so a reader never
  * sees part of it and an existing file is replaced whole. Returns 0, or -1
  * with "path: reason" (or "tmp: reason" when the temp file cannot be
@@ -128,6 +168,9 @@ void rl_atomic_abort(RlAtomic *a);
  */
 int rl_write_text_atomic(const char *path, const char *text, char *err,
     size_t errlen);
+/* The same, left finished for rl_atomic_commit in a. */
+int rl_write_text_finished(RlAtomic *a, const char *path, const char *text,
+    char *err, size_t errlen);
 
 /*
  * *crc = zlib's CRC-32 of the whole file at path (Python's zlib.crc32 of

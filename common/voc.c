@@ -138,11 +138,8 @@ ids_agree(const Entry *a, size_t na, const char *apath, const Entry *b,
 static char *
 class_path(const char *dir, const char *cls, const char *split)
 {
-	size_t n = strlen(dir) + strlen(cls) + strlen(split) + 32;
-	char *p = emalloc(n);
-
-	snprintf(p, n, "%s/ImageSets/Main/%s_%s.txt", dir, cls, split);
-	return p;
+	return rl_concat(dir, "/ImageSets/Main/", cls, "_", split, ".txt",
+	    NULL);
 }
 
 int
@@ -205,9 +202,5 @@ voc_split_free(VocSplit *s)
 char *
 voc_image_path(const char *dir, const char *id)
 {
-	size_t n = strlen(dir) + strlen(id) + 32;
-	char *p = emalloc(n);
-
-	snprintf(p, n, "%s/JPEGImages/%s.jpg", dir, id);
-	return p;
+	return rl_concat(dir, "/JPEGImages/", id, ".jpg", NULL);
 }

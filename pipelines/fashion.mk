@@ -12,9 +12,10 @@
 #   - the low-shot SVM on the pretrained model's best layer,
 #   - the mhead linear probes on Feature1..5 and the AvgPool probe,
 #   - kNN on layer4's global average (bank: train subset, queries: test),
-# into OUT/results.md: tables laid out like the seed's (protocols.md 0),
-# a column per model, with the pretext accuracy, the training curves
-# (OUT/pretrain/run/curves.png), kNN montages (OUT/*/knn.png) and the
+# into OUT/results.md: tables laid out like the seed's
+# (relloc-protocols(7), REPORTED NUMBERS), a column per model, with the
+# pretext accuracy, the training curves (OUT/pretrain/run/curves.png), kNN
+# montages (OUT/*/knn.png) and the
 # time of every stage.
 #
 #   make -f pipelines/fashion.mk                 # what `make demo` runs

@@ -1,5 +1,5 @@
-# pipelines/knn.mk: the kNN benchmark of MMSelfSup (protocols.md section
-# 5): rl-extract (shorter side 256, centre crop 224; layer4's global
+# pipelines/knn.mk: the kNN benchmark of MMSelfSup
+# (relloc-protocols(7), KNN): rl-extract (shorter side 256, centre crop 224; layer4's global
 # average only) on TRAIN_LIST (the bank) and VAL_LIST (the queries) ->
 # rl-knn (cosine similarity, votes exp(sim/0.07)) -> OUT/knn.md, the
 # seed's "kNN top-1" row.

@@ -1,5 +1,5 @@
-# pipelines/linear.mk: the linear evaluations of MMSelfSup (protocols.md
-# section 6) on frozen features: rl-extract (the test transform: shorter
+# pipelines/linear.mk: the linear evaluations of MMSelfSup
+# (relloc-protocols(7), LINEAR) on frozen features: rl-extract (the test transform: shorter
 # side 256, centre crop 224) on TRAIN_LIST and VAL_LIST -> rl-linear, the
 # mhead recipe on Feature1..5 (BatchNorm without affine, one head per
 # stage) and the AvgPool recipe on layer4's global average ->

@@ -1,5 +1,5 @@
-# pipelines/lowshot.mk: the VOC07 low-shot SVM of MMSelfSup (protocols.md
-# section 4) on one layer: for each k, 5 samples of k positives and 19k
+# pipelines/lowshot.mk: the VOC07 low-shot SVM of MMSelfSup
+# (relloc-protocols(7), LOW-SHOT) on one layer: for each k, 5 samples of k positives and 19k
 # negatives per class, one SVM per class and cost, the cost chosen by mean
 # test mAP -> OUT/lowshot.md, the seed's low-shot row.
 #

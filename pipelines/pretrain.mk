@@ -1,5 +1,5 @@
-# pipelines/pretrain.mk: Relative-Location pretraining (protocols.md
-# section 1): rl-sample cuts patch grids from the images of IMAGES into an
+# pipelines/pretrain.mk: Relative-Location pretraining
+# (relloc-protocols(7), SAMPLING, MODEL and OPTIMISATION): rl-sample cuts patch grids from the images of IMAGES into an
 # LMDB, then rl-train trains a ResNet on them into OUT/run, whose
 # last.safetensors (rl-ckpt(5)) the other pipelines take as CKPT.
 #

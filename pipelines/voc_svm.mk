@@ -1,5 +1,5 @@
-# pipelines/voc_svm.mk: the VOC07 SVM benchmark of MMSelfSup (protocols.md
-# sections 2-3): rl-voc (lists and label matrices) -> rl-extract (the svm
+# pipelines/voc_svm.mk: the VOC07 SVM benchmark of MMSelfSup
+# (relloc-protocols(7), FEATURES and SVM): rl-voc (lists and label matrices) -> rl-extract (the svm
 # preset: shorter side 256, warp to 224; Feature1..5) on trainval and on
 # test -> rl-svm on each layer -> OUT/voc_svm.md, the seed's "VOC07 SVM"
 # row with every layer's mAP and the best layer in bold.

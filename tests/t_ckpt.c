@@ -15,6 +15,7 @@
 #include "common/ckpt.h"
 #include "common/util.h"
 #include "tests/check.h"
+#include "tests/helpers.h"
 
 static char dir[256];
 
@@ -544,13 +545,7 @@ TEST(ref_files)
 int
 main(void)
 {
-	const char *tmp = getenv("TMP");
-
-	snprintf(dir, sizeof dir, "%s/t_ckpt.XXXXXX", tmp ? tmp : "/tmp");
-	if (!mkdtemp(dir)) {
-		perror(dir);
-		return 1;
-	}
+	th_scratch_dir(dir, sizeof dir, "t_ckpt");
 	RUN(round_trip);
 	RUN(empty_file);
 	RUN(writer_refuses);

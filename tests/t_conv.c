@@ -18,25 +18,13 @@
 #include "common/util.h"
 #include "common/wino.h"
 #include "tests/check.h"
-
-static void
-fill(float *x, size_t n, Rng *g)
-{
-	for (size_t i = 0; i < n; i++)
-		x[i] = (float)rng_normal(g);
-}
+#include "tests/helpers.h"
 
 /* max |a - b| / (1 + max |b|) */
 static double
 reldiff(const float *a, const float *b, size_t n)
 {
-	double d = 0, m = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		d = fmax(d, fabs((double)a[i] - b[i]));
-		m = fmax(m, fabs((double)b[i]));
-	}
-	return d / (1 + m);
+	return th_reldiff(a, b, n, 1);
 }
 
 /* One shape with workspace for `chunk` images; returns the worst diff. */
@@ -57,12 +45,12 @@ check_shape(int B, int H, int W, int C, int OC, int K, int S, int P,
 	Rng g;
 
 	rng_init(&g, seed, RNG_STREAM_USER, 0);
-	fill(x, nx, &g);
-	fill(w, nw, &g);
-	fill(dy, ny, &g);
+	th_fill_normal(x, nx, &g, 1);
+	th_fill_normal(w, nw, &g, 1);
+	th_fill_normal(dy, ny, &g, 1);
 	/* accumulation: start the gradients from the same non-zero values */
-	fill(dx, nx, &g);
-	fill(dw, nw, &g);
+	th_fill_normal(dx, nx, &g, 1);
+	th_fill_normal(dw, nw, &g, 1);
 	memcpy(dx0, dx, nx * 4);
 	memcpy(dw0, dw, nw * 4);
 

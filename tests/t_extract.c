@@ -25,21 +25,17 @@
 #include "common/npy.h"
 #include "common/util.h"
 #include "tests/check.h"
+#include "tests/helpers.h"
 
 #define REF "tests/ref/bottleneck.safetensors"
 #define TOL 1e-4
 
 static char err[CKPT_ERRLEN], tmp[512];
 
-static char *
+static const char *
 tpath(const char *name)
 {
-	static char p[8][600];
-	static int k;
-
-	k = (k + 1) % 8;
-	snprintf(p[k], sizeof p[k], "%s/%s", tmp, name);
-	return p[k];
+	return th_path(tmp, name);
 }
 
 static int
@@ -54,13 +50,7 @@ ends_with(const char *s, const char *suffix)
 static double
 reldiff(const float *a, const float *b, size_t n)
 {
-	double d = 0, m = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		d = fmax(d, fabs((double)a[i] - b[i]));
-		m = fmax(m, fabs((double)b[i]));
-	}
-	return m > 0 ? d / m : d;
+	return th_reldiff(a, b, n, 0);
 }
 
 /*

@@ -13,6 +13,7 @@
 #include "common/feed.h"
 #include "common/stream.h"
 #include "tests/check.h"
+#include "tests/helpers.h"
 #include "tests/record_fixture.h"
 
 static char tmpdir[] = "/tmp/t_feed_XXXXXX";
@@ -20,12 +21,7 @@ static char tmpdir[] = "/tmp/t_feed_XXXXXX";
 static const char *
 tmp(const char *name)
 {
-	static char buf[2][600];
-	static int i;
-
-	i = !i;
-	snprintf(buf[i], sizeof(buf[i]), "%s/%s", tmpdir, name);
-	return buf[i];
+	return th_path(tmpdir, name);
 }
 
 /* Write n fixture records of patch p (the k-th of patch p2 when k == at). */

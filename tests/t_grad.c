@@ -23,6 +23,7 @@
 #include "common/rng.h"
 #include "common/util.h"
 #include "tests/check.h"
+#include "tests/helpers.h"
 
 #define NSAMPLE 40
 
@@ -31,11 +32,7 @@ static Rng g;
 static float *
 randn(size_t n, double scale)
 {
-	float *x = emalloc(n * sizeof *x);
-
-	for (size_t i = 0; i < n; i++)
-		x[i] = (float)(scale * rng_normal(&g));
-	return x;
+	return th_randn(&g, n, scale);
 }
 
 static float *

@@ -10,20 +10,11 @@
 #include "common/img.h"
 #include "common/jpeg.h"
 #include "tests/check.h"
+#include "tests/helpers.h"
 
 #define DATA "tests/data/"
 
 static char err[512];
-
-static uint32_t
-fnv1a(const uint8_t *p, size_t n)
-{
-	uint32_t h = 2166136261u;
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ p[i]) * 16777619u;
-	return h;
-}
 
 /* The synthetic source the PIL hashes below were computed on. */
 static uint8_t *
@@ -31,11 +22,7 @@ pattern(int w, int h)
 {
 	uint8_t *a = malloc((size_t)w * h * 3);
 
-	for (int y = 0; y < h; y++)
-		for (int x = 0; x < w; x++)
-			for (int c = 0; c < 3; c++)
-				a[(y * w + x) * 3 + c] = (x * 37 + y * 11 +
-				    c * 73 + (x * y) % 17 * 5) % 256;
+	th_pattern(a, w, h);
 	return a;
 }
 
@@ -287,7 +274,7 @@ TEST(resample_matches_pil)
 		uint8_t *dst = malloc((size_t)c[i].ow * c[i].oh * 3);
 		img_resample(dst, 0, 0, c[i].ow, c[i].oh, c[i].ow, c[i].oh,
 		    src, c[i].w, c[i].h, 3);
-		CHECK(fnv1a(dst, (size_t)c[i].ow * c[i].oh * 3) == c[i].hash,
+		CHECK(th_fnv1a(dst, (size_t)c[i].ow * c[i].oh * 3) == c[i].hash,
 		    "%dx%d -> %dx%d differs from PIL", c[i].w, c[i].h,
 		    c[i].ow, c[i].oh);
 		if (i == 0)

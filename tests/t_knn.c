@@ -9,17 +9,15 @@
 #include "common/rng.h"
 #include "common/util.h"
 #include "tests/check.h"
+#include "tests/helpers.h"
 
 static float *
 randn(size_t n, uint64_t key)
 {
-	float *x = emalloc(n * sizeof *x);
 	Rng g;
 
 	rng_init(&g, 1, RNG_STREAM_USER, key);
-	for (size_t i = 0; i < n; i++)
-		x[i] = rng_normal(&g);
-	return x;
+	return th_randn(&g, n, 1);
 }
 
 /* The reference: every similarity in double, a full stable sort. */

@@ -7,29 +7,16 @@
 
 #include "common/prep.h"
 #include "tests/check.h"
+#include "tests/helpers.h"
 
 static char err[512];
-
-static uint32_t
-fnv1a(const uint8_t *p, size_t n)
-{
-	uint32_t h = 2166136261u;
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ p[i]) * 16777619u;
-	return h;
-}
 
 /* The pattern of t_img.c: smooth ramps with a small-period texture. */
 static void
 pattern(Image *im, int w, int h)
 {
 	img_alloc(im, w, h, 3);
-	for (int y = 0; y < h; y++)
-		for (int x = 0; x < w; x++)
-			for (int c = 0; c < 3; c++)
-				im->data[(y * w + x) * 3 + c] = (x * 37 + y *
-				    11 + c * 73 + (x * y) % 17 * 5) % 256;
+	th_pattern(im->data, w, h);
 }
 
 /*
@@ -62,13 +49,13 @@ TEST(presets_match_torchvision)
 		pattern(&im, want[i].w, want[i].h);
 		CHECK(prep_pixels(px, &im, &svm, &pb, err, sizeof err) == 0,
 		    "%s", err);
-		CHECK(fnv1a(px, 224 * 224 * 3) == want[i].svm, "svm %dx%d: "
-		    "0x%08x", want[i].w, want[i].h, fnv1a(px, 224 * 224 * 3));
+		CHECK(th_fnv1a(px, 224 * 224 * 3) == want[i].svm, "svm %dx%d: "
+		    "0x%08x", want[i].w, want[i].h, th_fnv1a(px, 224 * 224 * 3));
 		CHECK(prep_pixels(px, &im, &cen, &pb, err, sizeof err) == 0,
 		    "%s", err);
-		CHECK(fnv1a(px, 224 * 224 * 3) == want[i].center, "center "
+		CHECK(th_fnv1a(px, 224 * 224 * 3) == want[i].center, "center "
 		    "%dx%d: 0x%08x", want[i].w, want[i].h,
-		    fnv1a(px, 224 * 224 * 3));
+		    th_fnv1a(px, 224 * 224 * 3));
 		img_free(&im);
 	}
 	prep_buf_free(&pb);

@@ -6,7 +6,7 @@
  * eval-mode forward, and compare every stage output, the GAP, logits, loss,
  * every parameter gradient, the input gradient and the updated running
  * statistics; for the Bottleneck net also Feature1-5 of a 224x224 image
- * (protocols.md section 2). Each tensor passes when
+ * (relloc-protocols(7), FEATURES). Each tensor passes when
  *     max |ours - ref| <= tol * max |ref|,
  * tol = 1e-4 for forward values, the loss and running statistics, 1e-3 for
  * gradients (the reference is float64; PyTorch's own float32 lands within
@@ -240,7 +240,7 @@ meta_int(const Ckpt *c, const char *key)
 }
 
 /*
- * Feature1-5 of protocols.md section 2 on the 224x224 image pool.input_u8,
+ * Feature1-5 of relloc-protocols(7), FEATURES, on the 224x224 image pool.input_u8,
  * eval mode, with the running statistics the train step left.
  */
 static void

@@ -23,6 +23,7 @@
 #include "common/rng.h"
 #include "common/util.h"
 #include "tests/check.h"
+#include "tests/helpers.h"
 
 #define NSAMPLE 30
 
@@ -31,8 +32,7 @@ static Rng g;
 static void
 fill_normal(float *x, size_t n, double scale)
 {
-	for (size_t i = 0; i < n; i++)
-		x[i] = (float)(scale * rng_normal(&g));
+	th_fill_normal(x, n, &g, scale);
 }
 
 /* A small model whose gradients are large enough for float differences. */

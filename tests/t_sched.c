@@ -33,7 +33,7 @@ TEST(mmselfsup_imagenet)
 {
 	Sched s;
 
-	/* protocols.md 1.3: 2503 iterations per epoch, W = 12515 */
+	/* relloc-protocols(7), OPTIMISATION: 2503 iterations per epoch, W = 12515 */
 	sched_recipe(&s, 2503);
 	CHECK_NEAR(sched_lr(&s, 12514), 0.2 * (0.1 + 0.9 * 12514 / 12515.0),
 	    1e-15, 0);

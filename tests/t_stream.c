@@ -28,6 +28,7 @@
 #include "common/store.h"
 #include "common/stream.h"
 #include "tests/check.h"
+#include "tests/helpers.h"
 #include "tests/record_fixture.h"
 
 #define N 100
@@ -37,12 +38,7 @@ static char tmpdir[512];
 static const char *
 tmp(const char *name)
 {
-	static char buf[4][600];
-	static int i;
-
-	i = (i + 1) % 4;
-	snprintf(buf[i], sizeof buf[i], "%s/%s", tmpdir, name);
-	return buf[i];
+	return th_path(tmpdir, name);
 }
 
 /* Put records first .. first+n-1 (patch p) into s; 0 or -1. */
@@ -663,14 +659,7 @@ TEST(endpoints)
 int
 main(void)
 {
-	const char *t = getenv("TMP");
-
-	snprintf(tmpdir, sizeof tmpdir, "%s/t_stream.XXXXXX",
-	    t != NULL && *t != '\0' ? t : "/tmp");
-	if (mkdtemp(tmpdir) == NULL) {
-		perror(tmpdir);
-		return 1;
-	}
+	th_scratch_dir(tmpdir, sizeof tmpdir, "t_stream");
 	RUN(file_round_trip);
 	RUN(file_truncated);
 	RUN(file_full_device);

@@ -1,6 +1,7 @@
 /* t_util: util (parsing, files), rng (determinism, ranges), list, npy. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdint.h>
@@ -15,6 +16,7 @@
 #include "common/rng.h"
 #include "common/util.h"
 #include "tests/check.h"
+#include "tests/helpers.h"
 
 TEST(parse_ll)
 {
@@ -110,19 +112,6 @@ TEST(list_parse)
 	list_free(&l);
 }
 
-/* A fresh directory under $TMP (or /tmp) for a case's files. */
-static void
-scratch_dir(char *dir, size_t n, const char *name)
-{
-	const char *t = getenv("TMP");
-
-	snprintf(dir, n, "%s/%s.XXXXXX", t && *t ? t : "/tmp", name);
-	if (mkdtemp(dir) == NULL) {
-		perror(dir);
-		exit(1);
-	}
-}
-
 static void
 write_file(const char *path, const char *text)
 {
@@ -156,7 +145,7 @@ TEST(list_read_file)
 	char cwd[PATH_MAX];
 	size_t n;
 
-	scratch_dir(dir, sizeof dir, "t_util_list");
+	th_scratch_dir(dir, sizeof dir, "t_util_list");
 	snprintf(sub, sizeof sub, "%s/sub", dir);
 	snprintf(list, sizeof list, "%s/list.txt", sub);
 	CHECK(mkdir(sub, 0777) == 0, "mkdir %s", sub);
@@ -229,7 +218,7 @@ TEST(write_text_atomic)
 	char dir[512], path[560], got[1024], err[1024];
 	FILE *fp;
 
-	scratch_dir(dir, sizeof dir, "t_util_text");
+	th_scratch_dir(dir, sizeof dir, "t_util_text");
 	snprintf(path, sizeof path, "%s/a.json", dir);
 	/* a new file, then one that replaces it whole; no temp file left */
 	CHECK(rl_write_text_atomic(path, "{\"x\": 1}", err, sizeof err) == 0,
@@ -290,6 +279,83 @@ only_file(const char *dir, const char *name, const char *want,
 	CHECK(!strcmp(got, want), "%s: %s reads '%.20s'", when, name, got);
 }
 
+/* Off a terminal the progress is plain lines: no "\r", no escapes, and
+ * none more often than RL_PROGRESS_PLAIN_SECONDS. */
+TEST(progress_plain)
+{
+	char dir[512], path[560], got[1024];
+	Progress p;
+	int fd, saved = dup(STDERR_FILENO);
+
+	th_scratch_dir(dir, sizeof dir, "t_util_progress");
+	snprintf(path, sizeof path, "%s/log", dir);
+	fflush(stderr);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+	CHECK(fd >= 0 && dup2(fd, STDERR_FILENO) >= 0, "%s", path);
+	progress_init(&p, "items", 1);
+	for (int i = 1; i <= 1000; i++)
+		progress_show(&p, i, 1000, "x");    /* well under 5 s */
+	p.last -= RL_PROGRESS_PLAIN_SECONDS;        /* as if 5 s passed */
+	progress_show(&p, 1000, 1000, "x");
+	progress_end(&p, 1000, 1000, "x");
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	close(fd);
+	read_all(got, sizeof got, path);
+	CHECK(p.tty == 0 && !strchr(got, '\r') && !strchr(got, '\033'),
+	    "escapes in '%s'", got);
+	CHECK(strstr(got, "items 1000/1000") != NULL &&
+	    strchr(got, '\n') != strrchr(got, '\n') &&
+	    strchr(strchr(got, '\n') + 1, '\n')[1] == '\0',
+	    "want two plain lines, got '%s'", got);
+	unlink(path);
+	rmdir(dir);
+}
+
+/* Files committed together: a failed rename puts back the old set. */
+TEST(atomic_commit)
+{
+	char dir[512], p[3][560], got[1024], err[1024];
+	RlAtomic a[3], *pa[3] = {&a[0], &a[1], &a[2]};
+	const char *names[3] = {"a", "b", "c"};
+	struct stat st;
+
+	th_scratch_dir(dir, sizeof dir, "t_util_commit");
+	for (int i = 0; i < 3; i++)
+		snprintf(p[i], sizeof p[i], "%s/%s", dir, names[i]);
+	write_file(p[0], "old a\n");       /* b: none before; c: a dir */
+	CHECK(mkdir(p[2], 0777) == 0, "mkdir %s", p[2]);
+	for (int i = 0; i < 3; i++)
+		CHECK(rl_write_text_finished(&a[i], p[i], "new", err,
+		    sizeof err) == 0 && access(a[i].tmp, F_OK) == 0 &&
+		    a[i].fp == NULL, "%s", err);
+	CHECK(rl_atomic_commit(pa, 3, err, sizeof err) < 0 &&
+	    strstr(err, "/c: ") != NULL, "commit over a directory: '%s'", err);
+	read_all(got, sizeof got, p[0]);
+	CHECK(!strcmp(got, "old a\n"), "a reads '%s' after the rollback", got);
+	CHECK(access(p[1], F_OK) != 0, "b left after the rollback");
+	CHECK(stat(p[2], &st) == 0 && S_ISDIR(st.st_mode), "c not a dir");
+	dir_names(got, sizeof got, dir);
+	CHECK(strlen(got) == 3, "files after the rollback: %s", got);
+	CHECK(!a[0].tmp && !a[1].tmp && !a[2].tmp, "not emptied");
+
+	/* the way cleared, all three land and nothing else stays */
+	rmdir(p[2]);
+	for (int i = 0; i < 3; i++)
+		CHECK(rl_write_text_finished(&a[i], p[i], "new", err,
+		    sizeof err) == 0, "%s", err);
+	CHECK(rl_atomic_commit(pa, 3, err, sizeof err) == 0, "%s", err);
+	for (int i = 0; i < 3; i++) {
+		read_all(got, sizeof got, p[i]);
+		CHECK(!strcmp(got, "new\n"), "%s reads '%s'", names[i], got);
+		unlink(p[i]);
+	}
+	dir_names(got, sizeof got, dir);
+	CHECK(!*got, "left: %s", got);
+	rmdir(dir);
+}
+
 TEST(atomic_stream)
 {
 	char dir[512], path[560], got[1024], err[1024];
@@ -297,7 +363,7 @@ TEST(atomic_stream)
 	FILE *fp;
 
 	rl_atomic_abort(&a);    /* a zeroed one: nothing to do */
-	scratch_dir(dir, sizeof dir, "t_util_atomic");
+	th_scratch_dir(dir, sizeof dir, "t_util_atomic");
 	snprintf(path, sizeof path, "%s/list.txt", dir);
 	/* while it is written only the temp file exists */
 	fp = rl_atomic_open(&a, path, err, sizeof err);
@@ -394,7 +460,7 @@ TEST(atomic_full_disk)
 	void (*oldsig)(int);
 	NpyWriter w;
 
-	scratch_dir(dir, sizeof dir, "t_util_full");
+	th_scratch_dir(dir, sizeof dir, "t_util_full");
 	snprintf(path, sizeof path, "%s/old.txt", dir);
 	write_file(path, "old\n");
 	snprintf(want, sizeof want, "%s/x.npy: File too large", dir);
@@ -455,7 +521,7 @@ TEST(file_crc32)
 	unsigned char *b = malloc(n);
 	FILE *fp;
 
-	scratch_dir(dir, sizeof dir, "t_util_crc");
+	th_scratch_dir(dir, sizeof dir, "t_util_crc");
 	snprintf(path, sizeof path, "%s/check", dir);
 	write_file(path, "123456789");
 	CHECK(rl_file_crc32(path, &crc, err, sizeof err) == 0 &&
@@ -523,7 +589,7 @@ TEST(npy_writer_tmp)
 	Npy a;
 	char *tmp;
 
-	scratch_dir(dir, sizeof dir, "t_util_npyw");
+	th_scratch_dir(dir, sizeof dir, "t_util_npyw");
 	snprintf(path, sizeof path, "%s/f.npy", dir);
 	tmp = npy_tmp_path(path);
 	/* while the rows come, only the temp file exists; then only path */
@@ -562,6 +628,8 @@ main(void)
 	RUN(list_read_file);
 	RUN(write_text_atomic);
 	RUN(tmp_path);
+	RUN(progress_plain);
+	RUN(atomic_commit);
 	RUN(atomic_stream);
 	RUN(atomic_full_disk);
 	RUN(file_crc32);

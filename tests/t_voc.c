@@ -8,6 +8,7 @@
 
 #include "common/voc.h"
 #include "tests/check.h"
+#include "tests/helpers.h"
 
 static char root[64];
 
@@ -160,12 +161,7 @@ main(void)
 {
 	char cmd[128];
 
-	snprintf(root, sizeof root, "%s/t_vocXXXXXX",
-	    getenv("TMP") ? getenv("TMP") : "/tmp");
-	if (!mkdtemp(root)) {
-		perror(root);
-		return 1;
-	}
+	th_scratch_dir(root, sizeof root, "t_voc");
 	RUN(classes);
 	RUN(read_ok);
 	RUN(missing_file);

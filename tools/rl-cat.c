@@ -52,21 +52,6 @@ on_signal(int sig)
 	stop = 1;
 }
 
-/* Catch SIGINT and SIGTERM without SA_RESTART, so a blocked read returns
- * and what was written is committed. */
-static void
-catch_signals(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGINT, &sa, NULL) == -1 ||
-	    sigaction(SIGTERM, &sa, NULL) == -1)
-		err(RL_EXIT_FAIL, "sigaction");
-}
-
 /* The source path with tab, newline and backslash escaped. */
 static void
 put_path(const char *s)
@@ -170,7 +155,9 @@ main(int argc, char **argv)
 	if (nmodes == 0)
 		rl_refuse_tty_stdout(force);
 	files = argc > 0 ? argv : stdin_only;
-	catch_signals();
+	// no SA_RESTART: a blocked read returns and what was written is
+	// committed
+	rl_catch_signals(on_signal, 0, NULL);
 
 	progress_init(&prog, "records", verbose);
 	for (; *files != NULL && !stop; files++) {

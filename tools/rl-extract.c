@@ -68,46 +68,16 @@ static const char options_text[] =
 
 enum { OPT_RANDOM = 256, OPT_RESIZE, OPT_SIZE };
 
-/* ------------------------------------------------------------------------ */
-/* outputs: temp files removed on a fatal signal, renamed at the end */
-
-#define MAXOUT (POOL_NFEAT + 2)
-
-static const char *volatile tmpnames[MAXOUT];
+/* The files being written, for the signal handler to remove. */
+static ExtractOutputs *volatile sig_outputs;
 
 static void
 on_signal(int sig)
 {
-	for (int i = 0; i < MAXOUT; i++)
-		if (tmpnames[i])
-			unlink(tmpnames[i]);
+	if (sig_outputs)
+		extract_outputs_unlink_tmp(sig_outputs);
 	signal(sig, SIG_DFL);
 	raise(sig);
-}
-
-static void
-catch_signals(void)
-{
-	struct sigaction sa;
-	int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGABRT};
-
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	for (size_t i = 0; i < RL_NELEM(sigs); i++)
-		sigaction(sigs[i], &sa, NULL);
-}
-
-static char *
-out_path(const char *dir, const char *prefix, const char *what,
-    const char *ext)
-{
-	size_t n = strlen(dir) + strlen(prefix) + strlen(what) + strlen(ext) +
-	    4;
-	char *p = emalloc(n);
-
-	snprintf(p, n, "%s/%s_%s%s", dir, prefix, what, ext);
-	return p;
 }
 
 /* The default prefix: the list's file name without its directory and
@@ -125,130 +95,6 @@ default_prefix(const char *list)
 	if ((dot = strrchr(p, '.')) != NULL && dot != p)
 		*dot = '\0';
 	return p;
-}
-
-/* ------------------------------------------------------------------------ */
-/* labels */
-
-typedef struct {
-	int nl;            /* labels a line: 0 none, 1 a vector, > 1 a matrix */
-	void *data;        /* int64 (N) or int32 (N, nl) */
-	int64_t shape[2];
-} Labels;
-
-/* The list's labels; all lines must carry the same number. Exits 1. */
-static void
-labels_make(Labels *lb, const List *l, const char *name)
-{
-	memset(lb, 0, sizeof *lb);
-	if (l->n == 0)
-		return;
-	lb->nl = l->item[0].nlabel;
-	for (size_t i = 0; i < l->n; i++)
-		if (l->item[i].nlabel != lb->nl)
-			errx(RL_EXIT_FAIL, "%s:%zu: %d labels, but line %zu has "
-			    "%d (every line needs the same number)", name,
-			    l->item[i].line, l->item[i].nlabel, l->item[0].line,
-			    lb->nl);
-	lb->shape[0] = (int64_t)l->n;
-	lb->shape[1] = lb->nl;
-	if (lb->nl == 1) {
-		int64_t *y = emalloc(l->n * sizeof *y);
-		for (size_t i = 0; i < l->n; i++)
-			y[i] = l->item[i].label[0];
-		lb->data = y;
-	} else if (lb->nl > 1) {
-		int32_t *y = emalloc(l->n * lb->nl * sizeof *y);
-		for (size_t i = 0; i < l->n; i++)
-			for (int j = 0; j < lb->nl; j++) {
-				long v = l->item[i].label[j];
-				if (v < INT32_MIN || v > INT32_MAX)
-					errx(RL_EXIT_FAIL, "%s:%zu: label %ld "
-					    "out of the int32 range", name,
-					    l->item[i].line, v);
-				y[i * lb->nl + j] = (int32_t)v;
-			}
-		lb->data = y;
-	}
-}
-
-/* ------------------------------------------------------------------------ */
-/* the sidecar */
-
-typedef struct {
-	const char *path;      /* NULL for --random-init */
-	uint64_t seed;
-	const char *step;      /* checkpoint metadata, or NULL */
-	long long size, mtime;
-	unsigned long crc;
-} ModelInfo;
-
-static json_t *
-sidecar(const ModelInfo *mi, const ExtractModel *m, const PrepSpec *ps,
-    const ExtractPlan *plan, char *const *files, const char *labels_file,
-    const Labels *lb, const char *list, size_t n)
-{
-	json_t *o, *model, *feats = json_array(), *pre;
-	char dec[96];
-
-	if (mi->path) {
-		char crc[16];
-
-		snprintf(crc, sizeof crc, "%08lx", mi->crc);
-		model = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s}", "source",
-		    "checkpoint", "path", mi->path, "arch", m->arch, "bytes",
-		    (json_int_t)mi->size, "mtime", (json_int_t)mi->mtime,
-		    "crc32", crc);
-		if (mi->step)
-			json_object_set_new(model, "step",
-			    json_string(mi->step));
-		if (*m->prefix)
-			json_object_set_new(model, "prefix",
-			    json_string(m->prefix));
-	} else {
-		model = json_pack("{s:s, s:s, s:I}", "source", "random-init",
-		    "arch", m->arch, "seed", (json_int_t)mi->seed);
-	}
-	json_object_set_new(model, "bn", json_string("eval"));
-	snprintf(dec, sizeof dec, "libjpeg-turbo (JPEG), libvips %s (other "
-	    "formats)", vips_version_string());
-	pre = json_pack("{s:s, s:i, s:i, s:[f,f,f], s:[f,f,f], s:s, s:s}",
-	    "preset", prep_name(ps->mode), "resize", ps->resize, "size",
-	    ps->size, "mean", prep_mean[0], prep_mean[1], prep_mean[2], "std",
-	    prep_std[0], prep_std[1], prep_std[2], "resample",
-	    "PIL bilinear (antialiased)", "decoder", dec);
-	if (ps->mode == PREP_NONE)
-		json_object_del(pre, "resize");
-	for (int i = 0; i < plan->nfeat; i++) {
-		const ExtractFeat *f = &plan->feat[i];
-		json_t *fo = json_pack("{s:s, s:s, s:i, s:[i,i,i], s:[i,i,i], "
-		    "s:I, s:s, s:s}", "name", f->spec->name, "file", files[i],
-		    "stage", f->spec->stage, "input", f->C, f->H, f->W,
-		    "output", f->C, f->oh, f->ow, "dim", (json_int_t)f->dim,
-		    "dtype", "float32", "order", "CHW (view(N,-1) of NCHW)");
-		json_object_set_new(fo, "pool", f->spec->k ?
-		    json_pack("{s:s, s:i, s:i, s:i, s:b, s:b}", "op",
-		    "AvgPool2d", "kernel", f->spec->k, "stride", f->spec->s,
-		    "padding", f->spec->p, "count_include_pad", 1,
-		    "ceil_mode", 0) :
-		    json_pack("{s:s}", "op", "AdaptiveAvgPool2d(1)"));
-		json_array_append_new(feats, fo);
-	}
-	o = json_pack("{s:s, s:s, s:o, s:o, s:o, s:{s:s, s:I}}", "tool",
-	    "rl-extract", "version", RL_VERSION, "model", model,
-	    "preprocess", pre, "features", feats, "list", "path", list ? list :
-	    "-", "images", (json_int_t)n);
-	if (lb->nl > 0) {
-		json_t *shape = json_pack("[I]", (json_int_t)lb->shape[0]);
-
-		if (lb->nl > 1)
-			json_array_append_new(shape,
-			    json_integer(lb->shape[1]));
-		json_object_set_new(o, "labels", json_pack("{s:s, s:s, s:o}",
-		    "file", labels_file, "dtype", lb->nl == 1 ? "int64" :
-		    "int32", "shape", shape));
-	}
-	return o;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -376,7 +222,7 @@ parse_options(Opts *o, int argc, char *argv[])
 /* The list and its labels, every image checked readable before any work.
  * Exits 1. */
 static void
-read_list(List *l, Labels *lb, const Opts *o)
+read_list(List *l, ExtractLabels *lb, const Opts *o)
 {
 	const char *name = o->list ? o->list : "<stdin>";
 	char msg[1024];
@@ -388,7 +234,8 @@ read_list(List *l, Labels *lb, const Opts *o)
 		errx(RL_EXIT_FAIL, "%s", msg);
 	if (l->n == 0)
 		errx(RL_EXIT_FAIL, "%s: no images", name);
-	labels_make(lb, l, name);
+	if (extract_labels(lb, l, name, msg, sizeof msg))
+		errx(RL_EXIT_FAIL, "%s", msg);
 	if ((bad = extract_check_files(l, &nbad, &e)) >= 0)
 		errx(RL_EXIT_FAIL, "%s: %s (line %zu; %zu of %zu images "
 		    "unreadable; every image is needed, rows match the list)",
@@ -399,7 +246,7 @@ read_list(List *l, Labels *lb, const Opts *o)
 /* The network of -m or --random-init, and what the sidecar says of it.
  * Exits 1. */
 static void
-load_model(ExtractModel *m, ModelInfo *mi, const Opts *o)
+load_model(ExtractModel *m, ExtractSource *mi, const Opts *o)
 {
 	char msg[CKPT_ERRLEN];
 	struct stat st;
@@ -428,108 +275,12 @@ load_model(ExtractModel *m, ModelInfo *mi, const Opts *o)
 	ckpt_close(c);
 }
 
-/* The files being written: features through temp files, then labels and
- * the sidecar. */
-typedef struct {
-	int n;
-	NpyWriter w[POOL_NFEAT];
-	char *path[POOL_NFEAT], *tmp[POOL_NFEAT], *file[POOL_NFEAT];
-	float *out[POOL_NFEAT];     /* a batch of each feature */
-	char *labels, *json;        /* paths; labels NULL without labels */
-} Outputs;
-
-static void
-outputs_abort(Outputs *op)
-{
-	for (int i = 0; i < op->n; i++) {
-		tmpnames[i] = NULL;
-		npy_writer_abort(&op->w[i]);
-	}
-}
-
-/* Open a writer per planned feature. Exits 1. */
-static void
-outputs_open(Outputs *op, const ExtractPlan *plan, const Opts *o, int nl)
-{
-	char msg[1024];
-
-	memset(op, 0, sizeof *op);
-	catch_signals();
-	for (int i = 0; i < plan->nfeat; i++) {
-		const ExtractFeat *f = &plan->feat[i];
-		char *p = out_path(o->outdir, o->prefix, f->spec->name, ".npy");
-
-		op->path[i] = p;
-		op->file[i] = strrchr(p, '/') + 1;
-		op->out[i] = emalloc_aligned((size_t)plan->maxB * f->dim *
-		    sizeof(float));
-		// registered before the writer creates it, so a signal
-		// between the two cannot leave it behind
-		op->tmp[i] = npy_tmp_path(p);
-		tmpnames[i] = op->tmp[i];
-		if (npy_writer_open(&op->w[i], p, NPY_F32, (int64_t)f->dim,
-		    msg, sizeof msg)) {
-			outputs_abort(op);
-			errx(RL_EXIT_FAIL, "%s", msg);
-		}
-		op->n++;
-	}
-	if (nl > 0)
-		op->labels = out_path(o->outdir, o->prefix, "labels", ".npy");
-	op->json = emalloc(strlen(o->outdir) + strlen(o->prefix) + 8);
-	sprintf(op->json, "%s/%s.json", o->outdir, o->prefix);
-}
-
-/*
- * Everything computed: rename the features into place, then write the
- * labels and the sidecar text. On a failure, remove what was renamed.
- * Returns 0, or -1 with a message.
- */
-static int
-outputs_commit(Outputs *op, const Labels *lb, const char *text, char *msg,
-    size_t msglen)
-{
-	int renamed = 0, rc = 0;
-
-	while (renamed < op->n) {
-		tmpnames[renamed] = NULL;
-		if ((rc = npy_writer_close(&op->w[renamed], msg, msglen)) != 0)
-			break;     // that writer's temp file is gone
-		renamed++;
-	}
-	if (rc == 0 && op->labels)
-		rc = npy_write(op->labels, lb->nl == 1 ? NPY_I64 : NPY_I32,
-		    lb->nl == 1 ? 1 : 2, lb->shape, lb->data, msg, msglen);
-	if (rc == 0 && (rc = rl_write_text_atomic(op->json, text, msg,
-	    msglen)) != 0 && op->labels)
-		unlink(op->labels);
-	if (rc != 0) {
-		for (int j = 0; j < renamed; j++)
-			unlink(op->path[j]);
-		for (int j = renamed + 1; j < op->n; j++)
-			npy_writer_abort(&op->w[j]);
-	}
-	return rc;
-}
-
-static void
-outputs_free(Outputs *op)
-{
-	for (int i = 0; i < op->n; i++) {
-		free(op->out[i]);
-		free(op->path[i]);
-		free(op->tmp[i]);
-	}
-	free(op->labels);
-	free(op->json);
-}
-
 /*
  * Every batch of the loader through the network into the writers.
  * Returns 0, or -1 with a message (an image that failed, a write error).
  */
 static int
-run(ExtractModel *m, ExtractPlan *plan, Outputs *op, const List *l,
+run(ExtractModel *m, ExtractPlan *plan, ExtractOutputs *op, const List *l,
     const Opts *o, char *msg, size_t msglen)
 {
 	ExtractLoader *ld;
@@ -553,10 +304,7 @@ run(ExtractModel *m, ExtractPlan *plan, Outputs *op, const List *l,
 		t1 = now_seconds();
 		extract_batch(plan, m, x, nb, op->out);
 		tnet += now_seconds() - t1;
-		for (int i = 0; i < op->n && rc == 0; i++)
-			rc = npy_writer_append(&op->w[i], op->out[i], nb, msg,
-			    msglen);
-		if (rc != 0)
+		if ((rc = extract_outputs_append(op, nb, msg, msglen)) != 0)
 			break;
 		done += nb;
 		progress_show(&prog, done, l->n, NULL);
@@ -582,11 +330,11 @@ int
 main(int argc, char *argv[])
 {
 	char msg[1024], *text;
-	ModelInfo mi;
+	ExtractSource mi;
 	ExtractModel m;
 	ExtractPlan plan;
-	Outputs op;
-	Labels lb;
+	ExtractOutputs op = {0};
+	ExtractLabels lb;
 	List l = {0};
 	Opts o;
 	json_t *js;
@@ -604,20 +352,25 @@ main(int argc, char *argv[])
 	    (int)RL_MIN((size_t)o.batch, l.n), msg, sizeof msg))
 		errx(RL_EXIT_FAIL, "%s", msg);
 
-	outputs_open(&op, &plan, &o, lb.nl);
+	sig_outputs = &op;
+	rl_catch_signals(on_signal, 0, NULL);
+	if (extract_outputs_open(&op, &plan, o.outdir, o.prefix, lb.nl > 0,
+	    msg, sizeof msg))
+		errx(RL_EXIT_FAIL, "%s", msg);
 	if (run(&m, &plan, &op, &l, &o, msg, sizeof msg)) {
-		outputs_abort(&op);
+		extract_outputs_abort(&op);
 		errx(RL_EXIT_FAIL, "%s", msg);
 	}
-	js = sidecar(&mi, &m, &o.ps, &plan, op.file, op.labels ?
+	js = extract_sidecar(&mi, &m, &o.ps, &plan, op.file, op.labels ?
 	    strrchr(op.labels, '/') + 1 : NULL, &lb, o.list, l.n);
 	text = json_dumps(js, JSON_INDENT(2) | JSON_REAL_PRECISION(7));
 	json_decref(js);
-	if (outputs_commit(&op, &lb, text, msg, sizeof msg))
+	if (extract_outputs_commit(&op, &lb, text, msg, sizeof msg))
 		errx(RL_EXIT_FAIL, "%s", msg);
 
 	free(text);
-	outputs_free(&op);
+	sig_outputs = NULL;
+	extract_outputs_free(&op);
 	extract_plan_free(&plan);
 	extract_model_free(&m);
 	list_free(&l);

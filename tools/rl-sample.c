@@ -2,9 +2,9 @@
  * rl-sample: cut Relative-Location grids (3x3 patches) from images and
  * send them as grid records to stdout, an LMDB directory or ZeroMQ.
  *
- * A pool of worker threads decodes and samples the images; the main thread
- * writes their records in input order, so the output does not depend on
- * the thread count. The geometry and colour handling are grid.h's, the
+ * An in-order pool of threads (workers.h) decodes and samples the images;
+ * the main thread writes their records in input order, so the output does
+ * not depend on the thread count. The geometry and colour handling are grid.h's, the
  * decoding img.h's, the transport stream.h's.
  */
 #include <err.h>
@@ -27,6 +27,7 @@
 #include "common/rng.h"
 #include "common/stream.h"
 #include "common/util.h"
+#include "common/workers.h"
 
 #define PREVIEW_GRIDS 8
 #define PREVIEW_COLS 4
@@ -71,12 +72,10 @@ static const char options_text[] =
     "                list file's directory)\n";
 
 // ----------------------------------------------------------------------------
-// The worker pool
-
-enum { SLOT_FREE, SLOT_DONE };
+// The sampling: images decoded and cut on an in-order pool of threads
+// (workers.h), one image a slot
 
 typedef struct {
-	int state;
 	int ok;                 /* 0: the image was skipped, err says why */
 	char err[512];
 	Record *rec;            /* K records */
@@ -90,12 +89,8 @@ typedef struct {
 	int K, exact;
 	Slot *slot;
 	size_t nslot;
-	pthread_mutex_t mu;
-	pthread_cond_t done, space;
-	size_t next;            /* next image to take */
-	size_t consumed;        /* images written (or skipped) so far */
-	int stop;
-} Pool;
+	Workers *w;
+} Sampler;
 
 static volatile sig_atomic_t got_signal;
 
@@ -105,15 +100,18 @@ on_signal(int sig)
 	got_signal = sig;
 }
 
-/* Decode image i and cut its K grids into its slot. */
+/* Decode image i and cut its K grids into slot si (a WorkersJob). */
 static void
-sample_image(Pool *p, size_t i, Slot *s)
+sample_image(void *arg, size_t i, size_t si, void **local)
 {
+	Sampler *p = arg;
+	Slot *s = &p->slot[si];
 	const ListItem *it = &p->in->item[i];
 	const GridConfig *c = p->cfg;
 	Image im;
 	int fw, fh, min_short = 0;
 
+	(void)local;
 	if (!p->exact)
 		min_short = c->short_side ? c->short_side :
 		    (int)ceil(sqrt((double)c->area_max));
@@ -141,65 +139,51 @@ sample_image(Pool *p, size_t i, Slot *s)
 	s->ok = 1;
 }
 
-static void *
-worker(void *arg)
+static void
+sample_end(void *arg, void *local)
 {
-	Pool *p = arg;
-
-	for (;;) {
-		size_t i;
-		pthread_mutex_lock(&p->mu);
-		while (!p->stop && p->next < p->in->n &&
-		    p->next - p->consumed >= p->nslot)
-			pthread_cond_wait(&p->space, &p->mu);
-		if (p->stop || p->next >= p->in->n) {
-			pthread_mutex_unlock(&p->mu);
-			break;
-		}
-		i = p->next++;
-		pthread_mutex_unlock(&p->mu);
-
-		Slot *s = &p->slot[i % p->nslot];
-		sample_image(p, i, s);
-
-		pthread_mutex_lock(&p->mu);
-		s->state = SLOT_DONE;
-		pthread_cond_broadcast(&p->done);
-		pthread_mutex_unlock(&p->mu);
-	}
+	(void)arg;
+	(void)local;
 	img_thread_end();
-	return NULL;
 }
 
-/* Wait until image i's slot is done, or a signal came (NULL). */
-static Slot *
-wait_slot(Pool *p, size_t i)
+/* Start the threads; signals go to the main thread only, so they are
+ * blocked around the threads' creation. */
+static void
+sampler_start(Sampler *p, int threads)
 {
-	Slot *s = &p->slot[i % p->nslot];
+	WorkersJob job = {sample_image, sample_end, p};
+	sigset_t block, old;
+	char err[256];
 
-	pthread_mutex_lock(&p->mu);
-	while (s->state != SLOT_DONE && !got_signal) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 100 * 1000000L;   /* look at signals 10x/s */
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&p->done, &p->mu, &ts);
+	/* Room for every worker to run ahead by one image; with many grids
+	 * per image (each slot holds them all) just enough to keep busy. */
+	p->nslot = (size_t)threads + (p->K > 16 ? 1 : threads + 2);
+	p->slot = ecalloc(p->nslot, sizeof *p->slot);
+	for (size_t i = 0; i < p->nslot; i++) {
+		p->slot[i].rec = ecalloc(p->K, sizeof *p->slot[i].rec);
+		p->slot[i].grid = ecalloc(p->K, sizeof *p->slot[i].grid);
 	}
-	pthread_mutex_unlock(&p->mu);
-	return s->state == SLOT_DONE ? s : NULL;
+	/* SA_RESETHAND: a second ^C kills at once */
+	rl_catch_signals(on_signal, SA_RESETHAND, &block);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	if (workers_start(&p->w, &job, p->in->n, p->nslot, threads, err,
+	    sizeof err))
+		errx(RL_EXIT_FAIL, "%s", err);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 static void
-release_slot(Pool *p, size_t i)
+sampler_free(Sampler *p)
 {
-	pthread_mutex_lock(&p->mu);
-	p->slot[i % p->nslot].state = SLOT_FREE;
-	p->consumed = i + 1;
-	pthread_cond_broadcast(&p->space);
-	pthread_mutex_unlock(&p->mu);
+	workers_stop(p->w);
+	for (size_t j = 0; j < p->nslot; j++) {
+		for (int k = 0; k < p->K; k++)
+			record_free(&p->slot[j].rec[k]);
+		free(p->slot[j].rec);
+		free(p->slot[j].grid);
+	}
+	free(p->slot);
 }
 
 // ----------------------------------------------------------------------------
@@ -257,11 +241,53 @@ parse_pixels(const char *s, GridGeometry *g)
 
 // ----------------------------------------------------------------------------
 
+
 enum { OPT_CHROMA = 256, OPT_CROP, OPT_DOWN, OPT_EXACT, OPT_GAP, OPT_GRAY,
     OPT_JITTER, OPT_PATCH, OPT_PIXELS, OPT_PREVIEW, OPT_RESIZE, OPT_ROOT };
 
-int
-main(int argc, char **argv)
+typedef struct {
+	GridConfig cfg;
+	const char *lmdb, *zep, *listfile, *preview, *root;
+	int force, verbose, threads, K, exact;
+	uint64_t seed;
+} Opts;
+
+/* The grid configuration: the preset, the geometry overrides, then the
+ * colour options (gray, down: < 0 unset; chroma: NULL unset). */
+static void
+config_grid(Opts *o, const char *preset, const GridGeometry *geo,
+    double gray, double down, const char *chroma)
+{
+	GridConfig *cfg = &o->cfg;
+	char err[1024];
+
+	if (o->lmdb && o->zep) {
+		warnx("-o and -z are exclusive");
+		rl_usage(usage_line);
+	}
+	if (geo->resize && geo->area_max) {
+		warnx("--resize and --pixels are exclusive");
+		rl_usage(usage_line);
+	}
+	if (grid_config_init(cfg, preset, geo, err, sizeof err) < 0) {
+		warnx("%s", err);
+		rl_usage(usage_line);
+	}
+	if (gray >= 0)
+		cfg->gray_p = gray;
+	if (down >= 0)
+		cfg->down_p = down;
+	if (cfg->down_p > 0 && cfg->down_min == 0)
+		cfg->down_min = RL_MIN(100, (cfg->patch - 1) * (cfg->patch - 1));
+	if (chroma && grid_chroma_parse(chroma, &cfg->chroma) < 0) {
+		warnx("--chroma: none, drop or project, not '%s'", chroma);
+		rl_usage(usage_line);
+	}
+}
+
+/* The options into o; returns optind. */
+static int
+parse_options(Opts *o, int argc, char **argv)
 {
 	static const struct option lopt[] = {
 		{ "help", no_argument, NULL, 'h' },
@@ -281,39 +307,37 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	GridGeometry geo = {0};
-	GridConfig cfg;
-	const char *preset = "mmselfsup", *lmdb = NULL, *zep = NULL;
-	const char *listfile = NULL, *preview = NULL, *root = NULL;
-	const char *chroma = NULL;
+	const char *preset = "mmselfsup", *chroma = NULL;
 	double gray = -1, down = -1;
-	int force = 0, verbose = 0, threads = 2, K = 1, exact = 0, ch;
-	uint64_t seed = 0;
-	char err[1024];
-	List in = {0};
-	const char *argv0 = argv[0];
+	int ch;
 
+	memset(o, 0, sizeof *o);
+	o->threads = 2;
+	o->K = 1;
 	while ((ch = getopt_long(argc, argv, "fhVvj:l:n:o:p:s:z:", lopt,
 	    NULL)) != -1) {
 		switch (ch) {
-		case 'f': force = 1; break;
+		case 'f': o->force = 1; break;
 		case 'h': rl_help(usage_line, options_text);
 		case 'V': rl_print_version(); break;
-		case 'v': verbose = 1; break;
-		case 'j': threads = estrtonum(optarg, 1, 256, "-j threads"); break;
-		case 'l': listfile = optarg; break;
-		case 'n': K = estrtonum(optarg, 1, 1 << 20, "-n grids"); break;
-		case 'o': lmdb = optarg; break;
+		case 'v': o->verbose = 1; break;
+		case 'j':
+			o->threads = estrtonum(optarg, 1, 256, "-j threads");
+			break;
+		case 'l': o->listfile = optarg; break;
+		case 'n': o->K = estrtonum(optarg, 1, 1 << 20, "-n grids"); break;
+		case 'o': o->lmdb = optarg; break;
 		case 'p': preset = optarg; break;
 		case 's':
-			seed = estrtonum(optarg, 0, INT64_MAX, "-s seed");
+			o->seed = estrtonum(optarg, 0, INT64_MAX, "-s seed");
 			break;
-		case 'z': zep = optarg; break;
+		case 'z': o->zep = optarg; break;
 		case OPT_CHROMA: chroma = optarg; break;
 		case OPT_CROP:
 			geo.crop = estrtonum(optarg, 3, GRID_MAX_SIDE, "--crop");
 			break;
 		case OPT_DOWN: down = prob(optarg, "--downsample"); break;
-		case OPT_EXACT: exact = 1; break;
+		case OPT_EXACT: o->exact = 1; break;
 		case OPT_GAP:
 			geo.gap = estrtonum(optarg, 1, GRID_MAX_SIDE, "--gap");
 			break;
@@ -329,201 +353,181 @@ main(int argc, char **argv)
 			    "--patch");
 			break;
 		case OPT_PIXELS: parse_pixels(optarg, &geo); break;
-		case OPT_PREVIEW: preview = optarg; break;
+		case OPT_PREVIEW: o->preview = optarg; break;
 		case OPT_RESIZE:
 			geo.resize = estrtonum(optarg, 3, GRID_MAX_SIDE,
 			    "--resize");
 			break;
-		case OPT_ROOT: root = optarg; break;
+		case OPT_ROOT: o->root = optarg; break;
 		default: rl_usage(usage_line);
 		}
 	}
-	argc -= optind;
-	argv += optind;
-	if (lmdb && zep) {
-		warnx("-o and -z are exclusive");
-		rl_usage(usage_line);
-	}
-	if (geo.resize && geo.area_max) {
-		warnx("--resize and --pixels are exclusive");
-		rl_usage(usage_line);
-	}
-	if (grid_config_init(&cfg, preset, &geo, err, sizeof err) < 0) {
-		warnx("%s", err);
-		rl_usage(usage_line);
-	}
-	if (gray >= 0)
-		cfg.gray_p = gray;
-	if (down >= 0)
-		cfg.down_p = down;
-	if (cfg.down_p > 0 && cfg.down_min == 0)
-		cfg.down_min = RL_MIN(100, (cfg.patch - 1) * (cfg.patch - 1));
-	if (chroma) {
-		if (!strcmp(chroma, "none"))
-			cfg.chroma = GRID_CHROMA_NONE;
-		else if (!strcmp(chroma, "drop"))
-			cfg.chroma = GRID_CHROMA_DROP;
-		else if (!strcmp(chroma, "project"))
-			cfg.chroma = GRID_CHROMA_PROJECT;
-		else {
-			warnx("--chroma: none, drop or project, not '%s'",
-			    chroma);
-			rl_usage(usage_line);
-		}
-	}
+	config_grid(o, preset, &geo, gray, down, chroma);
+	return optind;
+}
 
-	/* Inputs: the list file, then the operands ("-": a list on stdin);
-	 * with neither, a list on stdin. */
-	if (listfile)
-		read_list(&in, listfile, root);
-	for (int i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "-"))
-			read_list(&in, "-", root);
+/* Inputs: the list file, then the operands ("-": a list on stdin); with
+ * neither, a list on stdin. */
+static void
+read_inputs(List *in, const Opts *o, char **ops, int nops)
+{
+	if (o->listfile)
+		read_list(in, o->listfile, o->root);
+	for (int i = 0; i < nops; i++) {
+		if (!strcmp(ops[i], "-"))
+			read_list(in, "-", o->root);
 		else
-			list_add(&in, argv[i], NULL, 0);
+			list_add(in, ops[i], NULL, 0);
 	}
-	if (!listfile && argc == 0)
-		read_list(&in, "-", root);
+	if (!o->listfile && nops == 0)
+		read_list(in, "-", o->root);
+}
 
-	if (!lmdb && !zep)
-		rl_refuse_tty_stdout(force);
-	if (img_start(argv0, err, sizeof err) < 0)
-		errx(RL_EXIT_FAIL, "%s", err);
-
+/* The sink of -o, -z or stdout, with the run's metadata. Exits 1. */
+static RecordSink *
+open_sink(const Opts *o, size_t n)
+{
+	StreamKind kind = o->lmdb ? STREAM_LMDB : o->zep ? STREAM_ZMQ :
+	    STREAM_FILE;
 	RecordSink *sink;
-	StreamKind kind = lmdb ? STREAM_LMDB : zep ? STREAM_ZMQ : STREAM_FILE;
-	if (sink_open(&sink, kind, lmdb ? lmdb : zep ? zep : "-", NULL, err,
-	    sizeof err) < 0)
+	char err[1024], *meta;
+
+	if (sink_open(&sink, kind, o->lmdb ? o->lmdb : o->zep ? o->zep : "-",
+	    NULL, err, sizeof err) < 0)
 		errx(RL_EXIT_FAIL, "%s", err);
-	char *meta = meta_json(&cfg, seed, K, exact, in.n);
+	meta = meta_json(&o->cfg, o->seed, o->K, o->exact, n);
 	if (sink_set_meta(sink, meta, err, sizeof err) < 0)
 		errx(RL_EXIT_FAIL, "%s", err);
 	free(meta);
+	return sink;
+}
 
-	/* Signals go to the main thread only: block them around the
-	 * workers' creation. */
-	struct sigaction sa;
-	sigset_t block, old;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sa.sa_flags = SA_RESETHAND;     /* a second ^C kills at once */
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigemptyset(&block);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &block, &old);
+/* What a run did. */
+typedef struct {
+	size_t reached, skipped;   /* images waited for, skipped of them */
+	int fail;                  /* a sink failed: reported, stopped */
+	uint8_t *tile[PREVIEW_GRIDS];
+	int ntile;                 /* the preview: the first grids */
+} Run;
 
-	Pool p = { .in = &in, .cfg = &cfg, .seed = seed, .K = K,
-	    .exact = exact };
-	/* Room for every worker to run ahead by one image; with many grids
-	 * per image (each slot holds them all) just enough to keep busy. */
-	p.nslot = (size_t)threads + (K > 16 ? 1 : threads + 2);
-	p.slot = ecalloc(p.nslot, sizeof *p.slot);
-	for (size_t i = 0; i < p.nslot; i++) {
-		p.slot[i].rec = ecalloc(K, sizeof *p.slot[i].rec);
-		p.slot[i].grid = ecalloc(K, sizeof *p.slot[i].grid);
-	}
-	pthread_mutex_init(&p.mu, NULL);
-	pthread_cond_init(&p.done, NULL);
-	pthread_cond_init(&p.space, NULL);
-	pthread_t *tid = ecalloc(threads, sizeof *tid);
-	for (int t = 0; t < threads; t++)
-		if (pthread_create(&tid[t], NULL, worker, &p))
-			errx(RL_EXIT_FAIL, "cannot start a worker thread");
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+/* The records of image i (in its slot s) into the sink. */
+static void
+put_image(Run *r, const Slot *s, RecordSink *sink, const Opts *o)
+{
+	char err[1024];
 
-	/* The preview: the first grids as the trainer sees them. */
-	uint8_t *tile[PREVIEW_GRIDS] = {0};
-	int ntile = 0;
-
-	Progress prog;
-	size_t skipped = 0, i;
-	int fail = 0;           /* a sink failed: reported, stop */
-	progress_init(&prog, "images", verbose);
-	for (i = 0; i < in.n && !fail; i++) {
-		Slot *s = wait_slot(&p, i);
-		if (!s)
+	for (int k = 0; s->ok && k < o->K; k++) {
+		if (sink_put(sink, &s->rec[k], err, sizeof err) < 0) {
+			/* A ZeroMQ put blocked at the high-water mark
+			 * gives up on a signal: that is no failure. */
+			if (errno != EINTR || !got_signal) {
+				warnx("%s", err);
+				r->fail = 1;
+			}
 			break;
+		}
+		if (o->preview && r->ntile < PREVIEW_GRIDS) {
+			r->tile[r->ntile] = emalloc((size_t)o->cfg.crop *
+			    o->cfg.crop * 3);
+			grid_tile(r->tile[r->ntile++], &o->cfg, &s->grid[k],
+			    s->rec[k].pixels, 128);
+		}
+	}
+}
+
+/* Every image's records in input order, until the end, a failed sink or
+ * a signal. */
+static void
+sample_all(Run *r, Sampler *p, RecordSink *sink, const Opts *o)
+{
+	Progress prog;
+	char extra[64];
+	size_t i;
+
+	progress_init(&prog, "images", o->verbose);
+	for (i = 0; i < p->in->n && !r->fail; i++) {
+		long si = workers_wait(p->w, i, &got_signal);
+		const Slot *s;
+
+		if (si < 0)
+			break;
+		s = &p->slot[si];
 		if (!s->ok) {
-			warnx("%s: %s", in.item[i].path, s->err);
-			skipped++;
+			warnx("%s: %s", p->in->item[i].path, s->err);
+			r->skipped++;
 		}
-		for (int k = 0; s->ok && k < K; k++) {
-			if (sink_put(sink, &s->rec[k], err, sizeof err) < 0) {
-				/* A ZeroMQ put blocked at the high-water mark
-				 * gives up on a signal: that is no failure. */
-				if (errno != EINTR || !got_signal) {
-					warnx("%s", err);
-					fail = 1;
-				}
-				break;
-			}
-			if (preview && ntile < PREVIEW_GRIDS) {
-				tile[ntile] = emalloc((size_t)cfg.crop *
-				    cfg.crop * 3);
-				grid_tile(tile[ntile++], &cfg, &s->grid[k],
-				    s->rec[k].pixels, 128);
-			}
-		}
-		release_slot(&p, i);
-		if (prog.on) {
-			char extra[64];
-			snprintf(extra, sizeof extra, "%zu skipped", skipped);
-			progress_show(&prog, i + 1, in.n, extra);
-		}
+		put_image(r, s, sink, o);
+		workers_release(p->w, i);
+		snprintf(extra, sizeof extra, "%zu skipped", r->skipped);
+		progress_show(&prog, i + 1, p->in->n, extra);
 		if (got_signal)
 			break;
 	}
-	pthread_mutex_lock(&p.mu);
-	p.stop = 1;
-	pthread_cond_broadcast(&p.space);
-	pthread_mutex_unlock(&p.mu);
-	for (int t = 0; t < threads; t++)
-		pthread_join(tid[t], NULL);
-	if (prog.on) {
-		char extra[64];
-		snprintf(extra, sizeof extra, "%zu skipped", skipped);
-		progress_end(&prog, i, in.n, extra);
-	}
+	r->reached = i;
+	snprintf(extra, sizeof extra, "%zu skipped", r->skipped);
+	progress_end(&prog, i, p->in->n, extra);
+}
 
-	uint64_t nrec = sink_count(sink);
+/* Close the sink and write the preview; r->fail set on a failure. */
+static void
+finish(Run *r, RecordSink *sink, const Opts *o)
+{
+	char err[1024];
+
 	/* After a failed put the sink's state is reported already. An
 	 * interrupted ZeroMQ stream is left without its end-of-stream marker
 	 * (closing would wait for a receiver to take it): the receiver then
 	 * reports a sender that ended early, which is what happened. */
-	if (got_signal && zep)
+	if (got_signal && o->zep)
 		;
-	else if (sink_close(sink, err, sizeof err) < 0 && !fail) {
+	else if (sink_close(sink, err, sizeof err) < 0 && !r->fail) {
 		warnx("%s", err);
-		fail = 1;
+		r->fail = 1;
 	}
-	if (!lmdb && !zep && !fail)
-		fail = fshut(stdout, "<stdout>");
-	if (preview && ntile > 0 && img_montage_png(preview,
-	    (const uint8_t *const *)tile, ntile, cfg.crop, cfg.crop,
-	    PREVIEW_COLS, 8, 255, err, sizeof err) < 0) {
+	if (!o->lmdb && !o->zep && !r->fail)
+		r->fail = fshut(stdout, "<stdout>");
+	if (o->preview && r->ntile > 0 && img_montage_png(o->preview,
+	    (const uint8_t *const *)r->tile, r->ntile, o->cfg.crop,
+	    o->cfg.crop, PREVIEW_COLS, 8, 255, err, sizeof err) < 0) {
 		warnx("%s", err);
-		fail = 1;
+		r->fail = 1;
 	}
-	if (verbose)
+	for (int t = 0; t < r->ntile; t++)
+		free(r->tile[t]);
+}
+
+int
+main(int argc, char **argv)
+{
+	Opts o;
+	Run r = {0};
+	List in = {0};
+	RecordSink *sink;
+	uint64_t nrec;
+	char err[1024];
+	int nopt = parse_options(&o, argc, argv);
+
+	read_inputs(&in, &o, argv + nopt, argc - nopt);
+	if (!o.lmdb && !o.zep)
+		rl_refuse_tty_stdout(o.force);
+	if (img_start(argv[0], err, sizeof err) < 0)
+		errx(RL_EXIT_FAIL, "%s", err);
+	sink = open_sink(&o, in.n);
+
+	Sampler p = { .in = &in, .cfg = &o.cfg, .seed = o.seed, .K = o.K,
+	    .exact = o.exact };
+	sampler_start(&p, o.threads);
+	sample_all(&r, &p, sink, &o);
+	sampler_free(&p);
+	nrec = sink_count(sink);
+	finish(&r, sink, &o);
+	if (o.verbose)
 		fprintf(stderr, "rl-sample: %llu records from %zu images, "
 		    "%zu skipped, seed %llu\n", (unsigned long long)nrec,
-		    i - skipped, skipped, (unsigned long long)seed);
-	if (skipped)
-		warnx("%zu of %zu images skipped", skipped, i);
-
-	for (int t = 0; t < ntile; t++)
-		free(tile[t]);
-	for (size_t j = 0; j < p.nslot; j++) {
-		for (int k = 0; k < K; k++)
-			record_free(&p.slot[j].rec[k]);
-		free(p.slot[j].rec);
-		free(p.slot[j].grid);
-	}
-	free(p.slot);
-	free(tid);
+		    r.reached - r.skipped, r.skipped,
+		    (unsigned long long)o.seed);
+	if (r.skipped)
+		warnx("%zu of %zu images skipped", r.skipped, r.reached);
 	list_free(&in);
 	img_stop();
 	if (got_signal) {
@@ -531,5 +535,5 @@ main(int argc, char **argv)
 		    (int)got_signal, (unsigned long long)nrec);
 		return 128 + got_signal;
 	}
-	return fail || skipped ? RL_EXIT_FAIL : 0;
+	return r.fail || r.skipped ? RL_EXIT_FAIL : 0;
 }

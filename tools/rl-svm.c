@@ -56,23 +56,6 @@ read_npy(const char *path, Npy *a)
 		errx(RL_EXIT_FAIL, "%s", err);
 }
 
-static void
-parse_shots(SvmpLowshot *L, const char *arg)
-{
-	char *s = estrdup(arg), *save = NULL, *t;
-
-	L->nk = 0;
-	for (t = strtok_r(s, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		if (L->nk == SVMP_MAXK)
-			errx(RL_EXIT_USAGE, "-k: more than %d values",
-			    SVMP_MAXK);
-		L->k[L->nk++] = (int)estrtonum(t, 1, 1000000, "-k value");
-	}
-	if (L->nk == 0)
-		errx(RL_EXIT_USAGE, "-k: empty list");
-	free(s);
-}
-
 // MMSelfSup's sample files dir/train_targets_sample{s}_k{k}.npy.
 static int **
 load_samples(const char *dir, const SvmpLowshot *L, const SvmpData *d)
@@ -297,7 +280,8 @@ main(int argc, char *argv[])
 			o.threads = (int)estrtonum(optarg, 1, 1024, "-j");
 			break;
 		case 'k':
-			parse_shots(&L, optarg);
+			L.nk = estrtonum_list(optarg, L.k, SVMP_MAXK, 1,
+			    1000000, "-k");
 			kset = 1;
 			break;
 		case 'n':

@@ -413,7 +413,6 @@ main(int argc, char **argv)
 	long win_sum = 0;
 	int warned_chance = 0;
 	double ema = 0, t_run, shown = 0;
-	struct sigaction sa;
 
 	openmp_init(argv);
 	given = emalloc(argc * sizeof(*given));
@@ -472,12 +471,7 @@ main(int argc, char **argv)
 		errx(RL_EXIT_FAIL, "%s", err);
 	/* from here on a signal ends the step and writes a checkpoint
 	 * (before, while waiting for the first record, it just kills) */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sa.sa_flags = SA_RESTART;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	rl_catch_signals(on_signal, SA_RESTART, NULL);
 
 	if (!o.resume) {
 		uint64_t ipe = o.lmdb ? feed_steps_per_epoch(feed) : o.ipe;

@@ -45,25 +45,15 @@ is_dir(const char *path)
 	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-static char *
-join(const char *a, const char *b, const char *c)
-{
-	size_t n = strlen(a) + strlen(b) + strlen(c) + 1;
-	char *p = emalloc(n);
-
-	snprintf(p, n, "%s%s%s", a, b, c);
-	return p;
-}
-
 /* The directory holding ImageSets/Main: arg itself, or arg/VOC2007. */
 static char *
 voc_dir(const char *arg)
 {
-	char *dirs[2] = {estrdup(arg), join(arg, "/", "VOC2007")};
+	char *dirs[2] = {estrdup(arg), rl_concat(arg, "/VOC2007", NULL)};
 	char *found = NULL, real[PATH_MAX];
 
 	for (int i = 0; i < 2 && !found; i++) {
-		char *m = join(dirs[i], "/", "ImageSets/Main");
+		char *m = rl_concat(dirs[i], "/ImageSets/Main", NULL);
 		if (is_dir(m))
 			found = dirs[i];
 		free(m);
@@ -182,12 +172,12 @@ main(int argc, char *argv[])
 	}
 	for (int k = 0; k < nsplit; k++) {
 		int64_t shape[2] = {(int64_t)s[k].n, VOC_NCLASS};
-		char *base = join(outdir, "/", split[k]);
+		char *base = rl_concat(outdir, "/", split[k], NULL);
 
-		path = join(base, ".txt", "");
+		path = rl_concat(base, ".txt", NULL);
 		list_write(path, dir, &s[k], 1);
 		free(path);
-		path = join(base, "_labels.npy", "");
+		path = rl_concat(base, "_labels.npy", NULL);
 		if (npy_write(path, NPY_I32, 2, shape, s[k].label, err,
 		    sizeof err))
 			errx(RL_EXIT_FAIL, "%s", err);
@@ -197,13 +187,13 @@ main(int argc, char *argv[])
 	if (nsplit > 1) {
 		cat = estrdup("");
 		for (int k = 0; k < nsplit; k++) {
-			char *c = join(cat, split[k], "");
+			char *c = rl_concat(cat, split[k], NULL);
 			free(cat);
 			cat = c;
 		}
-		path = join(outdir, "/", cat);
+		path = rl_concat(outdir, "/", cat, NULL);
 		free(cat);
-		cat = join(path, ".txt", "");
+		cat = rl_concat(path, ".txt", NULL);
 		list_write(cat, dir, s, nsplit);
 		free(cat);
 		free(path);

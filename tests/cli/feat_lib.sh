@@ -41,7 +41,7 @@ npy() {
 }
 
 # synopsis_ok NAME TOOL: the usage TOOL prints for a bad option (all its
-# lines) is the SYNOPSIS of man/TOOL.1 (style.md: the two must match).
+# lines) is the SYNOPSIS of man/TOOL.1 (relloc(7), CONVENTIONS: the two must match).
 synopsis_ok() {
 	u=$("$BIN/$2" --no-such-option 2>&1 >/dev/null |
 	    sed -n '/^usage: /,$p' | sed 's/^usage: //' | tr -s ' \n' ' ')

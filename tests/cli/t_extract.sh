@@ -138,6 +138,26 @@ n=$(ls "$TMP/p" | wc -l)
 [ "$n" -eq 1 ] && ok sidecar_fails_rollback || { nok sidecar_fails_rollback; ls "$TMP/p" >&2; }
 rmdir "$TMP/p/x.json"
 
+# a failed commit keeps the files of an earlier run (rl-extract(1)): a
+# first run writes y_*; a second, other seed, meets a directory where its
+# sidecar goes, after its features and labels were renamed into place;
+# they are put back, byte for byte, and nothing else is left
+mkdir "$TMP/q"
+expect keep_first 0 "$X" --random-init 1 -a resnet18 -L feat1,gap \
+    -o "$TMP/q" -p y "$TMP/four.txt"
+cp "$TMP/q/y_feat1.npy" "$TMP/q/y_gap.npy" "$TMP/q/y_labels.npy" "$TMP/o/"
+rm "$TMP/q/y.json" && mkdir "$TMP/q/y.json"
+expect keep_second_fails 1 "$X" --random-init 2 -a resnet18 -L feat1,gap \
+    -o "$TMP/q" -p y "$TMP/four.txt"
+stderr_has keep_second_msg "y.json: "
+for f in y_feat1.npy y_gap.npy y_labels.npy; do
+	cmp -s "$TMP/o/$f" "$TMP/q/$f" && ok "keep_old_$f" ||
+	    { nok "keep_old_$f"; ls -l "$TMP/q" >&2; }
+done
+n=$(ls -A "$TMP/q" | wc -l)
+[ "$n" -eq 4 ] && ok keep_nothing_else || { nok keep_nothing_else; ls -A "$TMP/q" >&2; }
+rm -r "$TMP/q" "$TMP/o/y_feat1.npy" "$TMP/o/y_gap.npy" "$TMP/o/y_labels.npy"
+
 # a signal mid-run (the writers are open once their temp files exist)
 # removes the temp files and ends the process by that signal
 i=0; : >"$TMP/many.txt"

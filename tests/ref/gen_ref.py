@@ -29,48 +29,8 @@ import torchvision
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-# ---------------------------------------------------------------------------
-# safetensors with numpy (the snippets of man/rl-ckpt.5)
-
-DTYPES = {'F32': '<f4', 'F64': '<f8', 'I64': '<i8', 'I32': '<i4', 'U8': 'u1'}
-
-
-def load_safetensors(path):
-    with open(path, 'rb') as f:
-        n = int.from_bytes(f.read(8), 'little')
-        header = json.loads(f.read(n))
-        data = f.read()
-    meta = header.pop('__metadata__', {})
-    tensors = {}
-    for name, t in header.items():
-        begin, end = t['data_offsets']
-        dt = np.dtype(DTYPES[t['dtype']])
-        a = np.frombuffer(data, dt, (end - begin) // dt.itemsize, begin)
-        tensors[name] = a.reshape(t['shape'])
-    return tensors, meta
-
-
-def save_safetensors(path, tensors, metadata=None):
-    names = {'<f4': 'F32', '<f8': 'F64', '<i8': 'I64', '<i4': 'I32',
-             '|u1': 'U8'}
-    header, arrays, offset = {}, [], 0
-    if metadata:
-        header['__metadata__'] = metadata
-    for name, a in tensors.items():
-        a = np.asarray(a, order='C')
-        header[name] = {'dtype': names[a.dtype.str],
-                        'shape': list(a.shape),
-                        'data_offsets': [offset, offset + a.nbytes]}
-        offset += a.nbytes
-        arrays.append(a)
-    h = json.dumps(header, separators=(',', ':')).encode()
-    h += b' ' * (-len(h) % 8)
-    with open(path, 'wb') as f:
-        f.write(len(h).to_bytes(8, 'little'))
-        f.write(h)
-        for a in arrays:
-            f.write(a.tobytes())
-
+# safetensors with numpy (the layout of man/rl-ckpt.5), shared with bench/
+from safetensors_np import load_safetensors, save_safetensors  # noqa: E402
 
 # ---------------------------------------------------------------------------
 # ResNet v1.5 with torchvision's names and a width per stage
@@ -283,7 +243,7 @@ def run(model, sd, x, labels, hw, hb):
     return out
 
 
-# Feature1-5 of docs/protocols.md section 2: (stage, AvgPool2d k, s, p)
+# Feature1-5 of relloc-protocols(7), FEATURES: (stage, AvgPool2d k, s, p)
 POOL = [('stem', 10, 10, 4), ('layer1', 16, 8, 0), ('layer2', 13, 5, 0),
         ('layer3', 8, 3, 0), ('layer4', 6, 1, 0)]
 MEAN = [0.485, 0.456, 0.406]
