@@ -40,6 +40,8 @@ static const char usage_line[] =
     "[--patch n]\n"
     "                 [--pixels min-max] [--preview png] [--resize n] "
     "[--root dir]\n"
+    "                 [--insecure] [--key file] [--max-pixels n] "
+    "[--peer-key file]\n"
     "                 [file ...]\n";
 
 static const char options_text[] =
@@ -68,7 +70,12 @@ static const char options_text[] =
     "  --preview png write a picture of the first grids\n"
     "  --resize n    resize so the shorter side is n\n"
     "  --root dir    relative list paths are under dir (default: the\n"
-    "                list file's directory)\n";
+    "                list file's directory)\n"
+    "  --insecure    allow a non-loopback -z endpoint without CURVE keys\n"
+    "  --key file    with -z: this sampler's CURVE secret key "
+    "(rl-keygen)\n"
+    "  --max-pixels n  skip images of more pixels (default 178956970)\n"
+    "  --peer-key file with -z and --key: the trainer's public key\n";
 
 // ----------------------------------------------------------------------------
 // The worker pool
@@ -258,7 +265,8 @@ parse_pixels(const char *s, GridGeometry *g)
 // ----------------------------------------------------------------------------
 
 enum { OPT_CHROMA = 256, OPT_CROP, OPT_DOWN, OPT_EXACT, OPT_GAP, OPT_GRAY,
-    OPT_JITTER, OPT_PATCH, OPT_PIXELS, OPT_PREVIEW, OPT_RESIZE, OPT_ROOT };
+    OPT_JITTER, OPT_PATCH, OPT_PIXELS, OPT_PREVIEW, OPT_RESIZE, OPT_ROOT,
+    OPT_INSECURE, OPT_KEY, OPT_MAX_PIXELS, OPT_PEER_KEY };
 
 int
 main(int argc, char **argv)
@@ -278,6 +286,10 @@ main(int argc, char **argv)
 		{ "preview", required_argument, NULL, OPT_PREVIEW },
 		{ "resize", required_argument, NULL, OPT_RESIZE },
 		{ "root", required_argument, NULL, OPT_ROOT },
+		{ "insecure", no_argument, NULL, OPT_INSECURE },
+		{ "key", required_argument, NULL, OPT_KEY },
+		{ "max-pixels", required_argument, NULL, OPT_MAX_PIXELS },
+		{ "peer-key", required_argument, NULL, OPT_PEER_KEY },
 		{ NULL, 0, NULL, 0 }
 	};
 	GridGeometry geo = {0};
@@ -290,6 +302,7 @@ main(int argc, char **argv)
 	uint64_t seed = 0;
 	char err[1024];
 	List in = {0};
+	StreamOptions zopt = {0};       /* -z: keys, --insecure */
 	const char *argv0 = argv[0];
 
 	while ((ch = getopt_long(argc, argv, "fhVvj:l:n:o:p:s:z:", lopt,
@@ -335,6 +348,13 @@ main(int argc, char **argv)
 			    "--resize");
 			break;
 		case OPT_ROOT: root = optarg; break;
+		case OPT_INSECURE: zopt.insecure = 1; break;
+		case OPT_KEY: zopt.key_file = optarg; break;
+		case OPT_MAX_PIXELS:
+			img_set_max_pixels((uint64_t)estrtonum(optarg, 1,
+			    INT64_MAX, "--max-pixels"));
+			break;
+		case OPT_PEER_KEY: zopt.peer_file = optarg; break;
 		default: rl_usage(usage_line);
 		}
 	}
@@ -392,7 +412,7 @@ main(int argc, char **argv)
 
 	RecordSink *sink;
 	StreamKind kind = lmdb ? STREAM_LMDB : zep ? STREAM_ZMQ : STREAM_FILE;
-	if (sink_open(&sink, kind, lmdb ? lmdb : zep ? zep : "-", NULL, err,
+	if (sink_open(&sink, kind, lmdb ? lmdb : zep ? zep : "-", &zopt, err,
 	    sizeof err) < 0)
 		errx(RL_EXIT_FAIL, "%s", err);
 	char *meta = meta_json(&cfg, seed, K, exact, in.n);
