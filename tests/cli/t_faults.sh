@@ -45,6 +45,22 @@ expect resume-to-end 0 "$T" $R -o "$TMP/k" $more
 cmp -s "$TMP/ref/ckpt-00000120.safetensors" "$TMP/k/ckpt-00000120.safetensors" &&
 	ok kill9-resume-bit-exact || nok kill9-resume-bit-exact
 
+# --- rl-extract names a decompression bomb and fails, at once
+"$BIN/tests/t_img" --png-bomb "$TMP/bomb.png" 30000 30000 || nok make-bomb
+printf '%s 1\n%s 1\n' "$(pwd)/tests/data/photo64x48.jpg" "$TMP/bomb.png" \
+    > "$TMP/blist"
+mkdir "$TMP/bf"
+expect extract-bomb 1 "$X" --random-init 1 -a resnet18 -L gap --size 32 \
+    --resize 36 -o "$TMP/bf" "$TMP/blist"
+# one_line NAME PATTERN: stderr is one line, matching PATTERN
+one_line() {
+	if [ "$(wc -l < "$TMP/err")" -eq 1 ] && grep -q -- "$2" "$TMP/err"; then
+		ok "$1"
+	else nok "$1"; head -5 "$TMP/err" >&2; fi
+}
+one_line extract-bomb-named "bomb.png: 30000 x 30000 = 900000000 pixels, over the limit"
+rm -f "$TMP/bomb.png"
+
 # --- a full disk for every writer
 D=$TMP/disk
 mkdir -p "$D"
@@ -60,12 +76,6 @@ fill() {
 		i=$((i + 1))
 	done
 	sync
-}
-# one_line NAME PATTERN: stderr is one line, matching PATTERN
-one_line() {
-	if [ "$(wc -l < "$TMP/err")" -eq 1 ] && grep -q -- "$2" "$TMP/err"; then
-		ok "$1"
-	else nok "$1"; head -5 "$TMP/err" >&2; fi
 }
 ENOSPC="No space left on device"
 
