@@ -299,7 +299,8 @@ put_chunk(FILE *fp, const char *type, const uint8_t *d, uint32_t n)
 
 	fwrite(len, 1, 4, fp);
 	fwrite(type, 1, 4, fp);
-	fwrite(d, 1, n, fp);
+	if (n > 0)
+		fwrite(d, 1, n, fp);
 	fwrite(c, 1, 4, fp);
 }
 

@@ -689,6 +689,7 @@ TEST(zmq_bad_frames)
 {
 	StreamOptions o = { .timeout_ms = 20000, .bad_max = 3,
 	    .expect_ends = 2 };
+	Record r = {0};
 	Sender a = { .first = 0, .n = 5, .p = 4, .delay_ms = 300 };
 	msgpack_sbuffer sb;
 	RecordSource *s;
@@ -711,8 +712,9 @@ TEST(zmq_bad_frames)
 	a.ep = ep;
 	pthread_create(&t, NULL, send_thread, &a);
 	/* The stray's one good record comes first, then the sender's 5. */
-	rc = source_next(s, &(Record){0}, err, sizeof err);
+	rc = source_next(s, &r, err, sizeof err);
 	CHECK(rc == 1, "stray's record: %d %s", rc, err);
+	record_free(&r);
 	CHECK(read_all(s, 0, 4, &same, &got, err, sizeof err) == 0, "%s", err);
 	pthread_join(t, NULL);
 	CHECK(got == 5 && same == 5 && a.rc == 0, "got %llu: %s",
