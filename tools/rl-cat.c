@@ -197,6 +197,10 @@ main(int argc, char **argv)
 		    STREAM_LMDB ? "-i" : "-z");
 	if (showmeta && ikind != STREAM_LMDB)
 		errx(RL_EXIT_USAGE, "-m needs -i lmdb-dir");
+	if ((o.key_file || o.allow_file || o.peer_file || o.insecure ||
+	    o.bad_max) && ikind != STREAM_ZMQ && okind != STREAM_ZMQ)
+		errx(RL_EXIT_USAGE, "--allow, --bad-records, --insecure, --key "
+		    "and --peer-key are for -z and -Z");
 	if (nmodes == 0)
 		rl_refuse_tty_stdout(force);
 	files = argc > 0 ? argv : stdin_only;

@@ -364,6 +364,9 @@ main(int argc, char **argv)
 		warnx("-o and -z are exclusive");
 		rl_usage(usage_line);
 	}
+	if (!zep && (zopt.key_file || zopt.peer_file || zopt.insecure))
+		errx(RL_EXIT_USAGE, "--insecure, --key and --peer-key are "
+		    "for -z");
 	if (geo.resize && geo.area_max) {
 		warnx("--resize and --pixels are exclusive");
 		rl_usage(usage_line);

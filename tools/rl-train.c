@@ -392,6 +392,10 @@ parse(int argc, char **argv, Opts *o, Given *given, int *ngiven,
 		warnx("no run directory (-o)");
 		rl_usage(usage_line);
 	}
+	if (!o->zmq && (o->zopt.key_file || o->zopt.allow_file ||
+	    o->zopt.insecure || o->zopt.bad_max))
+		errx(RL_EXIT_USAGE, "--allow, --bad-records, --insecure and "
+		    "--key are for -z");
 	if (o->lmdb && o->ipe)
 		errx(RL_EXIT_USAGE, "--iters-per-epoch is for streams: an "
 		    "LMDB's epoch is its size");

@@ -94,4 +94,9 @@ stderr_has open-bind-msg "not a loopback address and no CURVE keys"
 expect open-bind-cat 1 "$CAT" -c -z "@tcp://0.0.0.0:$port"
 expect insecure-bind 1 "$CAT" -c -t 0.3 -z "@tcp://*:$port" --insecure
 stderr_has insecure-bound "no record from tcp://0.0.0.0:$port in 0.3 s"
+# --- the security options are for ZeroMQ only
+expect keys-without-z-train 2 "$T" $TINY -o "$TMP/r6" --key "$TMP/trainer.key" "$REC"
+expect keys-without-z-cat 2 "$CAT" -c --insecure "$REC"
+expect keys-without-z-sample 2 "$S" --peer-key "$TMP/trainer.pub" \
+    tests/data/photo64x48.jpg
 cli_end
