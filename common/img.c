@@ -22,6 +22,33 @@
 #define IMG_STRIP 64      /* rows decoded per libvips request */
 #endif
 
+static uint64_t max_pixels = IMG_MAX_PIXELS_DEFAULT;
+
+void
+img_set_max_pixels(uint64_t n)
+{
+	max_pixels = n ? n : IMG_MAX_PIXELS_DEFAULT;
+}
+
+uint64_t
+img_max_pixels(void)
+{
+	return max_pixels;
+}
+
+int
+img_pixel_error(int w, int h, uint64_t max, char *err, size_t errlen)
+{
+	uint64_t n = (uint64_t)w * (uint64_t)h;
+
+	if (w > 0 && h > 0 && n <= max)
+		return 0;
+	snprintf(err, errlen, "%d x %d = %llu pixels, over the limit of %llu "
+	    "(--max-pixels)", w, h, (unsigned long long)n,
+	    (unsigned long long)max);
+	return 1;
+}
+
 // ----------------------------------------------------------------------------
 // libvips
 
@@ -143,7 +170,12 @@ slurp(const char *path, char **buf, size_t *len, char *err, size_t errlen)
 		snprintf(err, errlen, "not a regular file");
 		return -1;
 	}
-	*buf = g_malloc(st.st_size + 1);
+	if ((*buf = g_try_malloc(st.st_size + 1)) == NULL) {
+		fclose(fp);
+		snprintf(err, errlen, "out of memory to read its %lld bytes",
+		    (long long)st.st_size);
+		return -1;
+	}
 	n = fread(*buf, 1, st.st_size, fp);
 	if (ferror(fp) || n != (size_t)st.st_size) {
 		snprintf(err, errlen, "read error: %s",
@@ -212,8 +244,15 @@ static uint8_t *
 pixels(VipsImage *x)
 {
 	size_t row = (size_t)x->Xsize * x->Bands, size = row * x->Ysize;
-	uint8_t *px = emalloc(size);
-	VipsImage *mem = vips_image_new_from_memory(px, size, x->Xsize,
+	uint8_t *px = malloc(size);
+	VipsImage *mem;
+
+	if (px == NULL) {
+		vips_error("relloc", "out of memory for its %d x %d pixels",
+		    x->Xsize, x->Ysize);
+		return NULL;
+	}
+	mem = vips_image_new_from_memory(px, size, x->Xsize,
 	    x->Ysize, x->Bands, VIPS_FORMAT_UCHAR);
 	VipsRegion *src = vips_region_new(x), *dst = vips_region_new(mem);
 	VipsRect all = { 0, 0, x->Xsize, x->Ysize };
@@ -278,8 +317,13 @@ vips_decode(Image *im, const char *buf, size_t len, int jpeg, int *fw,
 		    "recognises it)");
 		return -1;
 	}
-	if (!(x = load_op(loader, buf, len)) || !(x = to_rgb8(x)) ||
-	    !(px = pixels(x))) {
+	/* The header is read: refuse a huge image before decoding it. */
+	if ((x = load_op(loader, buf, len)) != NULL &&
+	    img_pixel_error(x->Xsize, x->Ysize, max_pixels, err, errlen)) {
+		g_object_unref(x);
+		return -1;
+	}
+	if (!x || !(x = to_rgb8(x)) || !(px = pixels(x))) {
 		vips_err(err, errlen, "libvips could not decode it");
 		if (x)
 			g_object_unref(x);
@@ -290,7 +334,13 @@ vips_decode(Image *im, const char *buf, size_t len, int jpeg, int *fw,
 	im->bands = 3;
 	if (x->Bands == 1) {
 		size_t n = (size_t)im->w * im->h;
-		im->data = emalloc(3 * n);
+		if ((im->data = malloc(3 * n)) == NULL) {
+			snprintf(err, errlen, "out of memory for its %d x %d "
+			    "pixels", im->w, im->h);
+			free(px);
+			g_object_unref(x);
+			return -1;
+		}
 		for (size_t i = 0; i < n; i++)
 			im->data[3 * i] = im->data[3 * i + 1] =
 			    im->data[3 * i + 2] = px[i];
@@ -313,8 +363,8 @@ img_load(Image *im, const char *path, int min_short, int *file_w,
 	if (slurp(path, &buf, &len, err, errlen) < 0)
 		return -1;
 	if ((jpeg = jpeg_sniff(buf, len))) {
-		rc = jpeg_decode(buf, len, min_short, &im->data, &im->w,
-		    &im->h, &fw, &fh, err, errlen);
+		rc = jpeg_decode(buf, len, min_short, max_pixels, &im->data,
+		    &im->w, &im->h, &fw, &fh, err, errlen);
 		im->bands = 3;
 	}
 	if (rc > 0)

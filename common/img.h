@@ -51,6 +51,22 @@ void img_thread_end(void);
 void img_stop(void);
 
 /*
+ * The most pixels (width x height, as stored in the file) an image may
+ * have: img_load refuses a larger one from its header, before decoding or
+ * allocating anything. The default is PIL's (2 x Image.MAX_IMAGE_PIXELS,
+ * the size at which PIL refuses a "decompression bomb"): about 13400 x
+ * 13400, 537 MB of RGB. Process-wide; set it before the decoding threads
+ * start. 0 means the default.
+ */
+#define IMG_MAX_PIXELS_DEFAULT 178956970ULL
+void img_set_max_pixels(uint64_t n);
+uint64_t img_max_pixels(void);
+
+/* 1 with "W x H pixels, over the limit of N" in err when w x h is over
+ * max, else 0 (for the decoders). */
+int img_pixel_error(int w, int h, uint64_t max, char *err, size_t errlen);
+
+/*
  * Decode the image file at path into im as 8-bit RGB: grey is copied to
  * the three channels, an alpha channel dropped, 16-bit and CMYK converted
  * (what OpenCV's IMREAD_COLOR and PIL's convert('RGB') give). A truncated
@@ -64,7 +80,9 @@ void img_stop(void);
  * own size, before any shrink.
  *
  * Returns 0, or -1 with "reason" in err (libjpeg's or libvips' error
- * text on one line, or the system error); im is then empty. Thread-safe.
+ * text on one line, the system error, an image over img_max_pixels, or
+ * memory that could not be had for it: never an exit); im is then empty.
+ * Thread-safe.
  */
 int img_load(Image *im, const char *path, int min_short, int *file_w,
     int *file_h, char *err, size_t errlen);

@@ -7,6 +7,7 @@
 #include <jpeglib.h>
 #include <jerror.h>
 
+#include "common/img.h"
 #include "common/jpeg.h"
 #include "common/util.h"
 
@@ -67,8 +68,9 @@ shrink_for(int w, int h, int m)
 }
 
 int
-jpeg_decode(const void *buf, size_t len, int min_short, uint8_t **px,
-    int *w, int *h, int *fw, int *fh, char *err, size_t errlen)
+jpeg_decode(const void *buf, size_t len, int min_short,
+    uint64_t max_pixels, uint8_t **px, int *w, int *h, int *fw, int *fh,
+    char *err, size_t errlen)
 {
 	struct jpeg_decompress_struct c;
 	ErrMgr e;
@@ -96,6 +98,8 @@ jpeg_decode(const void *buf, size_t len, int min_short, uint8_t **px,
 	}
 	*fw = (int)c.image_width;
 	*fh = (int)c.image_height;
+	if (img_pixel_error(*fw, *fh, max_pixels, err, errlen))
+		goto done;
 	c.out_color_space = JCS_RGB;    /* grey too: libjpeg-turbo copies */
 	c.scale_num = 1;
 	c.scale_denom = shrink_for(*fw, *fh, min_short);
@@ -110,7 +114,8 @@ jpeg_decode(const void *buf, size_t len, int min_short, uint8_t **px,
 
 		out = malloc(stride * c.output_height);
 		if (!out) {
-			snprintf(err, errlen, "out of memory");
+			snprintf(err, errlen, "out of memory for its %u x %u "
+			    "pixels", c.output_width, c.output_height);
 			goto done;
 		}
 		while (c.output_scanline < c.output_height) {

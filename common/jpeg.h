@@ -30,11 +30,15 @@ int jpeg_sniff(const void *buf, size_t len);
  * up) whose shorter side is still >= min_short; min_short <= 0 decodes at
  * full size. *fw, *fh get the file's own size. A truncated file is an
  * error, not a grey-filled image, as with libvips' fail_on=truncated.
+ * A file of more than max_pixels pixels is refused from its header,
+ * before anything is allocated (img_pixel_error says why), and so is
+ * one whose pixels cannot be allocated.
  *
  * Returns 0; 1 if the file is a JPEG this path declines (CMYK), with
  * nothing allocated; -1 with the reason in err. Thread-safe.
  */
-int jpeg_decode(const void *buf, size_t len, int min_short, uint8_t **px,
-    int *w, int *h, int *fw, int *fh, char *err, size_t errlen);
+int jpeg_decode(const void *buf, size_t len, int min_short,
+    uint64_t max_pixels, uint8_t **px, int *w, int *h, int *fw, int *fh,
+    char *err, size_t errlen);
 
 #endif

@@ -10,9 +10,11 @@
 #include <sys/statvfs.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <lmdb.h>
 
@@ -134,6 +136,35 @@ scan(Store *st, MDB_txn *txn, int *has_meta, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * LMDB maps its lock file and writes its reader table through the map: on
+ * a full disk the page cannot be had and the process dies of SIGBUS
+ * inside mdb_env_open. Allocating the file's blocks first turns that into
+ * ENOSPC here (LMDB keeps a lock file larger than it needs).
+ */
+#define LOCK_BYTES 16384
+
+static int
+lock_reserve(const char *dir, char *err, size_t errlen)
+{
+	char *path = emalloc(strlen(dir) + sizeof "/lock.mdb");
+	int fd, rc;
+
+	sprintf(path, "%s/lock.mdb", dir);
+	if ((fd = open(path, O_RDWR | O_CREAT, 0644)) == -1)
+		rc = errno;
+	else {
+		rc = posix_fallocate(fd, 0, LOCK_BYTES);
+		if (rc == EINVAL || rc == EOPNOTSUPP)
+			rc = 0;         /* a file system without it */
+		close(fd);
+	}
+	if (rc != 0)
+		snprintf(err, errlen, "%s: %s", path, strerror(rc));
+	free(path);
+	return rc == 0 ? 0 : -1;
+}
+
 int
 store_create(Store **out, const char *dir, size_t mapsize, char *err,
     size_t errlen)
@@ -153,6 +184,8 @@ store_create(Store **out, const char *dir, size_t mapsize, char *err,
 	}
 	if (mapsize == 0)
 		mapsize = STORE_MAPSIZE_DEFAULT;
+	if (lock_reserve(dir, err, errlen) == -1)
+		return -1;
 	if (env_open(&st, dir, mapsize, 0, err, errlen) == -1)
 		return -1;
 	if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0) {

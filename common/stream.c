@@ -8,20 +8,30 @@
  * disconnects without its end-of-stream marker is reported at once rather
  * than after the timeout.
  */
+#define _DEFAULT_SOURCE         /* explicit_bzero */
+#include <err.h>
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/socket.h>
 #include <sys/stat.h>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <net/if.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include <jansson.h>
 #include <zmq.h>
 
+#include "common/curve.h"
 #include "common/store.h"
 #include "common/stream.h"
 #include "common/util.h"
@@ -36,6 +46,19 @@
 #define DISCONNECT_GRACE_MS 500
 /* A sink to a regular file writes its records once they reach this size. */
 #define FILE_FLUSH_BYTES ((size_t)1 << 20)
+/* The ZAP handler's endpoint (ZeroMQ RFC 27), and the domain that makes
+ * libzmq ask it about every connection, NULL mechanism included. */
+#define ZAP_ENDPOINT "inproc://zeromq.zap.01"
+#define ZAP_DOMAIN "relloc"
+/* Refused CURVE handshakes warned about; later ones are only counted. */
+#define REFUSED_WARN_MAX 3
+
+/* A connection to a ZeroMQ source, as its ZAP handler admitted it. */
+typedef struct {
+	char name[CURVE_NAME_MAX + 96];  /* "sender N (address, key name)" */
+	uint64_t records;       /* valid records it sent */
+	int ended;              /* it sent its end-of-stream marker */
+} Peer;
 
 struct RecordSink {
 	StreamKind kind;
@@ -55,7 +78,8 @@ struct RecordSink {
 	StoreItem *items;
 	json_t *meta;
 	/* ZeroMQ */
-	void *ctx, *sock;
+	void *ctx, *sock, *mon;
+	int hs_ok, hs_failed;   /* handshakes with receivers */
 };
 
 struct RecordSource {
@@ -74,9 +98,22 @@ struct RecordSource {
 	/* LMDB */
 	Store *st;
 	/* ZeroMQ */
-	void *ctx, *sock, *mon;
-	int ends, gone, hs_failed;
+	void *ctx, *sock, *mon, *zap;
+	int ends, gone, hs_failed, hs_ok;
 	zmq_msg_t zm;
+	CurveKey *allow;        /* the senders' keys, with CURVE */
+	size_t nallow;
+	/* The ZAP handler's thread appends to peers under lock; the
+	 * reader updates a Peer's counts (only it touches them). */
+	pthread_t zap_thread;
+	int zap_started;
+	pthread_mutex_t lock;
+	Peer **peers;           /* by ZAP user id */
+	size_t npeers;
+	Peer anon;              /* a message without a user id */
+	long bad;               /* bad frames skipped */
+	uint64_t active;        /* peers that sent records and no marker */
+	unsigned long refused;  /* CURVE handshakes refused */
 };
 
 // ---- options and names
@@ -100,6 +137,10 @@ opt_defaults(StreamOptions *o, const StreamOptions *in)
 		o->batch = STREAM_BATCH_DEFAULT;
 	if (o->mapsize == 0)
 		o->mapsize = STORE_MAPSIZE_DEFAULT;
+	if (o->bad_max == 0)
+		o->bad_max = STREAM_BAD_MAX_DEFAULT;
+	else if (o->bad_max < 0)
+		o->bad_max = 0;
 }
 
 static int
@@ -164,14 +205,194 @@ zmq_fail(const char *ep, const char *what, char *err, size_t errlen)
 	return -1;
 }
 
-/* A context and a socket of type, options set, bound or connected to
- * spec; *name is set to the endpoint used (malloc'd). */
+static int
+is_loopback(const struct sockaddr *sa)
+{
+	const struct sockaddr_in6 *s6;
+
+	if (sa->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)(const void *)sa)->
+		    sin_addr.s_addr) >> 24) == 127;
+	if (sa->sa_family != AF_INET6)
+		return 0;
+	s6 = (const struct sockaddr_in6 *)(const void *)sa;
+	if (IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr))
+		return 1;
+	return IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) &&
+	    s6->sin6_addr.s6_addr[12] == 127;
+}
+
+/*
+ * A TCP endpoint's host: is it loopback only, and, for a bind, the
+ * address it resolves to (libzmq binds only addresses, '*' and interface
+ * names: "tcp://localhost:N" gave "No such device"). ep is rewritten with
+ * the address; *ipv6 is set when it is an IPv6 one. Other transports
+ * (ipc, inproc) are local. 0, or -1 with a message.
+ */
+static int
+tcp_host(char *ep, size_t eplen, int bind, int *loopback, int *ipv6,
+    char *err, size_t errlen)
+{
+	struct addrinfo hints, *res = NULL, *a, *pick = NULL;
+	char host[256], addr[INET6_ADDRSTRLEN], *h, *colon;
+	const char *port;
+	size_t n;
+	int rc, all_lo = 1;
+
+	*ipv6 = 0;
+	*loopback = strncmp(ep, "ipc://", 6) == 0 ||
+	    strncmp(ep, "inproc://", 9) == 0;
+	if (strncmp(ep, "tcp://", 6) != 0)
+		return 0;
+	h = ep + 6;
+	if (!bind && strchr(h, ';') != NULL)    /* source;destination */
+		h = strchr(h, ';') + 1;
+	if ((colon = strrchr(h, ':')) == NULL) {
+		snprintf(err, errlen, "%s: no port", ep);
+		return -1;
+	}
+	port = colon + 1;
+	n = (size_t)(colon - h);
+	if (n >= 2 && h[0] == '[' && h[n - 1] == ']') {
+		h++;
+		n -= 2;
+	}
+	if (n == 0 || n >= sizeof host) {
+		snprintf(err, errlen, "%s: bad host", ep);
+		return -1;
+	}
+	memcpy(host, h, n);
+	host[n] = '\0';
+	if (strcmp(host, "*") == 0)
+		return 0;
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	if ((rc = getaddrinfo(host, NULL, &hints, &res)) != 0) {
+		/* libzmq also binds to an interface by its name. */
+		if (bind && if_nametoindex(host) != 0) {
+			*loopback = strcmp(host, "lo") == 0;
+			return 0;
+		}
+		snprintf(err, errlen, "%s: host '%s': %s", ep, host,
+		    gai_strerror(rc));
+		return -1;
+	}
+	for (a = res; a != NULL; a = a->ai_next) {
+		all_lo &= is_loopback(a->ai_addr);
+		if (pick == NULL || (pick->ai_family != AF_INET &&
+		    a->ai_family == AF_INET))
+			pick = a;
+	}
+	*loopback = all_lo;
+	if (bind) {
+		*loopback = is_loopback(pick->ai_addr);
+		*ipv6 = pick->ai_family == AF_INET6;
+		if (getnameinfo(pick->ai_addr, pick->ai_addrlen, addr,
+		    sizeof addr, NULL, 0, NI_NUMERICHOST) != 0) {
+			snprintf(err, errlen, "%s: host '%s': no address", ep,
+			    host);
+			freeaddrinfo(res);
+			return -1;
+		}
+		if (snprintf(host, sizeof host, "%s", port) < 0 ||
+		    snprintf(ep, eplen, *ipv6 ? "tcp://[%s]:%s" :
+		    "tcp://%s:%s", addr, host) >= (int)eplen) {
+			snprintf(err, errlen, "endpoint too long");
+			freeaddrinfo(res);
+			return -1;
+		}
+	}
+	freeaddrinfo(res);
+	return 0;
+}
+
+/* Set a CURVE key option from its Z85 text. */
+static int
+set_key(void *sock, int opt, const char *z85)
+{
+	return zmq_setsockopt(sock, opt, z85, CURVE_Z85_LEN + 1);
+}
+
+/*
+ * The security of a socket of type: CURVE from the option's key files (a
+ * PULL is the CURVE server and keeps the allowed keys, a PUSH a client of
+ * the receiver's key), or none, which a non-loopback endpoint must be
+ * allowed by insecure.
+ */
+static int
+zmq_security(void *sock, int type, const char *ep, int loopback,
+    const StreamOptions *o, CurveKey **allow, size_t *nallow, char *err,
+    size_t errlen)
+{
+	char sec[CURVE_Z85_LEN + 1], pub[CURVE_Z85_LEN + 1];
+	const char *peers = type == ZMQ_PULL ? o->allow_file : o->peer_file;
+	CurveKey *k = NULL;
+	size_t nk = 0;
+	int one = 1, rc;
+
+	if (o->key_file == NULL) {
+		if (peers != NULL) {
+			snprintf(err, errlen, "%s: %s needs this end's secret "
+			    "key too", ep, peers);
+			return -1;
+		}
+		if (!loopback && !o->insecure) {
+			snprintf(err, errlen, "%s: not a loopback address and "
+			    "no CURVE keys: anyone who reaches it could %s "
+			    "records; give keys (rl-keygen(1)) or --insecure",
+			    ep, type == ZMQ_PULL ? "send" : "read");
+			return -1;
+		}
+		return 0;
+	}
+	if (!curve_available()) {
+		snprintf(err, errlen, "%s: this libzmq has no CURVE security",
+		    ep);
+		return -1;
+	}
+	if (peers == NULL) {
+		snprintf(err, errlen, "%s: with a key, %s", ep, type ==
+		    ZMQ_PULL ? "the allowed senders' public keys are needed" :
+		    "the receiver's public key is needed");
+		return -1;
+	}
+	if (curve_read_secret(o->key_file, sec, pub, err, errlen) == -1 ||
+	    curve_read_public(peers, &k, &nk, err, errlen) == -1)
+		return -1;
+	if (type == ZMQ_PULL)
+		rc = zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof one) ||
+		    set_key(sock, ZMQ_CURVE_SECRETKEY, sec);
+	else
+		rc = set_key(sock, ZMQ_CURVE_SERVERKEY, k[0].z85) ||
+		    set_key(sock, ZMQ_CURVE_PUBLICKEY, pub) ||
+		    set_key(sock, ZMQ_CURVE_SECRETKEY, sec);
+	explicit_bzero(sec, sizeof sec);
+	if (rc != 0) {
+		free(k);
+		return zmq_fail(ep, "CURVE keys", err, errlen);
+	}
+	if (type == ZMQ_PULL) {
+		*allow = k;
+		*nallow = nk;
+	} else
+		free(k);
+	return 0;
+}
+
+/*
+ * A context and a socket of type, options set, bound or connected to
+ * spec; *name is set to the endpoint used (malloc'd). A PULL also gets
+ * its ZAP handler's socket in *zap and, with CURVE, the allowed keys.
+ */
 static int
 zmq_open(void **ctxp, void **sockp, int type, const char *spec, int dflt_bind,
-    const StreamOptions *o, char **name, char *err, size_t errlen)
+    const StreamOptions *o, char **name, void **zap, CurveKey **allow,
+    size_t *nallow, char *err, size_t errlen)
 {
-	void *ctx, *sock;
-	int bind, zero = 0, linger;
+	void *ctx, *sock, *zs = NULL;
+	int bind, zero = 0, linger, loopback, ipv6;
+	int64_t maxmsg = (int64_t)RECORD_BYTES_MAX;
 	char ep[EP_MAX];
 	size_t len, eplen = sizeof ep;
 
@@ -180,6 +401,8 @@ zmq_open(void **ctxp, void **sockp, int type, const char *spec, int dflt_bind,
 		return -1;
 	}
 	if (stream_endpoint(spec, dflt_bind, ep, eplen, &bind, err, errlen) == -1)
+		return -1;
+	if (tcp_host(ep, eplen, bind, &loopback, &ipv6, err, errlen) == -1)
 		return -1;
 	if ((ctx = zmq_ctx_new()) == NULL)
 		return zmq_fail(ep, "zmq_ctx_new", err, errlen);
@@ -192,9 +415,23 @@ zmq_open(void **ctxp, void **sockp, int type, const char *spec, int dflt_bind,
 	if (zmq_setsockopt(sock, type == ZMQ_PUSH ? ZMQ_SNDHWM : ZMQ_RCVHWM,
 	    &o->hwm, sizeof o->hwm) == -1 ||
 	    zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger) == -1 ||
+	    zmq_setsockopt(sock, ZMQ_IPV6, &ipv6, sizeof ipv6) == -1 ||
 	    (type == ZMQ_PUSH && o->timeout_ms > 0 && zmq_setsockopt(sock,
-	    ZMQ_SNDTIMEO, &o->timeout_ms, sizeof o->timeout_ms) == -1)) {
+	    ZMQ_SNDTIMEO, &o->timeout_ms, sizeof o->timeout_ms) == -1) ||
+	    (type == ZMQ_PULL && (zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxmsg,
+	    sizeof maxmsg) == -1 || zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN,
+	    ZAP_DOMAIN, strlen(ZAP_DOMAIN)) == -1))) {
 		zmq_fail(ep, "zmq_setsockopt", err, errlen);
+		goto fail;
+	}
+	if (zmq_security(sock, type, ep, loopback, o, allow, nallow, err,
+	    errlen) == -1)
+		goto fail;
+	/* The ZAP handler is there before the first connection. */
+	if (type == ZMQ_PULL && ((zs = zmq_socket(ctx, ZMQ_REP)) == NULL ||
+	    zmq_setsockopt(zs, ZMQ_LINGER, &zero, sizeof zero) == -1 ||
+	    zmq_bind(zs, ZAP_ENDPOINT) == -1)) {
+		zmq_fail(ep, "ZAP handler", err, errlen);
 		goto fail;
 	}
 	if ((bind ? zmq_bind(sock, ep) : zmq_connect(sock, ep)) == -1) {
@@ -210,9 +447,17 @@ zmq_open(void **ctxp, void **sockp, int type, const char *spec, int dflt_bind,
 	}
 	*ctxp = ctx;
 	*sockp = sock;
+	if (zap != NULL)
+		*zap = zs;
 	*name = estrdup(ep);
 	return 0;
 fail:
+	if (allow != NULL) {
+		free(*allow);
+		*allow = NULL;
+	}
+	if (zs != NULL)
+		zmq_close(zs);
 	zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero);
 	zmq_close(sock);
 	zmq_ctx_term(ctx);
@@ -221,8 +466,10 @@ fail:
 
 /* Close sock (if any) and terminate ctx, retrying on EINTR. */
 static void
-zmq_end(void *ctx, void *sock, void *mon)
+zmq_end(void *ctx, void *sock, void *mon, void *zap)
 {
+	if (zap != NULL)
+		zmq_close(zap);
 	if (mon != NULL)
 		zmq_close(mon);
 	if (sock != NULL)
@@ -231,6 +478,51 @@ zmq_end(void *ctx, void *sock, void *mon)
 		while (zmq_ctx_term(ctx) == -1 && errno == EINTR)
 			;
 }
+
+/* A PAIR socket *mon that gets sock's events (those in the mask). */
+static int
+monitor_open(void *ctx, void *sock, int events, void **mon, const char *name,
+    char *err, size_t errlen)
+{
+	static const char ep[] = "inproc://rl-stream-monitor";
+
+	if (zmq_socket_monitor(sock, ep, events) == -1 ||
+	    (*mon = zmq_socket(ctx, ZMQ_PAIR)) == NULL ||
+	    zmq_connect(*mon, ep) == -1)
+		return zmq_fail(name, "socket monitor", err, errlen);
+	return 0;
+}
+
+/* Read one monitor event: its id in *id (0 if malformed). */
+static int
+monitor_read(void *mon, const char *name, int *id, char *err, size_t errlen)
+{
+	uint16_t v;
+	zmq_msg_t m;
+	int more;
+	size_t len = sizeof more;
+
+	*id = 0;
+	zmq_msg_init(&m);
+	if (zmq_msg_recv(&m, mon, 0) == -1) {
+		zmq_msg_close(&m);
+		return zmq_fail(name, "monitor", err, errlen);
+	}
+	if (zmq_msg_size(&m) >= 6) {
+		memcpy(&v, zmq_msg_data(&m), sizeof v);
+		*id = v;
+	}
+	/* Drop the event's second frame (the endpoint). */
+	while (zmq_getsockopt(mon, ZMQ_RCVMORE, &more, &len) == 0 && more) {
+		if (zmq_msg_recv(&m, mon, 0) == -1)
+			break;
+	}
+	zmq_msg_close(&m);
+	return 0;
+}
+
+#define HANDSHAKE_FAILED (ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | \
+	ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
 
 // ---- sinks
 
@@ -314,6 +606,101 @@ file_flush(RecordSink *s, char *err, size_t errlen)
 	return -1;
 }
 
+/* Read the sink's monitor events that are there, or wait up to wait_ms
+ * for one; -1 (with a message) once a receiver refused its handshake
+ * and none accepted it. */
+static int
+zmq_events(RecordSink *s, long wait_ms, char *err, size_t errlen)
+{
+	zmq_pollitem_t it = { .socket = s->mon, .events = ZMQ_POLLIN };
+	int id, n;
+
+	while ((n = zmq_poll(&it, 1, wait_ms)) > 0) {
+		if (monitor_read(s->mon, s->name, &id, err, errlen) == -1)
+			return -1;
+		if (id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+			s->hs_ok++;
+		else if (id != 0)
+			s->hs_failed++;
+		wait_ms = 0;
+	}
+	if (n == -1 && errno == EINTR) {
+		snprintf(err, errlen, "%s: interrupted", s->name);
+		return -1;
+	}
+	if (s->hs_ok == 0 && s->hs_failed > 0) {
+		snprintf(err, errlen, "%s: the receiver refused the handshake "
+		    "(a wrong CURVE key, keys on one side only, or not a "
+		    "record receiver)", s->name);
+		errno = EACCES;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Send one message, waiting up to timeout_ms (<= 0: for ever) for room
+ * at the high-water mark, and watching for a receiver that refuses this
+ * sender. -1 with a message; errno EINTR when a signal came.
+ */
+static int
+zmq_put(RecordSink *s, const void *data, size_t len, int timeout_ms,
+    const char *what, char *err, size_t errlen)
+{
+	zmq_pollitem_t it[2];
+	double deadline = now_seconds() + timeout_ms / 1000.0, left;
+	int n;
+
+	for (;;) {
+		if (s->hs_ok == 0 && zmq_events(s, 0, err, errlen) == -1)
+			return -1;
+		if (zmq_send(s->sock, data, len, ZMQ_DONTWAIT) != -1)
+			return 0;
+		if (errno != EAGAIN)
+			break;
+		left = (deadline - now_seconds()) * 1000.0;
+		if (timeout_ms > 0 && left <= 0) {
+			snprintf(err, errlen, "%s: no receiver took %s in %g s",
+			    s->name, what, timeout_ms / 1000.0);
+			errno = EAGAIN;
+			return -1;
+		}
+		it[0] = (zmq_pollitem_t){ .socket = s->sock, .events = ZMQ_POLLOUT };
+		it[1] = (zmq_pollitem_t){ .socket = s->mon, .events = ZMQ_POLLIN };
+		n = zmq_poll(it, s->hs_ok == 0 ? 2 : 1, timeout_ms > 0 ?
+		    (long)left + 1 : -1);
+		if (n == -1)
+			break;
+	}
+	n = errno;
+	if (n == EINTR)
+		snprintf(err, errlen, "%s: interrupted", s->name);
+	else
+		zmq_fail(s->name, "zmq_send", err, errlen);
+	errno = n;
+	return -1;
+}
+
+/* Before closing: wait up to wait_ms for a receiver to accept this sender,
+ * so that one that refused it, or none at all, is reported. */
+static int
+zmq_accepted(RecordSink *s, int wait_ms, char *err, size_t errlen)
+{
+	double deadline = now_seconds() + wait_ms / 1000.0, left;
+
+	while (s->hs_ok == 0) {
+		left = (deadline - now_seconds()) * 1000.0;
+		if (left <= 0) {
+			snprintf(err, errlen, "%s: no receiver connected in "
+			    "%g s", s->name, wait_ms / 1000.0);
+			return -1;
+		}
+		if (zmq_events(s, (long)left + 1, err, errlen) == -1)
+			return -1;
+	}
+	return 0;
+}
+
 int
 sink_open(RecordSink **out, StreamKind kind, const char *where,
     const StreamOptions *opt, char *err, size_t errlen)
@@ -363,8 +750,15 @@ sink_open(RecordSink **out, StreamKind kind, const char *where,
 		break;
 	case STREAM_ZMQ:
 		if (zmq_open(&s->ctx, &s->sock, ZMQ_PUSH, where, 0, &s->opt,
-		    &s->name, err, errlen) == -1)
+		    &s->name, NULL, NULL, NULL, err, errlen) == -1)
 			goto fail;
+		/* Watch handshakes, to report a receiver that refuses us. */
+		if (monitor_open(s->ctx, s->sock, ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
+		    HANDSHAKE_FAILED, &s->mon, s->name, err, errlen) == -1) {
+			zmq_end(s->ctx, s->sock, s->mon, NULL);
+			s->ctx = s->sock = s->mon = NULL;
+			goto fail;
+		}
 		break;
 	default:
 		snprintf(err, errlen, "unknown stream kind %d", (int)kind);
@@ -424,18 +818,9 @@ sink_put(RecordSink *s, const Record *r, char *err, size_t errlen)
 		}
 		break;
 	case STREAM_ZMQ:
-		if (zmq_send(s->sock, s->sb.data, s->sb.size, 0) == -1) {
-			int e = errno;
-
-			if (e == EAGAIN)
-				snprintf(err, errlen, "%s: no receiver took a "
-				    "record in %g s", s->name,
-				    s->opt.timeout_ms / 1000.0);
-			else
-				zmq_fail(s->name, "zmq_send", err, errlen);
-			errno = e;
+		if (zmq_put(s, s->sb.data, s->sb.size, s->opt.timeout_ms,
+		    "a record", err, errlen) == -1)
 			return -1;
-		}
 		break;
 	}
 	s->count++;
@@ -501,20 +886,18 @@ sink_close(RecordSink *s, char *err, size_t errlen)
 		store_close(s->st);
 		break;
 	case STREAM_ZMQ:
-		/* The marker waits at most linger_ms for room at the HWM. */
+		/* The marker waits at most linger_ms for room at the HWM,
+		 * and for a receiver to have accepted this sender. */
 		t = s->opt.linger_ms;
-		if (zmq_setsockopt(s->sock, ZMQ_SNDTIMEO, &t, sizeof t) == -1)
-			rc = zmq_fail(s->name, "zmq_setsockopt", err, errlen);
-		else if (zmq_send(s->sock, "", 0, 0) == -1) {
-			if (errno == EAGAIN)
-				snprintf(err, errlen, "%s: no receiver took "
-				    "the end of the stream in %g s", s->name,
-				    t / 1000.0);
-			else
-				zmq_fail(s->name, "zmq_send", err, errlen);
-			rc = -1;
-		}
-		zmq_end(s->ctx, s->sock, NULL);
+		rc = zmq_put(s, "", 0, t, "the end of the stream", err,
+		    errlen);
+		if (rc == 0)
+			rc = zmq_accepted(s, t, err, errlen);
+		/* Undeliverable (refused, or interrupted): do not linger. */
+		t = 0;
+		if (rc == -1)
+			zmq_setsockopt(s->sock, ZMQ_LINGER, &t, sizeof t);
+		zmq_end(s->ctx, s->sock, s->mon, NULL);
 		break;
 	}
 	msgpack_sbuffer_destroy(&s->sb);
@@ -549,6 +932,182 @@ source_fail(RecordSource *s, char *err, size_t errlen, const char *fmt, ...)
 	return -1;
 }
 
+/*
+ * Answer one ZAP request (ZeroMQ RFC 27): admit a NULL-mechanism peer (the
+ * endpoint was allowed when it was opened) or a CURVE peer whose key is
+ * allowed, and give each admitted connection a user id, its index in
+ * s->peers, which its messages then carry. 0, -1 with a message, or -2
+ * once the context is ending.
+ */
+static int
+zap_serve(RecordSource *s, char *err, size_t errlen)
+{
+	enum { VERSION, REQID, DOMAIN, ADDRESS, ROUTING, MECH, CRED, NF };
+	zmq_msg_t f[NF], extra;
+	char addr[64], uid[32];
+	const char *status = "400", *text = "unknown key";
+	const CurveKey *key = NULL;
+	size_t i, n = 0, len;
+	int more = 1, ok = 0;
+	Peer *p;
+
+	for (i = 0; i < NF; i++)
+		zmq_msg_init(&f[i]);
+	while (more) {
+		zmq_msg_t *m = n < NF ? &f[n] : &extra;
+
+		if (m == &extra)
+			zmq_msg_init(&extra);
+		if (zmq_msg_recv(m, s->zap, 0) == -1) {
+			if (m == &extra)
+				zmq_msg_close(&extra);
+			if (errno == ETERM)
+				more = -2;
+			else
+				zmq_fail(s->name, "ZAP request", err, errlen);
+			break;
+		}
+		more = zmq_msg_more(m);
+		if (m == &extra)
+			zmq_msg_close(&extra);
+		n++;
+	}
+	if (more != 0)
+		goto out;
+	len = n > ADDRESS ? RL_MIN(zmq_msg_size(&f[ADDRESS]), sizeof addr - 1) : 0;
+	if (len > 0)
+		memcpy(addr, zmq_msg_data(&f[ADDRESS]), len);
+	addr[len] = '\0';
+	if (n > MECH && zmq_msg_size(&f[MECH]) == 4 &&
+	    memcmp(zmq_msg_data(&f[MECH]), "NULL", 4) == 0 && s->nallow == 0)
+		ok = 1;
+	else if (n > CRED && zmq_msg_size(&f[MECH]) == 5 &&
+	    memcmp(zmq_msg_data(&f[MECH]), "CURVE", 5) == 0 &&
+	    zmq_msg_size(&f[CRED]) == 32) {
+		for (i = 0; i < s->nallow && key == NULL; i++)
+			if (memcmp(s->allow[i].raw, zmq_msg_data(&f[CRED]), 32)
+			    == 0)
+				key = &s->allow[i];
+		ok = key != NULL;
+	}
+	if (ok) {
+		p = ecalloc(1, sizeof *p);
+		pthread_mutex_lock(&s->lock);
+		if (key == NULL)
+			snprintf(p->name, sizeof p->name, "sender %zu (%s)",
+			    s->npeers + 1, addr);
+		else
+			snprintf(p->name, sizeof p->name, "sender %zu (%s, "
+			    "key %s)", s->npeers + 1, addr, *key->name ?
+			    key->name : key->z85);
+		s->peers = erealloc(s->peers, (s->npeers + 1) * sizeof *s->peers);
+		s->peers[s->npeers] = p;
+		snprintf(uid, sizeof uid, "%zu", s->npeers++);
+		pthread_mutex_unlock(&s->lock);
+		status = "200";
+		text = "OK";
+	} else {
+		uid[0] = '\0';
+		if (++s->refused <= REFUSED_WARN_MAX)
+			warnx("%s: refused a sender at %s: its key is not "
+			    "among the allowed ones%s", s->name, addr,
+			    s->refused == REFUSED_WARN_MAX ? " (further "
+			    "refusals are not shown)" : "");
+	}
+	if (zmq_send(s->zap, "1.0", 3, ZMQ_SNDMORE) == -1 ||
+	    zmq_send(s->zap, n > REQID ? zmq_msg_data(&f[REQID]) : "",
+	    n > REQID ? zmq_msg_size(&f[REQID]) : 0, ZMQ_SNDMORE) == -1 ||
+	    zmq_send(s->zap, status, 3, ZMQ_SNDMORE) == -1 ||
+	    zmq_send(s->zap, text, strlen(text), ZMQ_SNDMORE) == -1 ||
+	    zmq_send(s->zap, uid, strlen(uid), ZMQ_SNDMORE) == -1 ||
+	    zmq_send(s->zap, "", 0, 0) == -1)
+		zmq_fail(s->name, "ZAP reply", err, errlen);
+	else
+		more = -1;
+out:
+	for (i = 0; i < NF; i++)
+		zmq_msg_close(&f[i]);
+	return more == -1 ? 0 : more == -2 ? -2 : -1;
+}
+
+/* The peer that sent s->zm, by the user id its ZAP reply gave it. */
+static Peer *
+msg_peer(RecordSource *s)
+{
+	const char *uid = zmq_msg_gets(&s->zm, "User-Id");
+	char *end;
+	unsigned long i;
+	Peer *p = &s->anon;
+
+	if (uid == NULL || *uid == '\0')
+		return p;
+	i = strtoul(uid, &end, 10);
+	pthread_mutex_lock(&s->lock);
+	if (*end == '\0' && i < s->npeers)
+		p = s->peers[i];
+	pthread_mutex_unlock(&s->lock);
+	return p;
+}
+
+/* The ZAP handler's thread: it answers until the context ends. */
+static void *
+zap_main(void *arg)
+{
+	RecordSource *s = arg;
+	char e[256];
+	int zero = 0, rc;
+
+	while ((rc = zap_serve(s, e, sizeof e)) == 0)
+		;
+	if (rc == -1)
+		warnx("%s", e);
+	zmq_setsockopt(s->zap, ZMQ_LINGER, &zero, sizeof zero);
+	zmq_close(s->zap);
+	return NULL;
+}
+
+/* Start the ZAP thread, with every signal blocked in it. */
+static int
+zap_start(RecordSource *s, char *err, size_t errlen)
+{
+	sigset_t all, old;
+	int rc;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&s->zap_thread, NULL, zap_main, s);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		snprintf(err, errlen, "%s: ZAP thread: %s", s->name,
+		    strerror(rc));
+		return -1;
+	}
+	s->zap_started = 1;
+	return 0;
+}
+
+/* Close the sockets, end the ZAP thread and the context. */
+static void
+zmq_source_end(RecordSource *s)
+{
+	size_t i;
+
+	if (s->mon != NULL)
+		zmq_close(s->mon);
+	if (s->sock != NULL)
+		zmq_close(s->sock);
+	if (s->zap_started) {
+		zmq_ctx_shutdown(s->ctx);
+		pthread_join(s->zap_thread, NULL);
+		s->zap = NULL;
+	}
+	zmq_end(s->ctx, NULL, NULL, s->zap);
+	for (i = 0; i < s->npeers; i++)
+		free(s->peers[i]);
+	free(s->peers);
+	free(s->allow);
+}
+
 int
 source_open(RecordSource **out, StreamKind kind, const char *where,
     const StreamOptions *opt, char *err, size_t errlen)
@@ -558,6 +1117,7 @@ source_open(RecordSource **out, StreamKind kind, const char *where,
 	opt_defaults(&s->opt, opt);
 	s->kind = kind;
 	s->state = 1;
+	pthread_mutex_init(&s->lock, NULL);
 	switch (kind) {
 	case STREAM_FILE:
 		if (is_std(where)) {
@@ -585,18 +1145,18 @@ source_open(RecordSource **out, StreamKind kind, const char *where,
 		break;
 	case STREAM_ZMQ:
 		if (zmq_open(&s->ctx, &s->sock, ZMQ_PULL, where, 1, &s->opt,
-		    &s->name, err, errlen) == -1)
+		    &s->name, &s->zap, &s->allow, &s->nallow, err,
+		    errlen) == -1)
 			goto fail;
+		snprintf(s->anon.name, sizeof s->anon.name, "a sender "
+		    "without a name");
 		/* Watch connections, to notice a sender that vanishes. */
-		if (zmq_socket_monitor(s->sock, "inproc://rl-stream-monitor",
-		    ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
-		    ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-		    ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) == -1 ||
-		    (s->mon = zmq_socket(s->ctx, ZMQ_PAIR)) == NULL ||
-		    zmq_connect(s->mon, "inproc://rl-stream-monitor") == -1) {
-			zmq_fail(s->name, "socket monitor", err, errlen);
+		if (monitor_open(s->ctx, s->sock, ZMQ_EVENT_DISCONNECTED |
+		    ZMQ_EVENT_HANDSHAKE_SUCCEEDED | HANDSHAKE_FAILED, &s->mon,
+		    s->name, err, errlen) == -1)
 			goto fail;
-		}
+		if (zap_start(s, err, errlen) == -1)
+			goto fail;
 		zmq_msg_init(&s->zm);
 		break;
 	default:
@@ -611,7 +1171,9 @@ fail:
 		if (s->own_fp)
 			fclose(s->fp);
 	}
-	zmq_end(s->ctx, s->sock, s->mon);
+	if (kind == STREAM_ZMQ)
+		zmq_source_end(s);
+	pthread_mutex_destroy(&s->lock);
 	free(s->name);
 	free(s);
 	return -1;
@@ -676,32 +1238,87 @@ file_next(RecordSource *s, Record *r, char *err, size_t errlen)
 static int
 monitor_event(RecordSource *s, char *err, size_t errlen)
 {
-	unsigned char ev[6];
-	uint16_t id;
-	zmq_msg_t m;
-	int more;
-	size_t len = sizeof more;
+	int id;
 
-	zmq_msg_init(&m);
-	if (zmq_msg_recv(&m, s->mon, 0) == -1) {
-		zmq_msg_close(&m);
-		return zmq_fail(s->name, "monitor", err, errlen);
-	}
-	if (zmq_msg_size(&m) >= sizeof ev) {
-		memcpy(ev, zmq_msg_data(&m), sizeof ev);
-		memcpy(&id, ev, sizeof id);
-		if (id == ZMQ_EVENT_DISCONNECTED)
-			s->gone++;
-		else
-			s->hs_failed++;
-	}
-	/* Drop the event's second frame (the endpoint). */
-	while (zmq_getsockopt(s->mon, ZMQ_RCVMORE, &more, &len) == 0 && more) {
-		if (zmq_msg_recv(&m, s->mon, 0) == -1)
-			break;
-	}
-	zmq_msg_close(&m);
+	if (monitor_read(s->mon, s->name, &id, err, errlen) == -1)
+		return -1;
+	if (id == ZMQ_EVENT_DISCONNECTED)
+		s->gone++;
+	else if (id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+		s->hs_ok++;
+	else if (id != 0)
+		s->hs_failed++;
 	return 0;
+}
+
+/*
+ * A bad frame from peer p: skipped with a warning, unless it is one more
+ * than bad_max: then the source fails. 0 or -1.
+ */
+static int
+bad_frame(RecordSource *s, const Peer *p, const char *why, char *err,
+    size_t errlen)
+{
+	if (++s->bad > s->opt.bad_max)
+		return source_fail(s, err, errlen, "%s: %s: %s; %ld bad "
+		    "frames, more than the %ld allowed", s->name, p->name, why,
+		    s->bad, s->opt.bad_max);
+	warnx("%s: %s: %s; skipped (bad frame %ld, at most %ld allowed)",
+	    s->name, p->name, why, s->bad, s->opt.bad_max);
+	return 0;
+}
+
+/* One message from the socket: 1 a record in r, 0 a marker or a bad
+ * frame skipped, 2 the last marker expected, -1 failed. */
+static int
+zmq_take(RecordSource *s, Record *r, char *err, size_t errlen)
+{
+	char e[300], why[400];
+	Peer *p;
+
+	if (zmq_msg_recv(&s->zm, s->sock, 0) == -1)
+		return source_fail(s, err, errlen, "%s: zmq_msg_recv: %s",
+		    s->name, zmq_strerror(errno));
+	p = msg_peer(s);
+	if (zmq_msg_size(&s->zm) == 0) {
+		if (p->ended)
+			return bad_frame(s, p, "a second end-of-stream marker",
+			    err, errlen);
+		if (p->records == 0)
+			return bad_frame(s, p, "an end-of-stream marker before "
+			    "any record", err, errlen);
+		p->ended = 1;
+		s->active--;
+		return ++s->ends >= s->opt.expect_ends ? 2 : 0;
+	}
+	if (p->ended)
+		return bad_frame(s, p, "a record after its end-of-stream "
+		    "marker", err, errlen);
+	if (record_decode(zmq_msg_data(&s->zm), zmq_msg_size(&s->zm), r, e,
+	    sizeof e) == -1) {
+		snprintf(why, sizeof why, "not a record (%s)", e);
+		return bad_frame(s, p, why, err, errlen);
+	}
+	if (p->records++ == 0)
+		s->active++;
+	return 1;
+}
+
+/* The name of a sender that sent records and no end-of-stream marker. */
+static const char *
+lost_peer(RecordSource *s)
+{
+	const char *name = s->anon.name;
+	size_t i;
+
+	pthread_mutex_lock(&s->lock);
+	for (i = 0; i < s->npeers; i++)
+		if (s->peers[i]->records > 0 && !s->peers[i]->ended) {
+			name = s->peers[i]->name;
+			break;
+		}
+	pthread_mutex_unlock(&s->lock);
+	return name;
 }
 
 static int
@@ -711,17 +1328,19 @@ zmq_next(RecordSource *s, Record *r, char *err, size_t errlen)
 	double deadline, left;
 	long wait;
 	char e[256];
-	int n;
+	int n, rc;
 
 	deadline = now_seconds() + s->opt.timeout_ms / 1000.0;
 	for (;;) {
-		/* Disconnections of peers that had completed their handshake
-		 * and sent no end-of-stream marker: senders that died. */
-		int lost = s->gone - s->hs_failed - s->ends;
+		/* No sender connected, and one that sent records has not
+		 * ended: it died (disconnections of connections that never
+		 * completed their handshake do not count). */
+		int connected = s->hs_ok - (s->gone - s->hs_failed);
+		int lost = connected <= 0 && s->active > 0;
 
 		left = (deadline - now_seconds()) * 1000.0;
 		wait = s->opt.timeout_ms < 0 ? -1 : left > 0 ? (long)left : 0;
-		if (lost > 0 && (wait < 0 || wait > DISCONNECT_GRACE_MS))
+		if (lost && (wait < 0 || wait > DISCONNECT_GRACE_MS))
 			wait = DISCONNECT_GRACE_MS;
 		it[0] = (zmq_pollitem_t){ .socket = s->sock, .events = ZMQ_POLLIN };
 		it[1] = (zmq_pollitem_t){ .socket = s->mon, .events = ZMQ_POLLIN };
@@ -736,32 +1355,21 @@ zmq_next(RecordSource *s, Record *r, char *err, size_t errlen)
 			    s->name, zmq_strerror(errno));
 		}
 		if (it[0].revents & ZMQ_POLLIN) {
-			if (zmq_msg_recv(&s->zm, s->sock, 0) == -1)
-				return source_fail(s, err, errlen, "%s: "
-				    "zmq_msg_recv: %s", s->name,
-				    zmq_strerror(errno));
-			if (zmq_msg_size(&s->zm) == 0) {
-				if (++s->ends >= s->opt.expect_ends)
-					return 0;
-				continue;
-			}
-			if (record_decode(zmq_msg_data(&s->zm),
-			    zmq_msg_size(&s->zm), r, e, sizeof e) == -1)
-				return source_fail(s, err, errlen, "%s: record "
-				    "%llu: %s", s->name,
-				    (unsigned long long)s->n, e);
-			return 1;
+			if ((rc = zmq_take(s, r, err, errlen)) != 0)
+				return rc == 2 ? 0 : rc;
+			continue;
 		}
 		if (it[1].revents & ZMQ_POLLIN) {
 			if (monitor_event(s, e, sizeof e) == -1)
 				return source_fail(s, err, errlen, "%s", e);
 			continue;
 		}
-		if (n == 0 && lost > 0)
-			return source_fail(s, err, errlen, "%s: a sender "
+		if (n == 0 && lost)
+			return source_fail(s, err, errlen, "%s: %s "
 			    "disconnected without ending its stream (%d of %d "
-			    "ended; %llu records received)", s->name, s->ends,
-			    s->opt.expect_ends, (unsigned long long)s->n);
+			    "senders ended; %llu records received)", s->name,
+			    lost_peer(s), s->ends, s->opt.expect_ends,
+			    (unsigned long long)s->n);
 		if (n == 0 && s->opt.timeout_ms >= 0 && now_seconds() >= deadline)
 			return source_fail(s, err, errlen, "no record from %s in "
 			    "%g s (%d of %d senders ended; %llu records "
@@ -868,9 +1476,10 @@ source_close(RecordSource *s)
 		break;
 	case STREAM_ZMQ:
 		zmq_msg_close(&s->zm);
-		zmq_end(s->ctx, s->sock, s->mon);
+		zmq_source_end(s);
 		break;
 	}
+	pthread_mutex_destroy(&s->lock);
 	free(s->msg);
 	free(s->name);
 	free(s);

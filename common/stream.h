@@ -7,6 +7,18 @@
  *   - ZeroMQ: one map per message, and an empty message as the
  *     end-of-stream marker each sender sends when it closes.
  *
+ * ZeroMQ peers and trust (rl-record(5) "Trust"): a receiving socket takes
+ * no message larger than any record (ZMQ_MAXMSGSIZE: libzmq drops the
+ * peer that sends one before buffering it). Every connection to a
+ * receiver goes through a ZAP handler run by the receiver itself, which
+ * names the peer (its address, and its key's name under CURVE) and, with
+ * CURVE, admits only the allowed keys. A frame from a peer that is not a
+ * valid record, an end-of-stream marker from a peer that sent no record
+ * or ended already, or a record after its marker, is a bad frame: it is
+ * skipped with a warning on stderr naming the peer, and the source fails
+ * only after bad_max of them. A TCP endpoint whose host is not a loopback
+ * address is refused without CURVE keys unless insecure is set.
+ *
  * A record is packed whole before any of it is written, so a sink never
  * writes part of one. A sink reports every failure (a full disk, a full
  * map it could not grow, a closed pipe) as -1 with a message; it never
@@ -49,7 +61,18 @@ typedef struct {
 	                     * (default 256) */
 	size_t mapsize;     /* LMDB sink: initial map size in bytes; it
 	                     * doubles when full (default 64 MiB) */
+	long bad_max;       /* ZeroMQ source: bad frames from peers skipped
+	                     * before it fails (default 10; -1: none) */
+	/* ZeroMQ CURVE (curve.h key files); all NULL: no encryption */
+	const char *key_file;   /* this end's secret key file */
+	const char *allow_file; /* source: the public keys of the senders
+	                         * it accepts (needed with key_file) */
+	const char *peer_file;  /* sink: the receiver's public key (needed
+	                         * with key_file) */
+	int insecure;       /* allow a non-loopback TCP endpoint without keys */
 } StreamOptions;            /* zero fields take the defaults */
+
+#define STREAM_BAD_MAX_DEFAULT 10
 
 /* Parse "file", "lmdb", "zmq" (for options); -1 if none. */
 int stream_kind_parse(const char *name, StreamKind *kind);
@@ -57,7 +80,8 @@ int stream_kind_parse(const char *name, StreamKind *kind);
 /*
  * The ZeroMQ endpoint convention, exposed for messages and tests.
  * spec: "N" means tcp://127.0.0.1:N; "host:N" means tcp://host:N; a
- * "scheme://..." endpoint is taken as is. A leading '@' binds, '>'
+ * "scheme://..." endpoint is taken as is. (A socket that binds a TCP
+ * host name binds the address it resolves to.) A leading '@' binds, '>'
  * connects; with neither, *bind is dflt_bind. Writes the endpoint to ep.
  * 0, or -1 with a message.
  */

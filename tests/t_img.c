@@ -1,14 +1,18 @@
 /* t_img: img.h on real files through libjpeg-turbo and libvips, and
- * PIL-exact resampling. */
+ * PIL-exact resampling; the pixel limit on a real decompression bomb.
+ * `t_img --png-bomb path w h` writes that bomb for the CLI tests. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <vips/vips.h>
+#include <zlib.h>
 
 #include "common/img.h"
 #include "common/jpeg.h"
+#include "common/util.h"
 #include "tests/check.h"
 #include "tests/helpers.h"
 
@@ -228,17 +232,152 @@ TEST(jpeg_cut)
 	CHECK(jpeg_sniff(buf, len) && !jpeg_sniff("\x89PNG", 4), "sniff");
 	for (int k = 1; k <= 9; k++) {
 		size_t cut = len * k / 10;
-		CHECK(jpeg_decode(buf, cut, 0, &px, &w, &h, &fw, &fh, err,
-		    sizeof err) < 0 && px == NULL, "cut at %zu of %zu loads",
+		CHECK(jpeg_decode(buf, cut, 0, IMG_MAX_PIXELS_DEFAULT, &px, &w,
+		    &h, &fw, &fh, err, sizeof err) < 0 && px == NULL,
+		    "cut at %zu of %zu loads",
 		    cut, len);
 		CHECK(strchr(err, '\n') == NULL && err[0], "one line: %s",
 		    err);
 	}
-	CHECK(jpeg_decode(buf, len - 2, 0, &px, &w, &h, &fw, &fh, err,
-	    sizeof err) < 0 && strstr(err, "Premature end"), "no EOI loads");
-	CHECK(jpeg_decode(buf, len, 0, &px, &w, &h, &fw, &fh, err,
+	CHECK(jpeg_decode(buf, len - 2, 0, IMG_MAX_PIXELS_DEFAULT, &px, &w,
+	    &h, &fw, &fh, err, sizeof err) < 0 && strstr(err, "Premature end"),
+	    "no EOI loads");
+	/* One pixel over the limit is refused from the header. */
+	CHECK(jpeg_decode(buf, len, 0, 64 * 48 - 1, &px, &w, &h, &fw, &fh, err,
+	    sizeof err) < 0 && px == NULL && strstr(err, "64 x 48 = 3072 "
+	    "pixels, over the limit of 3071"), "limit: %s", err);
+	CHECK(jpeg_decode(buf, len, 0, 64 * 48, &px, &w, &h, &fw, &fh, err,
 	    sizeof err) == 0 && w == 64 && h == 48, "%s", err);
 	free(px);
+}
+
+/* Deflate's bits, least significant first (RFC 1951 3.1.1). */
+typedef struct {
+	FILE *fp;
+	uint32_t acc;
+	int n;
+} Bits;
+
+static void
+put_bits(Bits *b, uint32_t v, int n)
+{
+	b->acc |= v << b->n;
+	for (b->n += n; b->n >= 8; b->n -= 8, b->acc >>= 8)
+		putc((int)(b->acc & 0xff), b->fp);
+}
+
+/* A Huffman code goes most significant bit first. */
+static void
+put_code(Bits *b, uint32_t code, int n)
+{
+	uint32_t r = 0;
+
+	for (int i = 0; i < n; i++)
+		r |= ((code >> i) & 1) << (n - 1 - i);
+	put_bits(b, r, n);
+}
+
+static void
+put_chunk(FILE *fp, const char *type, const uint8_t *d, uint32_t n)
+{
+	uint8_t len[4] = { n >> 24, n >> 16, n >> 8, n };
+	uint32_t crc = (uint32_t)crc32(crc32(0, (const Bytef *)type, 4), d, n);
+	uint8_t c[4] = { crc >> 24, crc >> 16, crc >> 8, crc };
+
+	fwrite(len, 1, 4, fp);
+	fwrite(type, 1, 4, fp);
+	if (n > 0)
+		fwrite(d, 1, n, fp);
+	fwrite(c, 1, 4, fp);
+}
+
+/*
+ * A valid w x h black 8-bit grey PNG, written without compressing its
+ * h (w + 1) zero bytes: one fixed-Huffman deflate block of a literal 0
+ * and copies of 258 bytes at distance 1 (13 bits per 258 pixels). A
+ * 30000 x 30000 one is 5.7 MB and takes milliseconds to write. 0 or -1.
+ */
+static int
+png_bomb(const char *path, uint32_t w, uint32_t h)
+{
+	uint64_t raw = (uint64_t)h * (w + 1), left = raw - 1;
+	uint32_t adler = (uint32_t)((raw % 65521) << 16 | 1);
+	char *z = NULL;
+	size_t zlen = 0;
+	FILE *mem = open_memstream(&z, &zlen), *fp;
+	Bits b = { mem, 0, 0 };
+	uint8_t ihdr[13] = { w >> 24, w >> 16, w >> 8, w, h >> 24, h >> 16,
+	    h >> 8, h, 8, 0, 0, 0, 0 };
+	uint8_t a[4] = { adler >> 24, adler >> 16, adler >> 8, adler };
+
+	if (mem == NULL)
+		return -1;
+	putc(0x78, mem);
+	putc(0x01, mem);
+	put_bits(&b, 1, 1);             /* BFINAL */
+	put_bits(&b, 1, 2);             /* fixed Huffman codes */
+	put_code(&b, 0x30, 8);          /* literal 0 */
+	for (; left >= 258; left -= 258) {
+		put_code(&b, 0xc5, 8);  /* length 258 (symbol 285) */
+		put_code(&b, 0, 5);     /* distance 1 */
+	}
+	for (; left > 0; left--)
+		put_code(&b, 0x30, 8);
+	put_code(&b, 0, 7);             /* end of block */
+	put_bits(&b, 0, 7);             /* to a byte boundary */
+	fwrite(a, 1, 4, mem);
+	fclose(mem);
+	if ((fp = fopen(path, "wb")) == NULL) {
+		free(z);
+		return -1;
+	}
+	fwrite("\x89PNG\r\n\x1a\n", 1, 8, fp);
+	put_chunk(fp, "IHDR", ihdr, sizeof ihdr);
+	put_chunk(fp, "IDAT", (const uint8_t *)z, (uint32_t)zlen);
+	put_chunk(fp, "IEND", NULL, 0);
+	free(z);
+	return fclose(fp) == 0 ? 0 : -1;
+}
+
+/* A 30000 x 30000 PNG is refused from its header, at once; the limit
+ * moves; a small bomb decodes to the right pixels (so the file is real). */
+TEST(pixel_limit)
+{
+	const char *t = getenv("TMP");
+	char path[4096];
+	Image im;
+	double t0;
+	int ok;
+
+	snprintf(path, sizeof path, "%s/bomb.png", t && *t ? t : "/tmp");
+	CHECK(png_bomb(path, 300, 200) == 0, "write %s", path);
+	CHECK(img_load(&im, path, 0, NULL, NULL, err, sizeof err) == 0 &&
+	    im.w == 300 && im.h == 200 && im.data[0] == 0 &&
+	    im.data[3 * 300 * 200 - 1] == 0, "small bomb: %s", err);
+	img_free(&im);
+	CHECK(png_bomb(path, 30000, 30000) == 0, "write %s", path);
+	t0 = now_seconds();
+	CHECK(img_load(&im, path, 0, NULL, NULL, err, sizeof err) == -1 &&
+	    im.data == NULL && strstr(err, "30000 x 30000 = 900000000 pixels, "
+	    "over the limit of 178956970"), "big bomb: %s", err);
+	CHECK(now_seconds() - t0 < 1, "took %g s", now_seconds() - t0);
+	unlink(path);
+
+	img_set_max_pixels(12 * 9 - 1);
+	CHECK(img_max_pixels() == 107, "limit %llu",
+	    (unsigned long long)img_max_pixels());
+	CHECK(img_load(&im, DATA "rgb12x9.png", 0, NULL, NULL, err,
+	    sizeof err) == -1 && strstr(err, "12 x 9 = 108 pixels"), "png: %s",
+	    err);
+	CHECK(img_load(&im, DATA "photo64x48.jpg", 0, NULL, NULL, err,
+	    sizeof err) == -1 && strstr(err, "64 x 48"), "jpeg: %s", err);
+	img_set_max_pixels(12 * 9);
+	ok = img_load(&im, DATA "rgb12x9.png", 0, NULL, NULL, err,
+	    sizeof err) == 0;
+	CHECK(ok, "at the limit: %s", err);
+	img_free(&im);
+	img_set_max_pixels(0);
+	CHECK(img_max_pixels() == IMG_MAX_PIXELS_DEFAULT, "default back");
 }
 
 TEST(short_side_rule)
@@ -335,7 +474,9 @@ TEST(png_and_montage)
 int
 main(int argc, char **argv)
 {
-	(void)argc;
+	if (argc == 5 && strcmp(argv[1], "--png-bomb") == 0)
+		return png_bomb(argv[2], (uint32_t)atol(argv[3]),
+		    (uint32_t)atol(argv[4])) == 0 ? 0 : 1;
 	if (img_start(argv[0], err, sizeof err) < 0) {
 		fprintf(stderr, "%s\n", err);
 		return 1;
@@ -347,6 +488,7 @@ main(int argc, char **argv)
 	RUN(refused);
 	RUN(jpeg_matches_libvips);
 	RUN(jpeg_cut);
+	RUN(pixel_limit);
 	RUN(short_side_rule);
 	RUN(resample_matches_pil);
 	RUN(resample_window);

@@ -5,6 +5,13 @@
  * the metadata entry and count, a crash between batches, a truncated
  * stream, a full device, a ZeroMQ source with no sender (a timeout), two
  * senders, and a sender that vanishes without its end-of-stream marker.
+ * Hostile peers: oversized, garbage and empty frames, a stray marker,
+ * too many bad frames, a wrong CURVE key; host names and the loopback
+ * rule.
+ *
+ * `t_stream --push endpoint frame...` is a hostile peer for the CLI
+ * tests: it connects a raw PUSH and sends each frame: "empty", "garbage",
+ * "big" (64 MiB) or "file:PATH" (the file's bytes as one frame).
  */
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -25,6 +32,7 @@
 #include <jansson.h>
 #include <zmq.h>
 
+#include "common/curve.h"
 #include "common/store.h"
 #include "common/stream.h"
 #include "tests/check.h"
@@ -419,6 +427,7 @@ typedef struct {
 	uint64_t first, n;
 	uint32_t p;
 	int delay_ms;           /* before connecting */
+	const StreamOptions *o; /* NULL: the defaults */
 	int rc;
 	char err[256];
 } Sender;
@@ -433,7 +442,7 @@ send_thread(void *arg)
 	if (a->delay_ms > 0)
 		nanosleep(&(struct timespec){ a->delay_ms / 1000,
 		    a->delay_ms % 1000 * 1000000L }, NULL);
-	if (sink_open(&k, STREAM_ZMQ, a->ep, NULL, a->err, sizeof a->err) == -1)
+	if (sink_open(&k, STREAM_ZMQ, a->ep, a->o, a->err, sizeof a->err) == -1)
 		return NULL;
 	if (put_range(k, a->first, a->n, a->p) == -1) {
 		sink_close(k, NULL, 0);
@@ -636,6 +645,231 @@ TEST(zmq_stray_connection)
 	source_close(s);
 }
 
+/* A raw PUSH connected to ep (">tcp://..."), for frames no sink sends. */
+static void *
+raw_push(void **ctx, const char *ep)
+{
+	void *push;
+	int linger = 5000;
+
+	*ctx = zmq_ctx_new();
+	push = zmq_socket(*ctx, ZMQ_PUSH);
+	CHECK(zmq_setsockopt(push, ZMQ_LINGER, &linger, sizeof linger) == 0 &&
+	    zmq_connect(push, ep + 1) == 0, "%s", zmq_strerror(errno));
+	return push;
+}
+
+static long
+rss_kb(void)
+{
+	FILE *fp = fopen("/proc/self/status", "r");
+	char line[256];
+	long kb = -1;
+
+	while (fp != NULL && fgets(line, sizeof line, fp) != NULL)
+		if (sscanf(line, "VmRSS: %ld", &kb) == 1)
+			break;
+	if (fp != NULL)
+		fclose(fp);
+	return kb;
+}
+
+/*
+ * A peer sends an end-of-stream marker before any record (a stray's
+ * attempt to end the stream), garbage, a record, its marker, and a record
+ * after it: the three bad frames are skipped and counted, and the stream
+ * ends cleanly with the other sender's marker.
+ * With one bad frame more than allowed the source fails, naming the peer.
+ */
+TEST(zmq_bad_frames)
+{
+	StreamOptions o = { .timeout_ms = 20000, .bad_max = 3,
+	    .expect_ends = 2 };
+	Record r = {0};
+	Sender a = { .first = 0, .n = 5, .p = 4, .delay_ms = 300 };
+	msgpack_sbuffer sb;
+	RecordSource *s;
+	pthread_t t;
+	void *ctx, *push;
+	uint64_t same, got;
+	char err[256], ep[256];
+	int rc;
+
+	if ((s = bound_source(&o, ep, sizeof ep)) == NULL)
+		return;
+	push = raw_push(&ctx, ep);
+	msgpack_sbuffer_init(&sb);
+	expected_bytes(&sb, 0, 1, 4);
+	CHECK(zmq_send(push, "", 0, 0) == 0 &&
+	    zmq_send(push, "\xc1garbage", 8, 0) == 8 &&
+	    zmq_send(push, sb.data, sb.size, 0) == (int)sb.size &&
+	    zmq_send(push, "", 0, 0) == 0 &&
+	    zmq_send(push, sb.data, sb.size, 0) == (int)sb.size, "send");
+	a.ep = ep;
+	pthread_create(&t, NULL, send_thread, &a);
+	/* The stray's one good record comes first, then the sender's 5. */
+	rc = source_next(s, &r, err, sizeof err);
+	CHECK(rc == 1, "stray's record: %d %s", rc, err);
+	record_free(&r);
+	CHECK(read_all(s, 0, 4, &same, &got, err, sizeof err) == 0, "%s", err);
+	pthread_join(t, NULL);
+	CHECK(got == 5 && same == 5 && a.rc == 0, "got %llu: %s",
+	    (unsigned long long)got, a.err);
+	source_close(s);
+	zmq_close(push);
+	zmq_ctx_term(ctx);
+
+	/* Four bad frames, one more than allowed. */
+	o.expect_ends = 1;
+	if ((s = bound_source(&o, ep, sizeof ep)) == NULL)
+		return;
+	push = raw_push(&ctx, ep);
+	for (int i = 0; i < 4; i++)
+		CHECK(zmq_send(push, "\x92\x01", 2, 0) == 2, "send");
+	rc = source_next(s, &(Record){0}, err, sizeof err);
+	CHECK(rc == -1 && strstr(err, "sender 1 (127.0.0.1): not a record") &&
+	    strstr(err, "4 bad frames, more than the 3 allowed"), "%d: %s", rc,
+	    err);
+	source_close(s);
+	zmq_close(push);
+	zmq_ctx_term(ctx);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+/*
+ * A 64 MiB frame, over any record, is dropped by libzmq from its header
+ * (ZMQ_MAXMSGSIZE) without being buffered; the sender's records after it
+ * still arrive. Its pages are never touched by the test, so the process
+ * would grow by 64 MiB only if the receiver buffered it.
+ */
+TEST(zmq_oversized)
+{
+	StreamOptions o = { .timeout_ms = 20000 };
+	Sender a = { .first = 0, .n = 5, .p = 4, .delay_ms = 500 };
+	size_t big = (size_t)64 << 20;
+	char *huge = calloc(1, big);
+	RecordSource *s;
+	pthread_t t;
+	void *ctx, *push;
+	uint64_t same, got;
+	char err[256], ep[256];
+	long rss0 = rss_kb();
+	zmq_msg_t m;
+
+	if ((s = bound_source(&o, ep, sizeof ep)) == NULL)
+		return;
+	push = raw_push(&ctx, ep);
+	zmq_msg_init_data(&m, huge, big, NULL, NULL);
+	CHECK(zmq_msg_send(&m, push, 0) == (int)big, "send");
+	a.ep = ep;
+	pthread_create(&t, NULL, send_thread, &a);
+	CHECK(read_all(s, 0, 4, &same, &got, err, sizeof err) == 0, "%s", err);
+	pthread_join(t, NULL);
+	CHECK(got == 5 && same == 5, "got %llu", (unsigned long long)got);
+	CHECK(rss_kb() - rss0 < 32 * 1024, "grew by %ld kB", rss_kb() - rss0);
+	source_close(s);
+	zmq_close(push);
+	zmq_ctx_term(ctx);
+	free(huge);
+}
+
+/*
+ * CURVE: a source with its key and an allowed list takes a sender of an
+ * allowed key; a sender of another key, and one without keys, are refused
+ * at the handshake, and each sink says so at once instead of waiting.
+ */
+TEST(zmq_curve)
+{
+	StreamOptions so = { .timeout_ms = 20000 }, good = { 0 }, bad = { 0 },
+	    none = { .linger_ms = 20000 };
+	Sender a = { .first = 0, .n = 7, .p = 5, .o = &good };
+	RecordSource *s;
+	RecordSink *k;
+	pthread_t t;
+	uint64_t same, got;
+	char err[256], ep[256], base[600], f[5][600];
+	struct stat st;
+	double t0;
+
+	if (!curve_available()) {
+		printf("# no CURVE in this libzmq: skipped\n");
+		return;
+	}
+	snprintf(base, sizeof base, "%s", tmp("trainer"));
+	CHECK(curve_keygen(base, NULL, err, sizeof err) == 0, "%s", err);
+	CHECK(curve_keygen(tmp("s1"), "sampler-1", err, sizeof err) == 0,
+	    "%s", err);
+	CHECK(curve_keygen(tmp("s2"), NULL, err, sizeof err) == 0, "%s", err);
+	CHECK(curve_keygen(tmp("s1"), NULL, err, sizeof err) == -1 &&
+	    strstr(err, "exists"), "overwrote: %s", err);
+	CHECK(stat(tmp("s1.key"), &st) == 0 && (st.st_mode & 0777) == 0600,
+	    "mode %o", (unsigned)st.st_mode);
+	/* tmp() has 4 buffers: keep the 5 names apart. */
+	snprintf(f[0], sizeof f[0], "%s", tmp("trainer.key"));
+	snprintf(f[1], sizeof f[1], "%s", tmp("trainer.pub"));
+	snprintf(f[2], sizeof f[2], "%s", tmp("s1.key"));
+	snprintf(f[3], sizeof f[3], "%s", tmp("s1.pub"));
+	snprintf(f[4], sizeof f[4], "%s", tmp("s2.key"));
+	so.key_file = f[0];
+	so.allow_file = f[3];
+	good.key_file = f[2];
+	good.peer_file = f[1];
+	bad.key_file = f[4];
+	bad.peer_file = f[1];
+	if ((s = bound_source(&so, ep, sizeof ep)) == NULL)
+		return;
+
+	t0 = now_seconds();
+	CHECK(sink_open(&k, STREAM_ZMQ, ep, &bad, err, sizeof err) == 0, "%s",
+	    err);
+	CHECK(put_range(k, 0, 3, 5) == 0, "put");
+	CHECK(sink_close(k, err, sizeof err) == -1 && strstr(err, "refused"),
+	    "wrong key: %s", err);
+	CHECK(sink_open(&k, STREAM_ZMQ, ep, &none, err, sizeof err) == 0, "%s",
+	    err);
+	CHECK(sink_close(k, err, sizeof err) == -1 && strstr(err, "refused"),
+	    "no key: %s", err);
+	CHECK(now_seconds() - t0 < 10, "took %g s", now_seconds() - t0);
+
+	a.ep = ep;
+	pthread_create(&t, NULL, send_thread, &a);
+	CHECK(read_all(s, 0, 5, &same, &got, err, sizeof err) == 0, "%s", err);
+	pthread_join(t, NULL);
+	CHECK(got == 7 && same == 7 && a.rc == 0, "got %llu: %s",
+	    (unsigned long long)got, a.err);
+	source_close(s);
+
+	/* Half-configured keys are refused when opened. */
+	so.allow_file = NULL;
+	CHECK(source_open(&s, STREAM_ZMQ, "@tcp://127.0.0.1:*", &so, err,
+	    sizeof err) == -1 && strstr(err, "allowed"), "%s", err);
+	chmod(f[2], 0644);
+	CHECK(sink_open(&k, STREAM_ZMQ, ep, &good, err, sizeof err) == -1 &&
+	    strstr(err, "chmod 600"), "%s", err);
+}
+
+/* A host name binds to its address; a non-loopback address needs keys
+ * or insecure. */
+TEST(zmq_hosts)
+{
+	StreamOptions o = { .timeout_ms = 100 }, in = { .insecure = 1 };
+	RecordSource *s;
+	char err[256];
+
+	CHECK(source_open(&s, STREAM_ZMQ, "@localhost:*", &o, err,
+	    sizeof err) == 0 && strncmp(source_name(s), "tcp://127.0.0.1:",
+	    16) == 0, "localhost: %s", err);
+	source_close(s);
+	CHECK(source_open(&s, STREAM_ZMQ, "@tcp://*:*", &o, err,
+	    sizeof err) == -1 && strstr(err, "not a loopback address"), "%s",
+	    err);
+	CHECK(source_open(&s, STREAM_ZMQ, "@tcp://*:*", &in, err,
+	    sizeof err) == 0, "--insecure: %s", err);
+	source_close(s);
+	CHECK(source_open(&s, STREAM_ZMQ, "@nohost.invalid:5555", &o, err,
+	    sizeof err) == -1 && strstr(err, "nohost.invalid"), "%s", err);
+}
+
 TEST(endpoints)
 {
 	char ep[128], err[128];
@@ -656,9 +890,54 @@ TEST(endpoints)
 	    err, sizeof err) == -1, "bad endpoints accepted");
 }
 
-int
-main(void)
+static void
+free_frame(void *data, void *hint)
 {
+	(void)hint;
+	free(data);
+}
+
+static int
+push_frames(int argc, char **argv)
+{
+	void *ctx = zmq_ctx_new(), *push = zmq_socket(ctx, ZMQ_PUSH);
+	int linger = 10000, rc = 0;
+	size_t big = (size_t)64 << 20, len;
+	char *data;
+	zmq_msg_t m;
+
+	if (zmq_setsockopt(push, ZMQ_LINGER, &linger, sizeof linger) == -1 ||
+	    zmq_connect(push, argv[0]) == -1) {
+		fprintf(stderr, "%s: %s\n", argv[0], zmq_strerror(errno));
+		return 1;
+	}
+	for (int i = 1; i < argc && rc == 0; i++) {
+		if (strcmp(argv[i], "empty") == 0)
+			rc = zmq_send(push, "", 0, 0);
+		else if (strcmp(argv[i], "garbage") == 0)
+			rc = zmq_send(push, "\x85\xa7version\x01\xff", 11, 0);
+		else if (strcmp(argv[i], "big") == 0) {
+			zmq_msg_init_data(&m, calloc(1, big), big, free_frame,
+			    NULL);
+			rc = zmq_msg_send(&m, push, 0);
+		} else if (strncmp(argv[i], "file:", 5) == 0 &&
+		    (data = slurp(argv[i] + 5, &len)) != NULL) {
+			rc = zmq_send(push, data, len, 0);
+			free(data);
+		} else
+			rc = -1;
+		rc = rc == -1 ? -1 : 0;
+	}
+	zmq_close(push);
+	zmq_ctx_term(ctx);
+	return rc == 0 ? 0 : 1;
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc >= 3 && strcmp(argv[1], "--push") == 0)
+		return push_frames(argc - 2, argv + 2);
 	th_scratch_dir(tmpdir, sizeof tmpdir, "t_stream");
 	RUN(file_round_trip);
 	RUN(file_truncated);
@@ -674,6 +953,10 @@ main(void)
 	RUN(zmq_no_receiver);
 	RUN(zmq_dead_sender);
 	RUN(zmq_stray_connection);
+	RUN(zmq_bad_frames);
+	RUN(zmq_oversized);
+	RUN(zmq_curve);
+	RUN(zmq_hosts);
 	RUN(endpoints);
 	return check_summary();
 }

@@ -7,6 +7,7 @@
 #include <err.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +19,10 @@
 static const char usage_line[] =
     "usage: rl-cat [-cfhlmVv] [-i lmdb-dir | -z endpoint] "
     "[-n senders] [-t seconds]\n"
-    "              [-o lmdb-dir | -Z endpoint] [file ...]\n";
+    "              [-o lmdb-dir | -Z endpoint] [--allow file] "
+    "[--bad-records n]\n"
+    "              [--insecure] [--key file] [--peer-key file] "
+    "[file ...]\n";
 
 static const char options_text[] =
     "  file           a record stream; none or - is stdin\n"
@@ -41,7 +45,18 @@ static const char options_text[] =
     "  -Z, --to-zmq endpoint  send the records to a ZeroMQ PULL "
     "(connects)\n"
     "  -z, --zmq endpoint     receive records on a ZeroMQ PULL "
-    "(binds)\n";
+    "(binds)\n"
+    "  --allow file   with -z and --key: the senders' public keys "
+    "accepted\n"
+    "  --bad-records n    with -z: bad frames from senders skipped "
+    "before failing (10)\n"
+    "  --insecure     allow a non-loopback endpoint without CURVE "
+    "keys\n"
+    "  --key file     this end's CURVE secret key (rl-keygen)\n"
+    "  --peer-key file    with -Z and --key: the receiver's public "
+    "key\n";
+
+enum { O_ALLOW = 256, O_BAD, O_INSECURE, O_KEY, O_PEER_KEY };
 
 static volatile sig_atomic_t stop;
 
@@ -97,6 +112,11 @@ main(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "to-zmq", required_argument, NULL, 'Z' },
 		{ "zmq", required_argument, NULL, 'z' },
+		{ "allow", required_argument, NULL, O_ALLOW },
+		{ "bad-records", required_argument, NULL, O_BAD },
+		{ "insecure", no_argument, NULL, O_INSECURE },
+		{ "key", required_argument, NULL, O_KEY },
+		{ "peer-key", required_argument, NULL, O_PEER_KEY },
 		{ NULL, 0, NULL, 0 }
 	};
 	StreamOptions o = {0};
@@ -138,6 +158,16 @@ main(int argc, char **argv)
 		case 'v': verbose = 1; break;
 		case 'Z': okind = STREAM_ZMQ; out = optarg; break;
 		case 'z': ikind = STREAM_ZMQ; in = optarg; break;
+		case O_ALLOW: o.allow_file = optarg; break;
+		case O_BAD:
+			o.bad_max = (long)estrtonum(optarg, 0, LONG_MAX - 1,
+			    "--bad-records");
+			if (o.bad_max == 0)
+				o.bad_max = -1;
+			break;
+		case O_INSECURE: o.insecure = 1; break;
+		case O_KEY: o.key_file = optarg; break;
+		case O_PEER_KEY: o.peer_file = optarg; break;
 		default:
 			rl_usage(usage_line);
 		}
@@ -152,6 +182,10 @@ main(int argc, char **argv)
 		    STREAM_LMDB ? "-i" : "-z");
 	if (showmeta && ikind != STREAM_LMDB)
 		errx(RL_EXIT_USAGE, "-m needs -i lmdb-dir");
+	if ((o.key_file || o.allow_file || o.peer_file || o.insecure ||
+	    o.bad_max) && ikind != STREAM_ZMQ && okind != STREAM_ZMQ)
+		errx(RL_EXIT_USAGE, "--allow, --bad-records, --insecure, --key "
+		    "and --peer-key are for -z and -Z");
 	if (nmodes == 0)
 		rl_refuse_tty_stdout(force);
 	files = argc > 0 ? argv : stdin_only;

@@ -30,8 +30,9 @@
 static const char usage_line[] =
     "usage: rl-extract [-hVv] [-a arch] [-b batch] [-j threads] [-L layers] "
     "[-o dir]\n"
-    "                  [-P preset] [-p prefix] [-r root] [--resize n] "
-    "[--size n]\n"
+    "                  [-P preset] [-p prefix] [-r root] [--max-pixels n] "
+    "[--resize n]\n"
+    "                  [--size n]\n"
     "                  -m model | --random-init seed [list]\n";
 
 static const char options_text[] =
@@ -60,13 +61,15 @@ static const char options_text[] =
     "                      directory)\n"
     "  -V, --version       print the version and exit\n"
     "  -v, --verbose       progress and timing on stderr\n"
+    "  --max-pixels n      refuse images of more pixels (default "
+    "178956970)\n"
     "  --random-init seed  a randomly initialised network instead of "
     "-m\n"
     "  --resize n          shorter side after the first resize "
     "(default 256)\n"
     "  --size n            network input side (default 224)\n";
 
-enum { OPT_RANDOM = 256, OPT_RESIZE, OPT_SIZE };
+enum { OPT_RANDOM = 256, OPT_RESIZE, OPT_SIZE, OPT_MAX_PIXELS };
 
 /* The files being written, for the signal handler to remove. */
 static ExtractOutputs *volatile sig_outputs;
@@ -128,6 +131,7 @@ parse_options(Opts *o, int argc, char *argv[])
 		{"random-init", required_argument, NULL, OPT_RANDOM},
 		{"resize", required_argument, NULL, OPT_RESIZE},
 		{"size", required_argument, NULL, OPT_SIZE},
+		{"max-pixels", required_argument, NULL, OPT_MAX_PIXELS},
 		{NULL, 0, NULL, 0},
 	};
 	ResNetConfig cfg;
@@ -198,6 +202,10 @@ parse_options(Opts *o, int argc, char *argv[])
 			break;
 		case OPT_SIZE:
 			o->ps.size = (int)estrtonum(optarg, 1, 65536, "size");
+			break;
+		case OPT_MAX_PIXELS:
+			img_set_max_pixels((uint64_t)estrtonum(optarg, 1,
+			    INT64_MAX, "--max-pixels"));
 			break;
 		default:
 			rl_usage(usage_line);

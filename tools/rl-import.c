@@ -102,14 +102,27 @@ fashion_split(const char *dir, const char *prefix, const char *out,
 	mkdir_or_die(path);
 	Progress prog;
 	progress_init(&prog, split, verbose);
+	/* The first write error stops the others (a full disk): one line. */
+	char first[1024] = "";
+	int failed = 0;
 	#pragma omp parallel for schedule(dynamic, 256) reduction(+:bad)
 	for (size_t i = 0; i < n; i++) {
 		char p[4096], e[1024];
+		int f;
+		#pragma omp atomic read
+		f = failed;
+		if (f)
+			continue;
 		snprintf(p, sizeof p, "%s/%s/%05zu.png", out, split, i);
 		if (img_save_png(p, im.data + i * w * h, w, h, 1, e,
 		    sizeof e) < 0) {
 			#pragma omp critical
-			warnx("%s", e);
+			{
+				if (!first[0])
+					snprintf(first, sizeof first, "%s", e);
+				#pragma omp atomic write
+				failed = 1;
+			}
 			bad++;
 		}
 		if (i % 1024 == 0 && prog.on) {
@@ -119,8 +132,7 @@ fashion_split(const char *dir, const char *prefix, const char *out,
 	}
 	progress_end(&prog, n, n, NULL);
 	if (bad)
-		errx(RL_EXIT_FAIL, "%zu images of %s could not be written",
-		    bad, split);
+		errx(RL_EXIT_FAIL, "%s", first);
 
 	/* The list last, atomically: it exists only when complete. */
 	snprintf(path, sizeof path, "%s/%s.txt", out, split);

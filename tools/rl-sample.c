@@ -41,6 +41,8 @@ static const char usage_line[] =
     "[--patch n]\n"
     "                 [--pixels min-max] [--preview png] [--resize n] "
     "[--root dir]\n"
+    "                 [--insecure] [--key file] [--max-pixels n] "
+    "[--peer-key file]\n"
     "                 [file ...]\n";
 
 static const char options_text[] =
@@ -69,7 +71,12 @@ static const char options_text[] =
     "  --preview png write a picture of the first grids\n"
     "  --resize n    resize so the shorter side is n\n"
     "  --root dir    relative list paths are under dir (default: the\n"
-    "                list file's directory)\n";
+    "                list file's directory)\n"
+    "  --insecure    allow a non-loopback -z endpoint without CURVE keys\n"
+    "  --key file    with -z: this sampler's CURVE secret key "
+    "(rl-keygen)\n"
+    "  --max-pixels n  skip images of more pixels (default 178956970)\n"
+    "  --peer-key file with -z and --key: the trainer's public key\n";
 
 // ----------------------------------------------------------------------------
 // The sampling: images decoded and cut on an in-order pool of threads
@@ -243,11 +250,13 @@ parse_pixels(const char *s, GridGeometry *g)
 
 
 enum { OPT_CHROMA = 256, OPT_CROP, OPT_DOWN, OPT_EXACT, OPT_GAP, OPT_GRAY,
-    OPT_JITTER, OPT_PATCH, OPT_PIXELS, OPT_PREVIEW, OPT_RESIZE, OPT_ROOT };
+    OPT_JITTER, OPT_PATCH, OPT_PIXELS, OPT_PREVIEW, OPT_RESIZE, OPT_ROOT,
+    OPT_INSECURE, OPT_KEY, OPT_MAX_PIXELS, OPT_PEER_KEY };
 
 typedef struct {
 	GridConfig cfg;
 	const char *lmdb, *zep, *listfile, *preview, *root;
+	StreamOptions zopt;     /* -z: keys, --insecure */
 	int force, verbose, threads, K, exact;
 	uint64_t seed;
 } Opts;
@@ -265,6 +274,10 @@ config_grid(Opts *o, const char *preset, const GridGeometry *geo,
 		warnx("-o and -z are exclusive");
 		rl_usage(usage_line);
 	}
+	if (!o->zep && (o->zopt.key_file || o->zopt.peer_file ||
+	    o->zopt.insecure))
+		errx(RL_EXIT_USAGE, "--insecure, --key and --peer-key are "
+		    "for -z");
 	if (geo->resize && geo->area_max) {
 		warnx("--resize and --pixels are exclusive");
 		rl_usage(usage_line);
@@ -304,6 +317,10 @@ parse_options(Opts *o, int argc, char **argv)
 		{ "preview", required_argument, NULL, OPT_PREVIEW },
 		{ "resize", required_argument, NULL, OPT_RESIZE },
 		{ "root", required_argument, NULL, OPT_ROOT },
+		{ "insecure", no_argument, NULL, OPT_INSECURE },
+		{ "key", required_argument, NULL, OPT_KEY },
+		{ "max-pixels", required_argument, NULL, OPT_MAX_PIXELS },
+		{ "peer-key", required_argument, NULL, OPT_PEER_KEY },
 		{ NULL, 0, NULL, 0 }
 	};
 	GridGeometry geo = {0};
@@ -359,6 +376,13 @@ parse_options(Opts *o, int argc, char **argv)
 			    "--resize");
 			break;
 		case OPT_ROOT: o->root = optarg; break;
+		case OPT_INSECURE: o->zopt.insecure = 1; break;
+		case OPT_KEY: o->zopt.key_file = optarg; break;
+		case OPT_MAX_PIXELS:
+			img_set_max_pixels((uint64_t)estrtonum(optarg, 1,
+			    INT64_MAX, "--max-pixels"));
+			break;
+		case OPT_PEER_KEY: o->zopt.peer_file = optarg; break;
 		default: rl_usage(usage_line);
 		}
 	}
@@ -393,7 +417,7 @@ open_sink(const Opts *o, size_t n)
 	char err[1024], *meta;
 
 	if (sink_open(&sink, kind, o->lmdb ? o->lmdb : o->zep ? o->zep : "-",
-	    NULL, err, sizeof err) < 0)
+	    &o->zopt, err, sizeof err) < 0)
 		errx(RL_EXIT_FAIL, "%s", err);
 	meta = meta_json(&o->cfg, o->seed, o->K, o->exact, n);
 	if (sink_set_meta(sink, meta, err, sizeof err) < 0)

@@ -44,7 +44,9 @@ static const char usage_line[] =
     "[--neck-wd f]\n"
     "                [--plot run-dir] [--resume] [--shuffle n] "
     "[--warmup n] [--warmup-ratio f]\n"
-    "                [--wd f] [--width n] [file]\n";
+    "                [--wd f] [--width n] [--allow file] [--bad-records n] "
+    "[--insecure]\n"
+    "                [--key file] [file]\n";
 
 static const char options_text[] =
     "  file              a record stream (default: stdin)\n"
@@ -92,13 +94,22 @@ static const char options_text[] =
     "  --warmup n        warmup epochs (5)\n"
     "  --warmup-ratio f  lr factor at the start of warmup (0.1)\n"
     "  --wd f            backbone weight decay (1e-4)\n"
-    "  --width n         backbone base width (64)\n";
+    "  --width n         backbone base width (64)\n"
+    "  --allow file      with -z and --key: the samplers' public keys "
+    "accepted\n"
+    "  --bad-records n   with -z: bad frames from samplers skipped "
+    "before failing (10)\n"
+    "  --insecure        allow a non-loopback -z endpoint without CURVE "
+    "keys\n"
+    "  --key file        with -z: the trainer's CURVE secret key "
+    "(rl-keygen)\n";
 
 enum {
 	O_CHANCE = 256, O_CKPT_EPOCHS, O_CKPT_EVERY, O_DROPOUT, O_EPOCHS,
 	O_GAMMA, O_IPE, O_KEEP, O_LOG_EVERY, O_LR, O_MAX_GRAD, O_MAX_STEPS,
 	O_MILESTONES, O_MMSELFSUP, O_MOMENTUM, O_NECK_DIM, O_NECK_WD, O_PLOT,
-	O_RESUME, O_SHUFFLE, O_WARMUP, O_WARMUP_RATIO, O_WD, O_WIDTH
+	O_RESUME, O_SHUFFLE, O_WARMUP, O_WARMUP_RATIO, O_WD, O_WIDTH,
+	O_ALLOW, O_BAD, O_INSECURE, O_KEY
 };
 
 static const struct option longopts[] = {
@@ -137,6 +148,10 @@ static const struct option longopts[] = {
 	{ "warmup-ratio", required_argument, NULL, O_WARMUP_RATIO },
 	{ "wd", required_argument, NULL, O_WD },
 	{ "width", required_argument, NULL, O_WIDTH },
+	{ "allow", required_argument, NULL, O_ALLOW },
+	{ "bad-records", required_argument, NULL, O_BAD },
+	{ "insecure", no_argument, NULL, O_INSECURE },
+	{ "key", required_argument, NULL, O_KEY },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -149,6 +164,7 @@ typedef struct {
 	uint64_t ipe;                /* --iters-per-epoch, 0 if not given */
 	double max_grad_norm;
 	size_t shuffle;
+	StreamOptions zopt;          /* -z: keys, --insecure, --bad-records */
 } Opts;
 
 /* Configuration options as given, applied over the defaults or over a
@@ -345,6 +361,21 @@ parse(int argc, char **argv, Opts *o, Given *given, int *ngiven,
 			o->shuffle = (size_t)estrtonum(optarg, 0, 1 << 24,
 			    "shuffle buffer");
 			break;
+		case O_ALLOW:
+			o->zopt.allow_file = optarg;
+			break;
+		case O_BAD:
+			o->zopt.bad_max = (long)estrtonum(optarg, 0, 1L << 40,
+			    "bad records");
+			if (o->zopt.bad_max == 0)
+				o->zopt.bad_max = -1;
+			break;
+		case O_INSECURE:
+			o->zopt.insecure = 1;
+			break;
+		case O_KEY:
+			o->zopt.key_file = optarg;
+			break;
 		default:
 			/* check the value now, apply it later */
 			if (!apply(&probe, ch, optarg))
@@ -361,6 +392,10 @@ parse(int argc, char **argv, Opts *o, Given *given, int *ngiven,
 		warnx("no run directory (-o)");
 		rl_usage(usage_line);
 	}
+	if (!o->zmq && (o->zopt.key_file || o->zopt.allow_file ||
+	    o->zopt.insecure || o->zopt.bad_max))
+		errx(RL_EXIT_USAGE, "--allow, --bad-records, --insecure and "
+		    "--key are for -z");
 	if (o->lmdb && o->ipe)
 		errx(RL_EXIT_USAGE, "--iters-per-epoch is for streams: an "
 		    "LMDB's epoch is its size");
@@ -445,6 +480,7 @@ main(int argc, char **argv)
 
 	/* the input */
 	memset(&fc, 0, sizeof(fc));
+	fc.sopt = o.zopt;
 	fc.kind = o.lmdb ? STREAM_LMDB : o.zmq ? STREAM_ZMQ : STREAM_FILE;
 	fc.where = o.lmdb ? o.lmdb : o.zmq ? o.zmq : o.file;
 	fc.sopt.expect_ends = o.senders;

@@ -8,7 +8,8 @@ REC=tests/data/grid10.rec
 expect help 0 "$CAT" -h
 grep -q '^usage: rl-cat ' "$TMP/out" && ok help-stdout || nok help-stdout
 # The usage line is the man page's SYNOPSIS.
-u=$(sed -n '1,2p' "$TMP/out" | sed 's/^usage: //' | tr -s ' \t\n' '   ' | sed 's/ *$//')
+u=$(awk '/^usage:/ || /^        / { print; next } { exit }' "$TMP/out" |
+	sed 's/^usage: //' | tr -s ' \t\n' '   ' | sed 's/^ *//;s/ *$//')
 m=$(MANWIDTH=200 mandoc -Tascii man/rl-cat.1 | col -b | sed -n '/^SYNOPSIS/,/^DESCRIPTION/p' |
 	sed '1d;$d' | tr -s ' \t\n' '   ' | sed 's/^ *//;s/ *$//')
 [ "$u" = "$m" ] && ok synopsis || { nok synopsis; echo "  -h:  $u" >&2; echo "  man: $m" >&2; }
