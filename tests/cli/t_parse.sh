@@ -1,0 +1,43 @@
+#!/bin/sh
+# Hostile files the parsers must refuse with one line naming the file: an
+# .npy whose shape product overflows, a truncated LMDB, a checkpoint whose
+# header claims huge tensors, list files with bad lines.
+. tests/cli/lib.sh
+D=tests/data/svm
+
+# A 144-byte .npy of shape (20, 2^62) float32 and no data: 20 * 2^62
+# wraps to 0 in 64 bits, so an unchecked product matches the empty data.
+bignpy() {
+	h="{'descr': '<f4', 'fortran_order': False, 'shape': (20, 4611686018427387904), }"
+	{ printf '\223NUMPY\001\000\206\000%s' "$h"
+	  n=$((133 - ${#h})); while [ $n -gt 0 ]; do printf ' '; n=$((n - 1)); done
+	  printf '\n'; } >"$1"
+}
+bignpy "$TMP/big.npy"
+[ "$(wc -c <"$TMP/big.npy")" -eq 144 ] && ok npy-144-bytes || nok npy-144-bytes
+expect npy-svm 1 "$BIN/rl-svm" "$TMP/big.npy" "$D/try.npy" "$D/tex.npy" \
+    "$D/tey.npy"
+stderr_has npy-svm-msg "big.npy: the header's shape is too large"
+[ "$(wc -l <"$TMP/err")" -eq 1 ] && ok npy-svm-one-line || nok npy-svm-one-line
+expect npy-linear 1 "$BIN/rl-linear" "$TMP/big.npy" "$D/try.npy" \
+    "$D/tex.npy" "$D/tey.npy"
+stderr_has npy-linear-msg "big.npy: the header's shape is too large"
+expect npy-knn 1 "$BIN/rl-knn" "$TMP/big.npy" "$D/try.npy" "$D/tex.npy" \
+    "$D/tey.npy"
+stderr_has npy-knn-msg "big.npy: the header's shape is too large"
+[ "$(wc -l <"$TMP/err")" -eq 1 ] && ok npy-knn-one-line || nok npy-knn-one-line
+
+# A real LMDB cut short: its meta page counts 5 pages, the file holds 3.
+# The readers used to die of SIGBUS in the map; each says it is truncated.
+expect lmdb-make 0 "$BIN/rl-cat" -o "$TMP/db" tests/data/grid10.rec
+truncate -s 12288 "$TMP/db/data.mdb"
+for c in "rl-cat -i" "rl-cat -c -i" "rl-cat -l -i" "rl-cat -m -i" \
+    "rl-train -o $TMP/run -i"; do
+	n=$(echo "$c" | tr -d ' -' | cut -c 1-12)
+	# shellcheck disable=SC2086
+	expect "lmdb-trunc-$n" 1 "$BIN"/$c "$TMP/db"
+	stderr_has "lmdb-trunc-$n-msg" "db: the database is truncated"
+	[ "$(wc -l <"$TMP/err")" -eq 1 ] && ok "lmdb-trunc-$n-one-line" ||
+	    nok "lmdb-trunc-$n-one-line"
+done
+cli_end
