@@ -234,6 +234,50 @@ TEST(truncated)
 	record_free(&r);
 }
 
+/* record_frame sizes a record from its headers at every cut, and a
+ * container or string header claiming more than a record holds is
+ * refused at its own bytes, before msgpack reserves for it (dd ff ff ff
+ * ff used to make rl-cat ask for 128 GB). */
+TEST(frame_bounds)
+{
+	static const struct { const char *b; size_t n; } bad[] = {
+		{"\xdd\xff\xff\xff\xff", 5},          /* array32 2^32-1 */
+		{"\xdf\xff\xff\xff\xff", 5},          /* map32 */
+		{"\xde\x02\x00", 3},                   /* map16 of 512 pairs */
+		{"\x81\xa1k\xdc\x04\x01", 6},          /* nested 1025 */
+		{"\xc6\xff\xff\xff\xff", 5},          /* bin32 4 GB */
+		{"\xdb\x7f\xff\xff\xff", 5},          /* str32 2 GB */
+		{"\xc1", 1},
+	};
+	Record r = {0}, out = {0};
+	msgpack_sbuffer sb;
+	char err[256];
+	size_t cut;
+	int bad_cut = 0;
+
+	msgpack_sbuffer_init(&sb);
+	fixture_record(&r, 4, 5);
+	CHECK(record_pack(&r, &sb, err, sizeof err) == 0, "%s", err);
+	CHECK(record_frame(sb.data, sb.size, err, sizeof err) ==
+	    (ptrdiff_t)sb.size, "whole record: %s", err);
+	for (cut = 0; cut < sb.size; cut++)
+		bad_cut += record_frame(sb.data, cut, err, sizeof err) != 0;
+	CHECK(bad_cut == 0, "%d cuts not 'read more'", bad_cut);
+	msgpack_sbuffer_write(&sb, "\xc0", 1);
+	CHECK(record_frame(sb.data, sb.size, err, sizeof err) ==
+	    (ptrdiff_t)sb.size - 1, "a record then more bytes");
+	for (size_t i = 0; i < RL_NELEM(bad); i++) {
+		err[0] = '\0';
+		CHECK(record_frame(bad[i].b, bad[i].n, err, sizeof err) == -1 &&
+		    err[0], "bad %zu: not refused", i);
+		CHECK(record_decode(bad[i].b, bad[i].n, &out, err,
+		    sizeof err) == -1 && (strstr(err, "more than any record") ||
+		    strstr(err, "not msgpack")), "decode %zu: %s", i, err);
+	}
+	msgpack_sbuffer_destroy(&sb);
+	record_free(&r);
+}
+
 TEST(pixel_length)
 {
 	char err[256];
@@ -367,6 +411,7 @@ main(void)
 	RUN(round_trip);
 	RUN(stable_bytes);
 	RUN(truncated);
+	RUN(frame_bounds);
 	RUN(pixel_length);
 	RUN(version);
 	RUN(missing_fields);
