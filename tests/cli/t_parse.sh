@@ -40,4 +40,24 @@ for c in "rl-cat -i" "rl-cat -c -i" "rl-cat -l -i" "rl-cat -m -i" \
 	[ "$(wc -l <"$TMP/err")" -eq 1 ] && ok "lmdb-trunc-$n-one-line" ||
 	    nok "lmdb-trunc-$n-one-line"
 done
+
+# List files: a label beyond a long, a NUL byte and an escape sequence
+# are refused with the list's name and the line number, and the line is
+# never echoed (no raw bytes to the terminal).
+X="$BIN/rl-extract --random-init 1 -a resnet18 -L gap --resize 64 --size 64"
+cp tests/data/rgb12x9.png "$TMP/a.png"
+printf 'a.png 1\na.png 99999999999999999999\n' >"$TMP/big.txt"
+printf 'a.png 1\na.png 2\nb\000c.png 3\n' >"$TMP/nul.txt"
+printf 'a.png 1\n\033]0;owned\007x.png 2\n' >"$TMP/esc.txt"
+# shellcheck disable=SC2086
+expect list-label-range 1 $X -o "$TMP" "$TMP/big.txt"
+stderr_has list-label-range-msg "big.txt:2: label 99999999999999999999 out of range"
+# shellcheck disable=SC2086
+expect list-nul 1 $X -o "$TMP" "$TMP/nul.txt"
+stderr_has list-nul-msg "nul.txt:3: a NUL byte in the line"
+# shellcheck disable=SC2086
+expect list-control 1 $X -o "$TMP" "$TMP/esc.txt"
+stderr_has list-control-msg "esc.txt:2: control byte 0x1b"
+if LC_ALL=C grep -q "$(printf '\033')" "$TMP/err"; then nok list-no-raw-bytes
+else ok list-no-raw-bytes; fi
 cli_end
