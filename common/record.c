@@ -403,7 +403,7 @@ record_frame(const void *buf, size_t len, char *err, size_t errlen)
 		else if (c >= 0xdc && c <= 0xdf)        /* array, map 16/32 */
 			lenb = (c & 1) ? 4 : 2;
 		else {
-			snprintf(err, errlen, "not msgpack (byte 0x%02x at "
+			snprintf(err, errlen, "not msgpack (corrupt: byte 0x%02x at "
 			    "%zu)", c, pos);
 			return -1;
 		}

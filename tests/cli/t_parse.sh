@@ -41,6 +41,26 @@ for c in "rl-cat -i" "rl-cat -c -i" "rl-cat -l -i" "rl-cat -m -i" \
 	    nok "lmdb-trunc-$n-one-line"
 done
 
+# A msgpack header claiming 2^27 entries (msgpack reserved 3 GB for it
+# before reading on) is refused from its 5 bytes, by name.
+printf '\335\010\000\000\000' >"$TMP/claim.rec"
+expect claim-file 1 "$BIN/rl-cat" -c "$TMP/claim.rec"
+stderr_has claim-file-msg "claim.rec: record 0 at byte 0: a msgpack header at byte 0 claims 134217728 entries"
+expect claim-stdin 1 sh -c "\"$BIN/rl-cat\" -l < $TMP/claim.rec"
+stderr_has claim-stdin-msg "<stdin>: record 0 at byte 0: a msgpack header"
+
+# What rl-train --width 8 writes, rl-extract reads (its arch metadata says
+# resnet18; the width is the file's).
+expect width-db 0 "$BIN/rl-cat" -o "$TMP/g10" tests/data/grid10.rec
+expect width-train 0 "$BIN/rl-train" -a resnet18 --width 8 --neck-dim 32 \
+    -b 8 --epochs 1 -i "$TMP/g10" -o "$TMP/w8"
+printf '%s\n' "$(pwd)/tests/data/rgb12x9.png 1" >"$TMP/one.txt"
+mkdir -p "$TMP/w8x"
+expect width-extract 0 "$BIN/rl-extract" -L gap --resize 32 --size 32 \
+    -o "$TMP/w8x" -m "$TMP/w8/last.safetensors" "$TMP/one.txt"
+grep -q 'resnet18 (width 8)' "$TMP/w8x/one.json" && ok width-extract-arch ||
+    nok width-extract-arch
+
 # List files: a label beyond a long, a NUL byte and an escape sequence
 # are refused with the list's name and the line number, and the line is
 # never echoed (no raw bytes to the terminal).
