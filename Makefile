@@ -10,6 +10,7 @@
 #   make deps       apt-get install what the project needs (idempotent)
 #   make deps-bench also the peers `make bench` runs (bench/*.py: PyTorch, PIL,
 #                   scikit-learn)
+#   make fuzz       libFuzzer on every parser of untrusted bytes (fuzz/, clang)
 #
 # Every common/*.c goes into libcommon.a; every tools/X.c is a program X;
 # every tests/t_X.c is a test program; tests/cli/*.sh are CLI tests; every
@@ -29,6 +30,8 @@ DEB_BUILD = build-essential pkg-config libvips-dev libzmq3-dev libopenblas-dev \
 	liblmdb-dev libmsgpack-dev libjansson-dev zlib1g-dev libjpeg62-turbo-dev
 DEB_RUN   = mandoc gnuplot-nox lmdb-utils libvips-tools dataset-fashion-mnist
 # The peers for `make bench` only (PyTorch, PIL, scikit-learn).
+# `make fuzz` only: clang with libFuzzer and its OpenMP.
+DEB_FUZZ  = clang libclang-rt-dev libomp-dev
 DEB_BENCH = python3 python3-numpy python3-pil python3-torch python3-torchvision python3-sklearn \
 	python3-msgpack
 
@@ -47,13 +50,16 @@ COMMON_SRC = $(wildcard common/*.c)
 COMMON_OBJ = $(COMMON_SRC:%.c=$(BUILD)/%.o)
 TOOLS      = $(patsubst tools/%.c,$(BUILD)/%,$(wildcard tools/*.c))
 TESTS      = $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/t_*.c))
+FUZZ       = $(patsubst fuzz/%.c,%,$(wildcard fuzz/fz_*.c))
+REPLAY     = $(FUZZ:%=$(BUILD)/fuzz/%)
 BENCHPROG  = $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 MAN        = $(wildcard man/*.[1-9])
 LIB        = $(BUILD)/libcommon.a
 
-.PHONY: all check check-cpus test bench demo lint asan deps deps-bench install uninstall clean
+.PHONY: all check check-cpus test bench demo lint asan deps deps-bench deps-fuzz fuzz install \
+	uninstall clean
 
-all: $(TOOLS) $(TESTS)
+all: $(TOOLS) $(TESTS) $(REPLAY)
 
 # The stamp records that the packages were checked; it is remade when this
 # Makefile changes, so a new dependency is installed on the next build.
@@ -74,6 +80,9 @@ deps:
 
 deps-bench:
 	@$(MAKE) --no-print-directory deps EXTRA_DEB="$(DEB_BENCH)"
+
+deps-fuzz:
+	@$(MAKE) --no-print-directory deps EXTRA_DEB="$(DEB_FUZZ)"
 
 $(BUILD)/common/%.o: common/%.c common/*.h $(STAMP)
 	@mkdir -p $(@D)
@@ -99,6 +108,30 @@ $(BUILD)/tests/%: tests/%.c tests/*.h $(LIB) common/*.h
 # bench/*.c: programs the bench scripts time (`make bench` builds them).
 $(BUILD)/bench/%: bench/%.c $(LIB) common/*.h
 	$(LINK)
+
+# fuzz/fz_X.c with fuzz/replay.c: replays fuzz/corpus/X and fuzz/crashes/X
+# in `make check` (tests/cli/t_fuzz.sh), no clang needed.
+$(BUILD)/fuzz/%: fuzz/%.c fuzz/replay.c fuzz/fuzz.h $(LIB) common/*.h
+	@mkdir -p $(@D)
+	@echo "LD $@"
+	$(Q)$(CC) $(RL_CFLAGS) $(CPPFLAGS) $(CFLAGS) -o $@ $< fuzz/replay.c $(LIB) $(LDFLAGS) $(RL_LIBS) $(LDLIBS)
+
+# make fuzz [FUZZ=fz_npy] [FUZZ_TIME=s] [FUZZ_JOBS=n]: build the harnesses
+# with clang, libFuzzer, ASan and UBSan in $(FUZZ_BUILD) and run each
+# FUZZ_TIME seconds (fuzz/run.sh); crashes land in fuzz/crashes/<harness>.
+FUZZ_BUILD  = build-fuzz
+FUZZ_CFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+	-fno-sanitize-recover=undefined
+FUZZ_TIME  ?= 60
+FUZZ_JOBS  ?= 2
+fuzz: deps-fuzz
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang \
+		CFLAGS="$(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link" $(FUZZ_BUILD)/libcommon.a
+	@for f in $(FUZZ); do echo "LD $(FUZZ_BUILD)/$$f"; \
+		clang $(RL_CFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $(FUZZ_BUILD)/$$f \
+		fuzz/$$f.c $(FUZZ_BUILD)/libcommon.a $(RL_LIBS) || exit 1; done
+	@FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_TIME=$(FUZZ_TIME) FUZZ_JOBS=$(FUZZ_JOBS) \
+		sh fuzz/run.sh $(FUZZ)
 
 check test: all
 	@BUILD=$(BUILD) sh tests/run.sh
@@ -136,4 +169,4 @@ uninstall:
 	for m in $(MAN); do s=$${m##*.}; rm -f $(DESTDIR)$(MANPREFIX)/man$$s/$${m##*/}; done
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz

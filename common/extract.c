@@ -134,15 +134,27 @@ extract_model_load(ExtractModel *m, const Ckpt *c, const char *arch,
 			snprintf(err, errlen, "%s: %s", path, e);
 			return -1;
 		}
+		// the arch names the depth; the width is the file's (as
+		// rl-train --width writes it)
+		m->cfg.width = seen.width;
 		if (!same_shape(&m->cfg, &seen)) {
 			snprintf(err, errlen, "%s: holds a %s backbone, not the "
 			    "%s %s", path, seen_name, arch, why);
 			return -1;
 		}
-		snprintf(m->arch, sizeof m->arch, "%s", arch);
+		if (seen.width == 64)
+			snprintf(m->arch, sizeof m->arch, "%s", arch);
+		else
+			snprintf(m->arch, sizeof m->arch, "%s (width %d)",
+			    arch, seen.width);
 	} else {
 		m->cfg = seen;
 		snprintf(m->arch, sizeof m->arch, "%s", seen_name);
+	}
+	// every tensor's shape from the header before allocating for them
+	if (resnet_check(&m->cfg, c, m->prefix, e, sizeof e)) {
+		snprintf(err, errlen, "%s (not a %s backbone)", e, m->arch);
+		return -1;
 	}
 	resnet_create(&m->net, &m->cfg, NULL, NULL, 0);
 	if (resnet_load(m->net, c, m->prefix, e, sizeof e)) {

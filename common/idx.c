@@ -30,6 +30,30 @@ gz_full(gzFile gz, void *buf, size_t n)
 	return (long long)got;
 }
 
+/*
+ * Read n bytes into *buf, malloc'd and grown as the data comes (doubling
+ * from 1 MiB), so that a header claiming gigabytes of a short file costs
+ * no more than the file. Returns the count read, or -1 on a zlib error.
+ */
+static long long
+gz_grow(gzFile gz, uint8_t **buf, size_t n)
+{
+	size_t got = 0, cap = 0;
+	long long k;
+
+	for (;;) {
+		size_t want = RL_MIN(n, RL_MAX(cap * 2, (size_t)1 << 20));
+
+		*buf = erealloc(*buf, want ? want : 1);
+		cap = want;
+		if ((k = gz_full(gz, *buf + got, cap - got)) < 0)
+			return -1;
+		got += k;
+		if (got < cap || cap == n)
+			return (long long)got;
+	}
+}
+
 static void
 gz_err(gzFile gz, const char *path, const char *what, char *err,
     size_t errlen)
@@ -95,8 +119,7 @@ idx_read(Idx *x, const char *path, int want_ndim, char *err, size_t errlen)
 		}
 		x->n *= x->dim[i];
 	}
-	x->data = emalloc(x->n);
-	if ((got = gz_full(gz, x->data, x->n)) < 0) {
+	if ((got = gz_grow(gz, &x->data, x->n)) < 0) {
 		char what[64];
 		snprintf(what, sizeof what, "truncated or corrupt data "
 		    "(want %zu bytes)", x->n);

@@ -41,6 +41,17 @@ is_int(const char *s, size_t n)
 	return 1;
 }
 
+/* The first control byte of s (C0 but tab, or DEL), or -1: such a byte
+ * has no business in a path and would drive the terminal it is printed to. */
+static int
+control_byte(const char *s)
+{
+	for (; *s; s++)
+		if (((unsigned char)*s < 0x20 && *s != '\t') || *s == 0x7f)
+			return (unsigned char)*s;
+	return -1;
+}
+
 int
 list_read(List *l, FILE *fp, const char *name, const char *root,
     char *err, size_t errlen)
@@ -56,6 +67,12 @@ list_read(List *l, FILE *fp, const char *name, const char *root,
 		int nlab = 0, k;
 
 		lineno++;
+		if (memchr(line, '\0', len) != NULL) {
+			snprintf(err, errlen, "%s:%zu: a NUL byte in the line "
+			    "(not a text list)", name, lineno);
+			ret = -1;
+			break;
+		}
 		while (len > 0 && isspace((unsigned char)line[len - 1]))
 			line[--len] = '\0';
 		char *s = line;
@@ -63,6 +80,12 @@ list_read(List *l, FILE *fp, const char *name, const char *root,
 			s++;
 		if (*s == '\0' || *s == '#')
 			continue;
+		if ((k = control_byte(s)) >= 0) {
+			snprintf(err, errlen, "%s:%zu: control byte 0x%02x in "
+			    "the line (not a text list)", name, lineno, k);
+			ret = -1;
+			break;
+		}
 		/* Peel integer tokens off the end while a path remains. */
 		end = s + strlen(s);
 		for (;;) {
@@ -72,7 +95,15 @@ list_read(List *l, FILE *fp, const char *name, const char *root,
 			if (tok == s || !is_int(tok, end - tok) ||
 			    nlab == (int)RL_NELEM(lab))
 				break;
+			errno = 0;
 			lab[nlab++] = strtol(tok, NULL, 10);
+			if (errno == ERANGE) {
+				snprintf(err, errlen, "%s:%zu: label %.*s out of "
+				    "range", name, lineno, (int)RL_MIN(end - tok,
+				    40), tok);
+				ret = -1;
+				goto out;
+			}
 			end = tok;
 			while (end > s && isspace((unsigned char)end[-1]))
 				end--;
@@ -93,10 +124,11 @@ list_read(List *l, FILE *fp, const char *name, const char *root,
 		}
 		l->item[l->n - 1].line = lineno;
 	}
-	if (ferror(fp)) {
+	if (ret == 0 && ferror(fp)) {
 		snprintf(err, errlen, "%s: %s", name, strerror(errno));
 		ret = -1;
 	}
+out:
 	free(line);
 	free(path);
 	return ret;

@@ -31,7 +31,10 @@ typedef struct {
 /*
  * Append the lines of fp (named `name` in messages) to l, which must be
  * zeroed or hold earlier items. Returns 0, or -1 with a message
- * "name:line: reason" in err (a read error, a line with no path).
+ * "name:line: reason" in err: a read error, a NUL byte or another
+ * control byte (C0 but tab, DEL) in a line, a label beyond a long. The
+ * message names the line, never echoes it; so no path read holds a byte
+ * that drives a terminal. Items before the bad line stay in l.
  */
 int list_read(List *l, FILE *fp, const char *name, const char *root,
     char *err, size_t errlen);

@@ -8,6 +8,7 @@
 #include "common/util.h"
 
 #define NPY_HDR 128   /* our headers: magic + len + dict, padded to 128 */
+#define NPY_HDR_MAX (1 << 20)   /* the longest header read */
 
 static const struct {
 	const char *descr;
@@ -68,104 +69,159 @@ header_make(char *buf, NpyType t, int ndim, const int64_t *shape)
 	return 0;
 }
 
+/* The first occurrence of the string key in [p, end), or NULL. */
+static const char *
+memfind(const char *p, const char *end, const char *key)
+{
+	size_t k = strlen(key);
+
+	for (; (size_t)(end - p) >= k; p++)
+		if (!memcmp(p, key, k))
+			return p;
+	return NULL;
+}
+
+int
+npy_header(const char *path, const void *buf, size_t len, Npy *a,
+    size_t *off, char *err, size_t errlen)
+{
+	const unsigned char *b = buf;
+	const char *p, *end;
+	size_t hlen, pre, lim;
+	int t = -1, ver;
+
+	memset(a, 0, sizeof *a);
+	if (len < 10 || memcmp(b, "\x93NUMPY", 6)) {
+		snprintf(err, errlen, "%s: not a .npy file", path);
+		return -1;
+	}
+	ver = b[6];
+	if (ver == 1) {
+		pre = 10;
+		hlen = b[8] | b[9] << 8;
+	} else if (ver == 2 || ver == 3) {
+		if (len < 12)
+			goto trunc;
+		pre = 12;
+		hlen = b[8] | b[9] << 8 | (size_t)b[10] << 16 |
+		    (size_t)b[11] << 24;
+		if (hlen > NPY_HDR_MAX)
+			goto bad;
+	} else {
+		snprintf(err, errlen, "%s: .npy format version %d unsupported",
+		    path, ver);
+		return -1;
+	}
+	if (len - pre < hlen)
+		goto trunc;
+	p = (const char *)b + pre;
+	end = p + hlen;
+	for (size_t i = 0; i < RL_NELEM(dtypes); i++) {
+		char key[32];
+		snprintf(key, sizeof key, "'descr': '%s'", dtypes[i].descr);
+		if (memfind(p, end, key))
+			t = i;
+	}
+	if (t < 0) {
+		snprintf(err, errlen, "%s: unsupported dtype (want u1, i4, i8, "
+		    "f4 or f8, little-endian)", path);
+		return -1;
+	}
+	if (!memfind(p, end, "'fortran_order': False")) {
+		snprintf(err, errlen, "%s: Fortran-order arrays unsupported",
+		    path);
+		return -1;
+	}
+	if (!(p = memfind(p, end, "'shape': (")))
+		goto bad;
+	p += 10;
+	a->type = t;
+	a->count = 1;
+	// every dimension (zero ones counted as one) multiplied within what
+	// an address space can hold as doubles, so that no product of them a
+	// reader forms (rows * cols * sizeof(double)) wraps
+	lim = (SIZE_MAX >> 1) / sizeof(double);
+	for (size_t span = 1;;) {
+		uint64_t v = 0;
+		const char *q;
+		while (p < end && (*p == ' ' || *p == ','))
+			p++;
+		if (p == end)
+			goto bad;
+		if (*p == ')')
+			break;
+		for (q = p; q < end && *q >= '0' && *q <= '9'; q++) {
+			if (v > lim / 10)
+				goto big;
+			v = v * 10 + (*q - '0');
+		}
+		if (q == p || a->ndim == NPY_MAXDIM)
+			goto bad;
+		if (v > lim || (v && span > lim / v))
+			goto big;
+		span *= v ? v : 1;
+		a->shape[a->ndim++] = v;
+		a->count *= v;
+		p = q;
+	}
+	*off = pre + hlen;
+	return 0;
+big:
+	snprintf(err, errlen, "%s: the header's shape is too large for any "
+	    "file (corrupt)", path);
+	memset(a, 0, sizeof *a);
+	return -1;
+bad:
+	snprintf(err, errlen, "%s: malformed .npy header", path);
+	memset(a, 0, sizeof *a);
+	return -1;
+trunc:
+	snprintf(err, errlen, "%s: truncated .npy file", path);
+	memset(a, 0, sizeof *a);
+	return -1;
+}
+
 int
 npy_read(const char *path, Npy *a, char *err, size_t errlen)
 {
 	FILE *fp;
-	unsigned char pre[12];
-	char *hdr = NULL, *p;
-	size_t hlen, need;
+	unsigned char *hdr = NULL;
+	size_t n, off, need;
 	long fsize;
-	int t = -1, ver;
 
 	memset(a, 0, sizeof *a);
 	if (!(fp = fopen(path, "rb"))) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	if (fread(pre, 1, 10, fp) != 10 || memcmp(pre, "\x93NUMPY", 6)) {
-		snprintf(err, errlen, "%s: not a .npy file", path);
+	hdr = emalloc(12 + NPY_HDR_MAX);
+	n = fread(hdr, 1, 12 + NPY_HDR_MAX, fp);
+	if (npy_header(path, hdr, n, a, &off, err, errlen))
+		goto fail;
+	free(hdr);
+	hdr = NULL;
+	need = a->count * dtypes[a->type].size;
+	if (fseek(fp, 0, SEEK_END) || (fsize = ftell(fp)) < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		goto fail;
 	}
-	ver = pre[6];
-	if (ver == 1) {
-		hlen = pre[8] | pre[9] << 8;
-	} else if (ver == 2 || ver == 3) {
-		if (fread(pre + 10, 1, 2, fp) != 2)
-			goto trunc;
-		hlen = pre[8] | pre[9] << 8 | (size_t)pre[10] << 16 |
-		    (size_t)pre[11] << 24;
-		if (hlen > 1 << 20)
-			goto bad;
-	} else {
-		snprintf(err, errlen, "%s: .npy format version %d unsupported",
-		    path, ver);
-		goto fail;
-	}
-	hdr = emalloc(hlen + 1);
-	if (fread(hdr, 1, hlen, fp) != hlen)
-		goto trunc;
-	hdr[hlen] = '\0';
-	for (size_t i = 0; i < RL_NELEM(dtypes); i++) {
-		char key[32];
-		snprintf(key, sizeof key, "'descr': '%s'", dtypes[i].descr);
-		if (strstr(hdr, key))
-			t = i;
-	}
-	if (t < 0) {
-		snprintf(err, errlen, "%s: unsupported dtype (want u1, i4, i8, "
-		    "f4 or f8, little-endian): %.80s", path, hdr);
-		goto fail;
-	}
-	if (!strstr(hdr, "'fortran_order': False")) {
-		snprintf(err, errlen, "%s: Fortran-order arrays unsupported",
-		    path);
-		goto fail;
-	}
-	if (!(p = strstr(hdr, "'shape': (")))
-		goto bad;
-	p += 10;
-	a->type = t;
-	a->count = 1;
-	while (*p != ')') {
-		char *e;
-		long long v;
-		while (*p == ' ' || *p == ',')
-			p++;
-		if (*p == ')')
-			break;
-		v = strtoll(p, &e, 10);
-		if (e == p || v < 0 || a->ndim == NPY_MAXDIM)
-			goto bad;
-		a->shape[a->ndim++] = v;
-		a->count *= v;
-		p = e;
-	}
-	need = a->count * dtypes[t].size;
-	fseek(fp, 0, SEEK_END);
-	fsize = ftell(fp);
-	if ((size_t)fsize != need + hlen + (ver == 1 ? 10 : 12)) {
+	if ((size_t)fsize < off || (size_t)fsize - off != need) {
 		snprintf(err, errlen, "%s: file is %ld bytes, the header's shape "
 		    "needs %zu (truncated or corrupt; regenerate it)", path, fsize,
-		    need + hlen + (ver == 1 ? 10 : 12));
+		    need + off);
 		goto fail;
 	}
-	fseek(fp, hlen + (ver == 1 ? 10 : 12), SEEK_SET);
-	a->data = emalloc(need);
-	if (fread(a->data, 1, need, fp) != need)
-		goto trunc;
-	free(hdr);
+	fseek(fp, off, SEEK_SET);
+	a->data = emalloc(need ? need : 1);
+	if (fread(a->data, 1, need, fp) != need) {
+		snprintf(err, errlen, "%s: truncated .npy file", path);
+		goto fail;
+	}
 	fclose(fp);
 	return 0;
-bad:
-	snprintf(err, errlen, "%s: malformed .npy header", path);
-	goto fail;
-trunc:
-	snprintf(err, errlen, "%s: truncated .npy file", path);
 fail:
 	free(hdr);
-	free(a->data);
-	memset(a, 0, sizeof *a);
+	npy_free(a);
 	fclose(fp);
 	return -1;
 }

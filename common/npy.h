@@ -38,6 +38,16 @@ size_t npy_elsize(NpyType t);
  * .npy file, an unsupported dtype or order, a truncated or overlong file.
  */
 int npy_read(const char *path, Npy *a, char *err, size_t errlen);
+/*
+ * Parse the header at the start of buf (len bytes of a file named path)
+ * into a (type, ndim, shape, count; data NULL) and *off, where the data
+ * starts. A shape whose product of dimensions (zeros counted as ones)
+ * times 8 (a double) exceeds SIZE_MAX / 2 is refused, so that no product
+ * of its dimensions and an element size overflows. Returns 0, or -1 with
+ * "path: reason" in err. npy_read uses it; the fuzzer calls it on bytes.
+ */
+int npy_header(const char *path, const void *buf, size_t len, Npy *a,
+    size_t *off, char *err, size_t errlen);
 void npy_free(Npy *a);
 /* Element i of a as a double, whatever its type. */
 double npy_get(const Npy *a, size_t i);

@@ -354,14 +354,106 @@ record_unpack(const msgpack_object *o, Record *r, char *err, size_t errlen)
 	return 0;
 }
 
+/* Big-endian unsigned of n bytes at p. */
+static uint64_t
+be(const unsigned char *p, int n)
+{
+	uint64_t v = 0;
+
+	while (n-- > 0)
+		v = v << 8 | *p++;
+	return v;
+}
+
+ptrdiff_t
+record_frame(const void *buf, size_t len, char *err, size_t errlen)
+{
+	const unsigned char *b = buf;
+	uint64_t pending = 1, objects = 1;
+	size_t pos = 0;
+
+	while (pending > 0) {
+		unsigned c;
+		uint64_t body = 0, items = 0;
+		int hdr = 1, lenb = 0;
+
+		if (pos >= len)
+			return 0;
+		c = b[pos];
+		if (c <= 0x7f || c >= 0xe0 || (c >= 0xc0 && c <= 0xc3 &&
+		    c != 0xc1))
+			;                               /* one byte */
+		else if (c <= 0x8f)
+			items = 2 * (uint64_t)(c & 0x0f);
+		else if (c <= 0x9f)
+			items = c & 0x0f;
+		else if (c <= 0xbf)
+			body = c & 0x1f;
+		else if (c >= 0xc4 && c <= 0xc6)        /* bin 8/16/32 */
+			lenb = 1 << (c - 0xc4);
+		else if (c >= 0xc7 && c <= 0xc9)        /* ext 8/16/32 */
+			lenb = 1 << (c - 0xc7), body = 1;
+		else if (c >= 0xca && c <= 0xd3)        /* numbers */
+			body = (c == 0xca) ? 4 : (c == 0xcb) ? 8 :
+			    1u << ((c - 0xcc) & 3);
+		else if (c >= 0xd4 && c <= 0xd8)        /* fixext */
+			body = 1 + (1u << (c - 0xd4));
+		else if (c >= 0xd9 && c <= 0xdb)        /* str 8/16/32 */
+			lenb = 1 << (c - 0xd9);
+		else if (c >= 0xdc && c <= 0xdf)        /* array, map 16/32 */
+			lenb = (c & 1) ? 4 : 2;
+		else {
+			snprintf(err, errlen, "not msgpack (corrupt: byte 0x%02x at "
+			    "%zu)", c, pos);
+			return -1;
+		}
+		if (len - pos < (size_t)hdr + lenb)
+			return 0;
+		if (lenb) {
+			uint64_t n = be(b + pos + 1, lenb);
+			if (c >= 0xdc && c <= 0xdf)
+				items = c >= 0xde ? 2 * n : n;
+			else
+				body += n;
+		}
+		objects += items;
+		if (objects > RECORD_OBJECTS_MAX || body > RECORD_BYTES_MAX) {
+			snprintf(err, errlen, "a msgpack header at byte %zu "
+			    "claims %llu %s, more than any record holds "
+			    "(corrupt)", pos, (unsigned long long)(items ? items :
+			    body), items ? "entries" : "bytes");
+			return -1;
+		}
+		pos += hdr + lenb;
+		if (pos > RECORD_BYTES_MAX || body > RECORD_BYTES_MAX - pos) {
+			snprintf(err, errlen, "a record over %zu bytes "
+			    "(corrupt)", (size_t)RECORD_BYTES_MAX);
+			return -1;
+		}
+		if (len - pos < body)
+			return 0;
+		pos += body;
+		pending += items - 1;
+	}
+	return (ptrdiff_t)pos;
+}
+
 int
 record_decode(const void *buf, size_t len, Record *r, char *err,
     size_t errlen)
 {
 	msgpack_unpacked up;
 	size_t off = 0;
+	ptrdiff_t sz;
 	int rc;
 
+	// the headers bounded first: msgpack reserves what they claim
+	if ((sz = record_frame(buf, len, err, errlen)) <= 0) {
+		if (sz == 0)
+			snprintf(err, errlen, "truncated record (%zu bytes)",
+			    len);
+		return -1;
+	}
 	msgpack_unpacked_init(&up);
 	switch (msgpack_unpack_next(&up, buf, len, &off)) {
 	case MSGPACK_UNPACK_SUCCESS:

@@ -67,6 +67,23 @@ int record_pack(const Record *r, msgpack_sbuffer *sb, char *err,
 int record_unpack(const msgpack_object *o, Record *r, char *err,
     size_t errlen);
 
+/* The most bytes one record can take (pixels of the largest patch and
+ * room for the other fields), and the most msgpack objects (every key,
+ * value and element, at any depth; a version-1 record has about 70). */
+#define RECORD_BYTES_MAX (record_pixel_bytes(RECORD_PATCH_MAX) + ((size_t)16 << 20))
+#define RECORD_OBJECTS_MAX 1024
+
+/*
+ * Frame the msgpack object at the start of buf (len bytes so far) by its
+ * headers alone, before any decoder reserves memory for what they claim.
+ * Returns its size in bytes (> 0) when it is whole within buf, 0 when buf
+ * ends inside it (read more), or -1 with a message in err when no record
+ * can be this: over RECORD_BYTES_MAX bytes or RECORD_OBJECTS_MAX objects
+ * (a container header claiming 2^32 entries is refused at its 5 bytes),
+ * or a byte that is not msgpack.
+ */
+ptrdiff_t record_frame(const void *buf, size_t len, char *err, size_t errlen);
+
 /* The same from bytes holding exactly one map (an LMDB value, a ZeroMQ
  * message); trailing or missing bytes are an error. */
 int record_decode(const void *buf, size_t len, Record *r, char *err,

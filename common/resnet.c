@@ -392,19 +392,68 @@ tensor_count(const ResNetTensor *t)
 	return n;
 }
 
+/*
+ * The data of tensor prefix + path.leaf in c if it has dtype and shape,
+ * else NULL with ckpt_expect's message. A scalar I64 counter
+ * (num_batches_tracked) may come in any one-element shape.
+ */
+static const void *
+expect_tensor(const Ckpt *c, const char *prefix, const char *name,
+    CkptDtype dt, int ndim, const int64_t *shape, char *err, size_t errlen)
+{
+	const CkptTensor *f;
+	char full[160];
+
+	snprintf(full, sizeof full, "%s%s", prefix, name);
+	if (ndim == 0 && dt == CKPT_I64 && (f = ckpt_find(c, full)) != NULL &&
+	    f->dtype == CKPT_I64 && f->count == 1)
+		return f->data;
+	return ckpt_expect(c, full, dt, ndim, shape, err, errlen);
+}
+
+int
+resnet_check(const ResNetConfig *cfg, const Ckpt *c, const char *prefix,
+    char *err, size_t errlen)
+{
+	static const char *bn[] = { "weight", "bias", "running_mean",
+	    "running_var" };
+	int nb, nu, sc[5], ok = 1;
+	char name[96];
+	Unit *u;
+
+	nu = layout(cfg, NULL, NULL, &nb, sc);
+	u = emalloc(nu * sizeof *u);
+	layout(cfg, u, NULL, &nb, sc);
+	for (int i = 0; ok && i < nu; i++) {
+		int64_t ws[4] = { u[i].cout, u[i].cin, u[i].k, u[i].k };
+		int64_t cs[1] = { u[i].cout };
+
+		snprintf(name, sizeof name, "%s.weight", u[i].conv);
+		ok = expect_tensor(c, prefix, name, CKPT_F32, 4, ws, err,
+		    errlen) != NULL;
+		for (size_t j = 0; ok && j < RL_NELEM(bn); j++) {
+			snprintf(name, sizeof name, "%s.%s", u[i].bn, bn[j]);
+			ok = expect_tensor(c, prefix, name, CKPT_F32, 1, cs,
+			    err, errlen) != NULL;
+		}
+		snprintf(name, sizeof name, "%s.num_batches_tracked", u[i].bn);
+		ok = ok && expect_tensor(c, prefix, name, CKPT_I64, 0, NULL,
+		    err, errlen) != NULL;
+	}
+	free(u);
+	return ok ? 0 : -1;
+}
+
 int
 resnet_load(ResNet *net, const Ckpt *c, const char *prefix, char *err,
     size_t errlen)
 {
-	char name[160];
-
 	for (size_t i = 0; i < net->ntensors; i++) {
 		ResNetTensor *t = &net->tensors[i];
 		const void *src;
 
-		snprintf(name, sizeof name, "%s%s", prefix, t->name);
-		src = ckpt_expect(c, name, t->dtype, t->ndim, t->shape, err,
-		    errlen);
+		src = expect_tensor(c, prefix, t->name, t->dtype, t->ndim,
+		    t->shape, err, errlen);
 		if (src == NULL)
 			return -1;
 		if (t->conv)

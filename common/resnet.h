@@ -105,8 +105,18 @@ void resnet_zero_grad(ResNet *net);
  * and shape. Tensors of c that the network lacks (an fc, a head) are
  * ignored. Returns 0, or -1 with a message in err naming the first
  * missing or mismatched tensor; on failure the network may be partly
- * loaded.
+ * loaded. A num_batches_tracked counter may have any shape of one element
+ * ([] as torchvision writes it, [1] as some converters do).
  */
+/*
+ * Check, before any network of cfg is made, that c holds every tensor one
+ * would load under prefix with the right dtype and shape (as resnet_load
+ * does). So a file whose header claims a huge width is refused from its
+ * header, not after allocating for it. Returns 0, or -1 with resnet_load's
+ * message in err.
+ */
+int resnet_check(const ResNetConfig *cfg, const Ckpt *c, const char *prefix,
+    char *err, size_t errlen);
 int resnet_load(ResNet *net, const Ckpt *c, const char *prefix, char *err,
     size_t errlen);
 

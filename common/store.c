@@ -294,6 +294,42 @@ store_append(Store *st, const StoreItem *items, size_t n, const void *meta,
 	return 0;
 }
 
+/*
+ * The data file must hold every page the environment's meta page counts
+ * (LMDB reads the meta pages with read(2), the rest through the map, where
+ * a page past the end of the file is a SIGBUS).
+ */
+static int
+check_size(Store *st, char *err, size_t errlen)
+{
+	MDB_envinfo info;
+	MDB_stat ms;
+	struct stat sb;
+	mdb_filehandle_t fd;
+	int rc;
+
+	if ((rc = mdb_env_info(st->env, &info)) != 0)
+		return lmdb_fail(st, "mdb_env_info", rc, err, errlen);
+	if ((rc = mdb_env_stat(st->env, &ms)) != 0)
+		return lmdb_fail(st, "mdb_env_stat", rc, err, errlen);
+	if ((rc = mdb_env_get_fd(st->env, &fd)) != 0)
+		return lmdb_fail(st, "mdb_env_get_fd", rc, err, errlen);
+	if (fstat(fd, &sb) == -1) {
+		snprintf(err, errlen, "%s: data.mdb: %s", st->dir,
+		    strerror(errno));
+		return -1;
+	}
+	if (ms.ms_psize == 0 || info.me_last_pgno >= SIZE_MAX / ms.ms_psize ||
+	    (uint64_t)sb.st_size < (info.me_last_pgno + 1) * (uint64_t)ms.ms_psize) {
+		snprintf(err, errlen, "%s: the database is truncated (data.mdb "
+		    "is %lld bytes, its last page ends at %llu)", st->dir,
+		    (long long)sb.st_size, (unsigned long long)
+		    (info.me_last_pgno + 1) * ms.ms_psize);
+		return -1;
+	}
+	return 0;
+}
+
 int
 store_open(Store **out, const char *dir, char *err, size_t errlen)
 {
@@ -304,6 +340,8 @@ store_open(Store **out, const char *dir, char *err, size_t errlen)
 
 	if (env_open(&st, dir, 0, MDB_RDONLY, err, errlen) == -1)
 		return -1;
+	if (check_size(st, err, errlen) == -1)
+		goto fail;
 	if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &st->rtxn)) != 0) {
 		st->rtxn = NULL;
 		lmdb_fail(st, "mdb_txn_begin", rc, err, errlen);

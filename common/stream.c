@@ -1187,7 +1187,18 @@ file_next(RecordSource *s, Record *r, char *err, size_t errlen)
 	int rc;
 
 	for (;;) {
-		rc = msgpack_unpacker_next(&s->up, &s->res);
+		// a record is framed by its headers (record.h) before msgpack
+		// parses it: msgpack reserves whatever a header claims
+		size_t avail = s->up.used - s->up.off;
+		ptrdiff_t fr = avail == 0 ? 0 : record_frame(s->up.buffer +
+		    s->up.off, avail, e, sizeof e);
+
+		if (fr < 0)
+			return source_fail(s, err, errlen, "%s: record %llu at "
+			    "byte %llu: %s", s->name, (unsigned long long)s->n,
+			    (unsigned long long)(s->nread - avail), e);
+		rc = fr > 0 ? msgpack_unpacker_next(&s->up, &s->res) :
+		    MSGPACK_UNPACK_CONTINUE;
 		if (rc == MSGPACK_UNPACK_SUCCESS) {
 			if (record_unpack(&s->res.data, r, e, sizeof e) == -1)
 				return source_fail(s, err, errlen,

@@ -354,6 +354,84 @@ TEST(arch_rules)
 	extract_model_free(&m18);
 }
 
+/* What rl-train --width 8 writes (arch metadata "resnet18") loads, with
+ * the counters in [1] as some converters write them; a file whose header
+ * claims width 4096 with empty tensors is refused before any network is
+ * made (it used to ask for 130 GB). */
+TEST(width_and_header)
+{
+	ResNetConfig cfg;
+	ResNet *net;
+	ExtractModel m;
+	CkptWriter *w;
+	Ckpt *c;
+	int64_t one[1] = {1}, big[4] = {4096, 0, 7, 7}, zero = 0;
+
+	CHECK(resnet_config(&cfg, 18, 8, err, sizeof err) == 0, "%s", err);
+	resnet_create(&net, &cfg, NULL, NULL, 5);
+	ckpt_writer_create(&w);
+	CHECK(resnet_add_to_writer(net, w, "", err, sizeof err) == 0, "%s",
+	    err);
+	ckpt_writer_meta(w, "arch", "resnet18", err, sizeof err);
+	CHECK(ckpt_writer_write(w, tpath("w8.safetensors"), err, sizeof err) ==
+	    0, "%s", err);
+	ckpt_writer_free(w);
+	CHECK(ckpt_open(&c, tpath("w8.safetensors"), err, sizeof err) == 0,
+	    "%s", err);
+	CHECK(extract_model_load(&m, c, NULL, err, sizeof err) == 0 &&
+	    m.cfg.width == 8 && !strcmp(m.arch, "resnet18 (width 8)"),
+	    "width 8 by metadata: %s", err);
+	if (m.net)
+		CHECK(memcmp(resnet_params(m.net), resnet_params(net),
+		    resnet_nparams(&cfg) * sizeof(float)) == 0, "weights");
+	extract_model_free(&m);
+	CHECK(extract_model_load(&m, c, "resnet18", err, sizeof err) == 0,
+	    "width 8 by -a: %s", err);
+	extract_model_free(&m);
+	CHECK(extract_model_load(&m, c, "resnet34", err, sizeof err) == -1 &&
+	    strstr(err, "width 8) backbone, not the resnet34"), "34: %s", err);
+	ckpt_close(c);
+
+	// every num_batches_tracked as [1]
+	ckpt_writer_create(&w);
+	for (size_t i = 0; i < resnet_ntensors(net); i++) {
+		const ResNetTensor *t = resnet_tensor(net, i);
+		int nbt = t->ndim == 0;
+
+		CHECK(ckpt_writer_add(w, t->name, t->dtype, nbt ? 1 : t->ndim,
+		    nbt ? one : t->shape, t->data, err, sizeof err) == 0, "%s",
+		    err);
+	}
+	CHECK(ckpt_writer_write(w, tpath("nbt1.safetensors"), err,
+	    sizeof err) == 0, "%s", err);
+	ckpt_writer_free(w);
+	ckpt_open(&c, tpath("nbt1.safetensors"), err, sizeof err);
+	CHECK(extract_model_load(&m, c, NULL, err, sizeof err) == 0,
+	    "num_batches_tracked [1]: %s", err);
+	extract_model_free(&m);
+	ckpt_close(c);
+
+	// width 4096 claimed by empty tensors: the header alone is refused
+	ckpt_writer_create(&w);
+	ckpt_writer_add(w, "conv1.weight", CKPT_F32, 4, big, &zero, err,
+	    sizeof err);
+	for (int s = 1; s <= 4; s++) {
+		char name[64];
+		snprintf(name, sizeof name, "layer%d.0.conv1.weight", s);
+		ckpt_writer_add(w, name, CKPT_F32, 4, big, &zero, err,
+		    sizeof err);
+	}
+	CHECK(ckpt_writer_write(w, tpath("huge.safetensors"), err,
+	    sizeof err) == 0, "%s", err);
+	ckpt_writer_free(w);
+	ckpt_open(&c, tpath("huge.safetensors"), err, sizeof err);
+	CHECK(extract_model_load(&m, c, NULL, err, sizeof err) == -1 &&
+	    strstr(err, "huge.safetensors: conv1.weight: shape") && !m.net,
+	    "huge: %s", err);
+	ckpt_close(c);
+	resnet_free(net);
+}
+
 /* Batches come out in list order whatever thread decoded them, the
  * last one short; a file that fails to decode stops the loader with its
  * name. */
@@ -452,6 +530,7 @@ main(void)
 	RUN(tool_matches_pytorch);
 	RUN(dims_resnet18_resnet50);
 	RUN(arch_rules);
+	RUN(width_and_header);
 	RUN(loader);
 	RUN(check_files);
 	img_stop();

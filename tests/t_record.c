@@ -218,7 +218,11 @@ TEST(truncated)
 		if (record_decode(sb.data, cut, &out, err, sizeof err) != -1 ||
 		    err[0] == '\0')
 			bad++;
+		// record_frame: "read more" at every cut
+		bad += record_frame(sb.data, cut, err, sizeof err) != 0;
 	}
+	CHECK(record_frame(sb.data, sb.size, err, sizeof err) ==
+	    (ptrdiff_t)sb.size, "whole record: %s", err);
 	CHECK(bad == 0, "%d truncations accepted", bad);
 	CHECK(record_decode(sb.data, sb.size / 2, &out, err, sizeof err) == -1 &&
 	    strstr(err, "truncated") != NULL, "message: %s", err);
@@ -226,12 +230,41 @@ TEST(truncated)
 	msgpack_sbuffer_write(&sb, "\xc0", 1);
 	CHECK(record_decode(sb.data, sb.size, &out, err, sizeof err) == -1 &&
 	    strstr(err, "after") != NULL, "trailing byte: %s", err);
+	CHECK(record_frame(sb.data, sb.size, err, sizeof err) ==
+	    (ptrdiff_t)sb.size - 1, "a record then more bytes");
 	/* Not msgpack at all. */
 	CHECK(record_decode("\xc1\xc1\xc1", 3, &out, err, sizeof err) == -1,
 	    "0xc1 accepted");
 	CHECK(out.source == NULL && out.pixels == NULL, "failed decodes wrote");
 	msgpack_sbuffer_destroy(&sb);
 	record_free(&r);
+}
+
+/* A container or string header claiming more than a record holds is
+ * refused at its own bytes by record_frame, before msgpack reserves for
+ * it (dd ff ff ff ff used to make rl-cat ask for 128 GB). */
+TEST(frame_bounds)
+{
+	static const struct { const char *b; size_t n; } bad[] = {
+		{"\xdd\xff\xff\xff\xff", 5},          /* array32 2^32-1 */
+		{"\xdf\xff\xff\xff\xff", 5},          /* map32 */
+		{"\xde\x02\x00", 3},                   /* map16 of 512 pairs */
+		{"\x81\xa1k\xdc\x04\x01", 6},          /* nested 1025 */
+		{"\xc6\xff\xff\xff\xff", 5},          /* bin32 4 GB */
+		{"\xdb\x7f\xff\xff\xff", 5},          /* str32 2 GB */
+		{"\xc1", 1},
+	};
+	Record out = {0};
+	char err[256];
+
+	for (size_t i = 0; i < RL_NELEM(bad); i++) {
+		err[0] = '\0';
+		CHECK(record_frame(bad[i].b, bad[i].n, err, sizeof err) == -1 &&
+		    err[0], "bad %zu: not refused", i);
+		CHECK(record_decode(bad[i].b, bad[i].n, &out, err,
+		    sizeof err) == -1 && (strstr(err, "more than any record") ||
+		    strstr(err, "not msgpack")), "decode %zu: %s", i, err);
+	}
 }
 
 TEST(pixel_length)
@@ -367,6 +400,7 @@ main(void)
 	RUN(round_trip);
 	RUN(stable_bytes);
 	RUN(truncated);
+	RUN(frame_bounds);
 	RUN(pixel_length);
 	RUN(version);
 	RUN(missing_fields);

@@ -542,6 +542,39 @@ TEST(file_crc32)
 	free(b);
 }
 
+/* Shapes whose products wrap are refused from the header, by name. */
+TEST(npy_shape_overflow)
+{
+	static const char *shapes[] = {
+		"(20, 4611686018427387904)",        /* 20 * 2^62 wraps to 0 */
+		"(4294967296, 4294967296)",         /* 2^64 */
+		"(0, 4611686018427387904)",         /* empty, but d too large */
+		"(99999999999999999999999, 1)",     /* beyond 64 bits */
+	};
+	char path[] = "/tmp/t_util_npyXXXXXX", err[256], want[128];
+	int fd = mkstemp(path);
+	Npy a;
+
+	close(fd);
+	snprintf(want, sizeof want, "%s: the header's shape is too large", path);
+	for (size_t i = 0; i < RL_NELEM(shapes); i++) {
+		char h[134];
+		int n = snprintf(h, sizeof h, "{'descr': '<f4', 'fortran_order': "
+		    "False, 'shape': %s, }", shapes[i]);
+		memset(h + n, ' ', sizeof h - n - 1);
+		h[sizeof h - 1] = '\n';
+		FILE *fp = fopen(path, "wb");
+		fwrite("\x93NUMPY\x01\x00\x86\x00", 1, 10, fp);
+		fwrite(h, 1, sizeof h, fp);
+		fclose(fp);
+		a.data = (void *)1;
+		CHECK(npy_read(path, &a, err, sizeof err) < 0 &&
+		    !strncmp(err, want, strlen(want)) && !a.data,
+		    "%s: got '%s'", shapes[i], err);
+	}
+	unlink(path);
+}
+
 TEST(npy_roundtrip)
 {
 	char path[] = "/tmp/t_util_npyXXXXXX", err[256];
@@ -634,6 +667,7 @@ main(void)
 	RUN(atomic_full_disk);
 	RUN(file_crc32);
 	RUN(npy_roundtrip);
+	RUN(npy_shape_overflow);
 	RUN(npy_writer_tmp);
 	return check_summary();
 }
