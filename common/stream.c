@@ -38,9 +38,6 @@
 
 #define EP_MAX 512
 #define READ_CHUNK ((size_t)1 << 16)
-/* Larger than any record this version writes: a length in a corrupt
- * stream is refused here rather than waited for. */
-#define RECORD_BYTES_MAX (record_pixel_bytes(RECORD_PATCH_MAX) + ((size_t)16 << 20))
 /* After a sender disconnects, how long its queued messages may take to
  * show up before its missing end-of-stream marker is reported. */
 #define DISCONNECT_GRACE_MS 500
