@@ -52,7 +52,8 @@
  *     none, this calibrates first: each candidate (Haswell, Zen, SkylakeX,
  *     Cooperlake, those the CPU's flags allow; Sandybridge only without
  *     FMA) runs as a child of this program, which blas_init stops after
- *     timing; the close ones are timed twice and the best time kept, and
+ *     timing (by CPU time, blas_score, so that a busy machine disturbs
+ *     the ranking less); the close ones are timed twice, the best kept, and
  *     OpenBLAS's own pick stays unless another is more than 3% faster.
  *     Concurrent starts wait on a lock and then read the first one's
  *     result. No calibration (OpenBLAS's own pick) when there is no cache
@@ -110,16 +111,20 @@ extern const int blas_nshapes;
 
 /*
  * GFLOP/s of blas_gemm on shape s (the best of at least 3 runs after a
- * warm-up, and of as many as fit in `seconds`), on blas_threads() threads.
+ * warm-up, and of as many as fit in `seconds`), on blas_threads() threads,
+ * by the clock. Unless cpu is NULL, *cpu gets the same by the process's
+ * CPU time (FLOPs over CPU seconds per thread): what the threads did while
+ * they had a core, which other processes on the cores disturb far less.
  */
-double blas_rate(const BlasShape *s, double seconds);
+double blas_rate(const BlasShape *s, double seconds, double *cpu);
 
 /*
- * The calibration's score: GFLOP/s over one product of each of
- * blas_shapes (their total FLOPs over their total best times); each
- * shape's own rate goes to rates[i] unless rates is NULL.
+ * GFLOP/s over one product of each of blas_shapes (their total FLOPs over
+ * their total best times), by the clock; each shape's own rate goes to
+ * rates[i] unless rates is NULL, and the score by CPU time (blas_rate) to
+ * *cpu unless NULL. The calibration compares the CPU-time scores.
  */
-double blas_score(double seconds, double *rates);
+double blas_score(double seconds, double *rates, double *cpu);
 
 /* The number of threads blas_gemm and the kernels use (omp_get_max_threads). */
 int blas_threads(void);
