@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cblas.h>
@@ -32,8 +31,6 @@ extern char **environ;
 #define CAL_SECONDS 0.06
 /* A second round re-times the core types within this share of the best. */
 #define CAL_AGAIN 0.85
-/* OpenBLAS's own pick is kept when within this share of the best. */
-#define CAL_KEEP 0.97
 
 static int blas_single;  /* OpenBLAS already set to one thread */
 static char origin[64] = "default";
@@ -206,16 +203,6 @@ const BlasShape blas_shapes[] = {
 };
 const int blas_nshapes = (int)(sizeof blas_shapes / sizeof blas_shapes[0]);
 
-/* CPU seconds of the whole process, all threads. */
-static double
-cpu_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 double
 blas_rate(const BlasShape *s, double seconds, double *cpu)
 {
@@ -372,14 +359,12 @@ calibrate_one(char **argv, const char *core)
 
 /*
  * Time every core type in names[0..n) (twice for the close ones) and
- * return the index of the one to use; rates[i] gets each score. own is
- * OpenBLAS's own pick, kept unless another is more than 3% faster.
+ * return the index of the fastest; rates[i] gets each score.
  */
 static int
-calibrate(char **argv, const char **names, int n, double *rates,
-    const char *own)
+calibrate(char **argv, const char **names, int n, double *rates)
 {
-	int best = 0, keep = -1;
+	int best = 0;
 
 	for (int i = 0; i < n; i++)
 		rates[i] = calibrate_one(argv, names[i]);
@@ -394,14 +379,9 @@ calibrate(char **argv, const char **names, int n, double *rates,
 			if (r > rates[i])
 				rates[i] = r;
 		}
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < n; i++)
 		if (rates[i] > rates[best])
 			best = i;
-		if (own != NULL && strcasecmp(names[i], own) == 0)
-			keep = i;
-	}
-	if (keep >= 0 && rates[keep] >= CAL_KEEP * rates[best])
-		best = keep;
 	return best;
 }
 
@@ -594,7 +574,7 @@ choose(char **argv, const char *own)
 		snprintf(origin, sizeof origin, "cached");
 		pick = names[i];
 	} else {
-		i = calibrate(argv, names, n, rates, own);
+		i = calibrate(argv, names, n, rates);
 		if (rates[i] > 0) {
 			cache_write(path, key, names, n, rates, i);
 			snprintf(origin, sizeof origin, "calibrated");
@@ -634,11 +614,13 @@ blas_init(char **argv)
 			snprintf(origin, sizeof origin, "%s", chosen + n + 1);
 		else
 			snprintf(origin, sizeof origin, "user");
-	} else if ((pick = choose(argv, core)) != NULL &&
-	    (core == NULL || strcasecmp(pick, core) != 0)) {
+	} else if ((pick = choose(argv, core)) != NULL) {
+		/* set even when OpenBLAS runs it already, so that a re-exec
+		 * for OMP_WAIT_POLICY keeps it and its origin */
 		snprintf(chosen_var, sizeof chosen_var, "%s %s", pick, origin);
-		again |= setenv("OPENBLAS_CORETYPE", pick, 1) == 0 &&
-		    setenv("RL_BLAS_CHOSEN", chosen_var, 1) == 0;
+		if (setenv("OPENBLAS_CORETYPE", pick, 1) == 0 &&
+		    setenv("RL_BLAS_CHOSEN", chosen_var, 1) == 0)
+			again |= core == NULL || strcasecmp(pick, core) != 0;
 	}
 	if (getenv("OMP_WAIT_POLICY") == NULL &&
 	    getenv("GOMP_SPINCOUNT") == NULL)

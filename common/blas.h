@@ -5,7 +5,7 @@
  * through blas_gemm or blas_gemm_serial. The one exception is the SVM
  * (svm.c, svmproto.c): its Gram matrices are double precision (dsyrk,
  * dgemm), called directly with OpenBLAS's own threads, whose number
- * svmproto sets.
+ * svmproto sets (on the kernels blas_init chose: rl-svm calls it too).
  *
  * Threading: blas_gemm splits each product across the OpenMP threads
  * itself and calls a single-threaded OpenBLAS in each, so OpenBLAS's own
@@ -53,8 +53,7 @@
  *     Cooperlake, those the CPU's flags allow; Sandybridge only without
  *     FMA) runs as a child of this program, which blas_init stops after
  *     timing (by CPU time, blas_score, so that a busy machine disturbs
- *     the ranking less); the close ones are timed twice, the best kept, and
- *     OpenBLAS's own pick stays unless another is more than 3% faster.
+ *     the ranking less); the close ones are timed twice, the best kept.
  *     Concurrent starts wait on a lock and then read the first one's
  *     result. No calibration (OpenBLAS's own pick) when there is no cache
  *     directory (HOME and XDG_CACHE_HOME unset), or nothing to compare.
