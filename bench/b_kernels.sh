@@ -50,7 +50,7 @@ function pct(k, v, best) { return 100 * v[k] / v[best] }
 		shapes[k] = s
 	}
 	if (field("conv_cpu") + 0 > cpu[k] + 0) cpu[k] = field("conv_cpu")
-	if (k == "default") { dcore = field("core"); dorigin = field("origin") }
+	if ($1 == "default") { dcore = field("core"); dorigin = field("origin") }
 }
 END {
 	best = ""; bestc = ""
