@@ -549,7 +549,7 @@ choose(char **argv, const char *own)
 	Cpu c;
 	const char *names[NCORETYPES], *pick = NULL;
 	char dir[4096], key[1024], path[4200];
-	double rates[NCORETYPES];
+	double rates[NCORETYPES] = {0};
 	int n, i, lock;
 
 	cpu_read(&c);

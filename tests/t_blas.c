@@ -2,8 +2,8 @@
  * t_blas: blas_init's kernel choice. The user's OPENBLAS_CORETYPE is
  * kept; otherwise the choice is calibrated once, written to the cache and
  * read from it at every later start (a cache naming another core type is
- * obeyed, which shows no second calibration ran), and a cache of another
- * key is replaced. Which core type wins is not asserted: it is the
+ * obeyed, which shows no second calibration ran), two starts at once
+ * calibrate once, and a cache of another key is replaced. Which core type wins is not asserted: it is the
  * machine's, and make check must pass whichever it is.
  *
  * Each case runs this program again as "t_blas child", which calls
@@ -141,6 +141,34 @@ TEST(chosen_once)
 	}
 }
 
+/* Two starts at once: one calibrates, the other waits and reads it. */
+TEST(concurrent_starts_once)
+{
+	char cmd[4200], a[64], ao[64], b[64], bo[64], line[256];
+	FILE *f1, *f2;
+	int ok1, ok2;
+
+	fresh_cache("concurrent");
+	snprintf(cmd, sizeof cmd, "'%s' child", self);
+	f1 = popen(cmd, "r");
+	f2 = popen(cmd, "r");
+	CHECK(f1 != NULL && f2 != NULL, "popen");
+	if (f1 == NULL || f2 == NULL)
+		return;
+	ok1 = fgets(line, sizeof line, f1) != NULL &&
+	    sscanf(line, "%63s %63s", a, ao) == 2;
+	ok2 = fgets(line, sizeof line, f2) != NULL &&
+	    sscanf(line, "%63s %63s", b, bo) == 2;
+	CHECK(pclose(f1) == 0 && pclose(f2) == 0 && ok1 && ok2,
+	    "a child failed");
+	if (!ok1 || !ok2)
+		return;
+	CHECK((strcmp(ao, "calibrated") == 0) + (strcmp(bo, "calibrated") ==
+	    0) == 1 && (strcmp(ao, "cached") == 0 || strcmp(bo, "cached") ==
+	    0), "origins %s and %s", ao, bo);
+	CHECK(strcmp(a, b) == 0, "one ran %s, the other %s", a, b);
+}
+
 TEST(stale_key_replaced)
 {
 	char core[64], origin[64], *text;
@@ -203,6 +231,7 @@ main(int argc, char **argv)
 	}
 	RUN(override_kept);
 	RUN(chosen_once);
+	RUN(concurrent_starts_once);
 	RUN(stale_key_replaced);
 	RUN(no_reexec_no_cache);
 	return check_summary();
