@@ -26,7 +26,8 @@
 int
 main(int argc, char **argv)
 {
-	static const BlasShape square = {"sgemm 2048^3", 0, 0, 2048, 2048, 2048};
+	static const BlasShape square = {"sgemm 2048^3", 0, 0, 2048, 2048, 2048,
+	    0};
 	const char *names[32];
 	char cpu[4300];
 	double seconds = 0.3, rates[16];

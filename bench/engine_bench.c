@@ -170,7 +170,7 @@ main(int argc, char **argv)
 	group.off = 0, group.n = ntotal, group.wd = 5e-4f;
 	if (peak == 0) {
 		static const BlasShape sq = {"sgemm 2048^3", 0, 0, 2048, 2048,
-		    2048};
+		    2048, 0};
 
 		peak = blas_rate(&sq, 0.5, NULL);
 	}

@@ -196,40 +196,62 @@ openblas_version(char *buf, size_t len)
  * output channels, K = input channels x kernel cells).
  */
 const BlasShape blas_shapes[] = {
-	{"3x3 conv by im2col, 64 ch", 0, 0, 12544, 64, 576},
-	{"1x1 conv, 64 -> 256 ch", 0, 0, 12544, 256, 64},
-	{"1x1 conv, 1024 -> 256 ch", 0, 0, 3136, 256, 1024},
-	{"3x3 weight gradient, 64 ch", 1, 0, 576, 64, 12544},
+	{"3x3 conv by im2col, 64 ch", 0, 0, 12544, 64, 576, 0},
+	{"1x1 conv, 64 -> 256 ch", 0, 0, 12544, 256, 64, 0},
+	{"1x1 conv, 1024 -> 256 ch", 0, 0, 3136, 256, 1024, 0},
+	{"3x3 weight gradient, 64 ch", 1, 0, 576, 64, 12544, 0},
+	{"Winograd block, 64 ch, 16 per thread", 0, 0, 128, 64, 64, 1},
 };
 const int blas_nshapes = (int)(sizeof blas_shapes / sizeof blas_shapes[0]);
+
+/* One timed unit of shape s: the product, or for a serial shape 16 of
+ * them on each thread (c then holds a result per thread). */
+static void
+shape_run(const BlasShape *s, const float *a, const float *b, float *c,
+    float *scr)
+{
+	int lda = s->ta ? s->M : s->K, ldb = s->tb ? s->K : s->N;
+
+	if (!s->serial) {
+		blas_gemm(s->ta, s->tb, s->M, s->N, s->K, a, lda, b, ldb, 0.0f,
+		    c, s->N, scr);
+		return;
+	}
+#pragma omp parallel
+	{
+		float *ct = c + (size_t)omp_get_thread_num() * s->M * s->N;
+
+		for (int r = 0; r < 16; r++)
+			blas_gemm_serial(s->ta, s->tb, s->M, s->N, s->K, a, lda,
+			    b, ldb, 0.0f, ct, s->N);
+	}
+}
 
 double
 blas_rate(const BlasShape *s, double seconds, double *cpu)
 {
+	int nt = s->serial ? blas_threads() : 1;
 	size_t na = (size_t)s->M * s->K, nb = (size_t)s->K * s->N;
-	size_t nc = (size_t)s->M * s->N;
+	size_t nc = (size_t)s->M * s->N * nt;
 	float *a = emalloc_aligned(na * sizeof *a);
 	float *b = emalloc_aligned(nb * sizeof *b);
 	float *c = emalloc_aligned(nc * sizeof *c);
 	float *scr = emalloc_aligned((blas_gemm_scratch(s->M, s->N) + 1) *
 	    sizeof *scr);
-	int lda = s->ta ? s->M : s->K, ldb = s->tb ? s->K : s->N;
 	double best = 1e30, bestc = 1e30, t0, c0, dt, start;
-	double flop = 2.0 * s->M * s->N * s->K;
+	double flop = 2.0 * s->M * s->N * s->K * (s->serial ? 16 * nt : 1);
 	int reps = 0;
 
 	for (size_t i = 0; i < na; i++)
 		a[i] = (float)(i % 13) * 0.01f - 0.06f;
 	for (size_t i = 0; i < nb; i++)
 		b[i] = (float)(i % 7) * 0.02f - 0.06f;
-	blas_gemm(s->ta, s->tb, s->M, s->N, s->K, a, lda, b, ldb, 0.0f, c,
-	    s->N, scr);   /* warm-up: pages, OpenBLAS's buffers */
+	shape_run(s, a, b, c, scr);   /* warm-up: pages, OpenBLAS's buffers */
 	start = now_seconds();
 	do {
 		t0 = now_seconds();
 		c0 = cpu_seconds();
-		blas_gemm(s->ta, s->tb, s->M, s->N, s->K, a, lda, b, ldb, 0.0f,
-		    c, s->N, scr);
+		shape_run(s, a, b, c, scr);
 		dt = now_seconds() - t0;
 		best = dt < best ? dt : best;
 		dt = cpu_seconds() - c0;
@@ -251,7 +273,8 @@ blas_score(double seconds, double *rates, double *cpu)
 
 	for (int i = 0; i < blas_nshapes; i++) {
 		const BlasShape *s = &blas_shapes[i];
-		double f = 2.0 * s->M * s->N * s->K / 1e9, rc;
+		double f = 2.0 * s->M * s->N * s->K / 1e9 * (s->serial ? 16 *
+		    blas_threads() : 1), rc;
 		double r = blas_rate(s, seconds, &rc);
 
 		if (rates != NULL)

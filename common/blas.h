@@ -98,10 +98,15 @@ int blas_coretypes(const char **names, int max);
 /* "model name, family F, model M" of /proc/cpuinfo, into buf. */
 void blas_cpu(char *buf, size_t len);
 
-/* An sgemm shape as blas_gemm takes it (C is M x N, K the inner size). */
+/*
+ * An sgemm shape as blas_gemm takes it (C is M x N, K the inner size);
+ * serial: timed as 16 products on each thread through blas_gemm_serial,
+ * as wino.c does its blocks.
+ */
 typedef struct {
 	const char *what;
 	int ta, tb, M, N, K;
+	int serial;
 } BlasShape;
 
 /* The calibration's shapes: ResNet-50 products at 144 patches of 64x64. */
