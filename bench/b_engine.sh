@@ -11,9 +11,12 @@
 # reports an exact count, 298.4 against 301.2 GFLOP), as a direct
 # convolution does them: the engine's 3x3 stride-1 convolutions do 2.25x
 # fewer multiplications by Winograd (wino.c), so its figure is a
-# direct-convolution equivalent, not the rate of its FPUs. The engine sets
-# OPENBLAS_CORETYPE=Haswell and OMP_WAIT_POLICY=passive unless set
-# (blas_init); PyTorch runs with its defaults.
+# direct-convolution equivalent, not the rate of its FPUs. Both rates are
+# also given as shares of this machine's sgemm peak (2048^3 through
+# blas_gemm: $SGEMM_PEAK from bench/run.sh, or engine_bench measures it).
+# The engine runs the OpenBLAS kernels blas_init chose for this CPU
+# (blas.h) and OMP_WAIT_POLICY=passive unless set; PyTorch runs with its
+# defaults.
 # engine_bench is $BIN/bench/engine_bench, which `make bench` builds with
 # the tools' flags against libcommon.a.
 set -e
@@ -22,8 +25,9 @@ exe=$BIN/bench/engine_bench
 [ -x "$exe" ] || { echo "b_engine: no $exe (run make bench)" >&2; exit 1; }
 
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (the figures below are only comparable in one run)"
-out=$("$exe" -a 50 -i 16 -n 5 -w 2)
+out=$("$exe" -a 50 -i 16 -n 5 -w 2 ${SGEMM_PEAK:+-P "$SGEMM_PEAK"})
 echo "$out"
+peak=$(echo "$out" | sed -n 's/.*measured sgemm peak \([0-9.]*\) .*/\1/p')
 peer=$(/usr/bin/python3 bench/torch_relloc.py train --arch resnet50 \
 	--threads 2 --shared-center --steps 5 --warmup 2)
 echo "pytorch: $peer"
@@ -34,7 +38,8 @@ r = json.loads(sys.stdin.read())
 t = r['sec_per_step']['median']
 ours = float('$ours')
 g = 3 * r['fwd_gflop']
-print('pytorch: resnet50 step %.3f s (median of %d), %.1f pairs/s, %.1f GFLOP/s (3 x %.1f GFLOP forward), %.0f%% of 234 GFLOP/s peak'
-      % (t, r['sec_per_step']['n'], r['pairs_per_s_median'], g / t, r['fwd_gflop'], 100 * g / t / 234))
+peak = float('$peak')
+print('pytorch: resnet50 step %.3f s (median of %d), %.1f pairs/s, %.1f GFLOP/s (3 x %.1f GFLOP forward), %.0f%% of the measured sgemm peak %.1f GFLOP/s'
+      % (t, r['sec_per_step']['n'], r['pairs_per_s_median'], g / t, r['fwd_gflop'], 100 * g / t / peak, peak))
 print('ratio: engine is %.2fx PyTorch (step throughput)' % (t / ours))
 "

@@ -15,9 +15,13 @@
  * backward (the backward's two products per layer = 2x the forward).
  * These are a direct convolution's FLOPs: with the 3x3 stride-1
  * convolutions done by Winograd (wino.c) the figure is an equivalent rate
- * ("direct-equivalent"), above what the FPUs execute.
+ * ("direct-equivalent"), above what the FPUs execute. Beside it, the share
+ * of this machine's sgemm peak (2048^3 through blas_gemm, the same threads
+ * and kernels): given with -P (bench/run.sh measures it once), or measured
+ * here before the steps.
  *
  * usage: engine_bench [-v] [-a depth] [-i images] [-n steps] [-w warmup]
+ *     [-P peak-gflops]
  */
 #include <sys/resource.h>
 
@@ -45,8 +49,7 @@ cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* CPU seconds of the whole process (all threads): with the machine shared,
- * cpu/threads estimates the step time on idle cores. */
+/* Minor page faults of the process so far. */
 static long
 minor_faults(void)
 {
@@ -54,15 +57,6 @@ minor_faults(void)
 
 	getrusage(RUSAGE_SELF, &ru);
 	return ru.ru_minflt;
-}
-
-static double
-cpu_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 int
@@ -80,13 +74,14 @@ main(int argc, char **argv)
 	float *w1, *b1, *gam, *bet, *w2, *b2, *dw1, *db1, *dgam, *dbet;
 	float *dw2, *db2, *mean, *invstd, *rm, *rv, *scratch;
 	int *labels;
-	double *ts, macs, t0, tf, tb, fwd_flop, c0;
+	double *ts, macs, t0, tf, tb, fwd_flop, c0, peak = 0;
+	char cpu[256];
 	long f0;
 	Rng g;
 	OptimGroup group;
 
 	blas_init(argv);
-	while ((ch = getopt(argc, argv, "a:i:n:vw:")) != -1)
+	while ((ch = getopt(argc, argv, "a:i:n:P:vw:")) != -1)
 		switch (ch) {
 		case 'a':
 			depth = (int)estrtonum(optarg, 18, 50, "depth");
@@ -97,6 +92,9 @@ main(int argc, char **argv)
 		case 'n':
 			steps = (int)estrtonum(optarg, 1, 1000, "steps");
 			break;
+		case 'P':
+			peak = estrtod(optarg, 1, 1e6, "peak");
+			break;
 		case 'v':
 			verbose = 1;
 			break;
@@ -105,7 +103,7 @@ main(int argc, char **argv)
 			break;
 		default:
 			fprintf(stderr, "usage: engine_bench [-v] [-a depth] "
-			    "[-i images] [-n steps] [-w warmup]\n");
+			    "[-i images] [-n steps] [-w warmup] [-P peak-gflops]\n");
 			return 2;
 		}
 	if (resnet_config(&cfg, depth, 64, err, sizeof err) != 0) {
@@ -170,10 +168,18 @@ main(int argc, char **argv)
 	    (double)NP * HID * NCLS;
 	fwd_flop = 2 * macs;
 	group.off = 0, group.n = ntotal, group.wd = 5e-4f;
+	if (peak == 0) {
+		static const BlasShape sq = {"sgemm 2048^3", 0, 0, 2048, 2048,
+		    2048, 0};
+
+		peak = blas_rate(&sq, 0.5, NULL);
+	}
+	blas_cpu(cpu, sizeof cpu);
 	fprintf(stderr, "engine_bench: resnet%d, %d images = %d patches, %d "
-	    "pairs, %.1f GFLOP forward, %d threads, OpenBLAS core %s, "
-	    "context %.0f MiB\n", depth, I, P, NP, fwd_flop / 1e9,
-	    blas_threads(), blas_corename(), resnet_ctx_bytes(ctx) / 1048576.0);
+	    "pairs, %.1f GFLOP forward, %d threads, %s, OpenBLAS core %s "
+	    "(%s), sgemm peak %.1f GFLOP/s, context %.0f MiB\n", depth, I, P,
+	    NP, fwd_flop / 1e9, blas_threads(), cpu, blas_corename(),
+	    blas_origin(), peak, resnet_ctx_bytes(ctx) / 1048576.0);
 
 	for (int it = 0; it < warmup + steps; it++) {
 		float loss;
@@ -243,11 +249,12 @@ main(int argc, char **argv)
 
 		printf("engine: resnet%d step %.3f s (median of %d; min %.3f, "
 		    "max %.3f), %.1f pairs/s, %.1f GFLOP/s direct-equivalent "
-		    "(3 x %.1f GFLOP forward, conv+linear), %.0f%% of 234 "
-		    "GFLOP/s peak\n",
+		    "(3 x %.1f GFLOP forward, conv+linear), %.0f%% of the "
+		    "measured sgemm peak %.1f GFLOP/s (%s, core %s)\n",
 		    depth, med, steps, ts[warmup], ts[warmup + steps - 1],
 		    NP / med, 3 * fwd_flop / med / 1e9, fwd_flop / 1e9,
-		    100 * 3 * fwd_flop / med / 1e9 / 234);
+		    100 * 3 * fwd_flop / med / 1e9 / peak, peak, cpu,
+		    blas_corename());
 	}
 	resnet_ctx_free(ctx);
 	resnet_free(net);

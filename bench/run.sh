@@ -9,11 +9,17 @@ export BIN
 pat=${1:-}
 log="$BUILD/bench.log"
 : >"$log"
+# The machine, named beside every script's ratios: CPU, OpenBLAS core type
+# (blas_init's choice) and the sgemm peak measured now (2048^3, blas_gemm),
+# which b_engine.sh takes as $SGEMM_PEAK.
+m=$("$BIN/bench/blas_bench" -p -t 1)
+SGEMM_PEAK=$(echo "$m" | sed -n 's/.*peak=\([0-9.]*\).*/\1/p') && export SGEMM_PEAK
+machine="$("$BIN/bench/blas_bench" -c), OpenBLAS $(echo "$m" | sed -n 's/.*core=\([^ ]*\).*/\1/p'), sgemm peak $SGEMM_PEAK GFLOP/s"
 for b in bench/b_*.sh; do
 	[ -f "$b" ] || continue
 	case ${b##*/} in *"$pat"*) ;; *) continue ;; esac
 	TMP=$(mktemp -d) && export TMP
-	echo "== ${b##*/} ($(date -u +%FT%TZ), $(nproc) cores)" | tee -a "$log"
+	echo "== ${b##*/} ($(date -u +%FT%TZ), $(nproc) cores; $machine)" | tee -a "$log"
 	sh "$b" 2>&1 | tee -a "$log"
 	rm -rf "$TMP"
 done

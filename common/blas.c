@@ -1,7 +1,15 @@
 /*
  * blas: OpenBLAS set-up (core type, threads) and the threaded sgemm.
  */
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <omp.h>
+#include <spawn.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,13 +19,21 @@
 #include <cblas.h>
 
 #include "common/blas.h"
+#include "common/util.h"
+
+extern char **environ;
 
 /* Floats of A and C rows per product call in the row split. */
 #define BLOCK_FLOATS (256 * 1024)
-#define RL_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define RL_CLAMP(x, lo, hi) ((x) < (lo) ? (lo) : (x) > (hi) ? (hi) : (x))
 
+/* Seconds each calibration shape is timed for (best of the runs). */
+#define CAL_SECONDS 0.06
+/* A second round re-times the core types within this share of the best. */
+#define CAL_AGAIN 0.85
+
 static int blas_single;  /* OpenBLAS already set to one thread */
+static char origin[64] = "default";
 
 static void
 blas_single_thread(void)
@@ -29,40 +45,606 @@ blas_single_thread(void)
 	}
 }
 
-/* Whether the CPU is an AMD one (the case measured on Zen 4). */
-static int
-cpu_is_amd(void)
+// ----------------------------------------------------------------------
+// The CPU and the core types it can run.
+
+/*
+ * OpenBLAS 0.3.21's x86-64 core types worth timing and the CPU flags each
+ * needs (its kernels would fault without them: OpenBLAS does not check a
+ * forced OPENBLAS_CORETYPE). Older ones (Nehalem and before) have no AVX.
+ */
+static const struct {
+	const char *name;
+	const char *flags;   /* space-separated, all required */
+} coretypes[] = {
+	{"Sandybridge", "avx"},
+	{"Haswell", "avx2 fma"},
+	{"Zen", "avx2 fma"},
+	{"SkylakeX", "avx2 fma avx512f avx512cd avx512bw avx512dq avx512vl"},
+	{"Cooperlake", "avx2 fma avx512f avx512cd avx512bw avx512dq avx512vl "
+	    "avx512_bf16"},
+};
+#define NCORETYPES ((int)(sizeof coretypes / sizeof coretypes[0]))
+
+typedef struct {
+	char model[128];
+	int family, model_no;
+	char *flags;         /* " flag flag ... " */
+} Cpu;
+
+/* The value of a "key\t: value" line of /proc/cpuinfo, newline dropped. */
+static const char *
+cpuinfo_value(const char *line, const char *key)
+{
+	size_t n = strlen(key);
+	const char *v;
+
+	if (strncmp(line, key, n) != 0 || (line[n] != ' ' && line[n] != '\t' &&
+	    line[n] != ':'))
+		return NULL;
+	if ((v = strchr(line, ':')) == NULL)
+		return NULL;
+	for (v++; *v == ' ' || *v == '\t'; v++)
+		;
+	return v;
+}
+
+/* The first processor of /proc/cpuinfo; fields it lacks stay empty. */
+static void
+cpu_read(Cpu *c)
 {
 	FILE *fp;
-	char line[256];
-	int amd = 0;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	const char *v;
 
+	memset(c, 0, sizeof *c);
+	c->family = c->model_no = -1;
 	if ((fp = fopen("/proc/cpuinfo", "r")) == NULL)
-		return 0;
-	while (fgets(line, sizeof line, fp) != NULL)
-		if (strncmp(line, "vendor_id", 9) == 0) {
-			amd = strstr(line, "AuthenticAMD") != NULL;
-			break;
+		return;
+	while ((len = getline(&line, &cap, fp)) > 0) {
+		if (line[len - 1] == '\n')
+			line[--len] = '\0';
+		if (len == 0)
+			break;   /* end of the first processor */
+		if ((v = cpuinfo_value(line, "model name")) != NULL)
+			snprintf(c->model, sizeof c->model, "%s", v);
+		else if ((v = cpuinfo_value(line, "cpu family")) != NULL)
+			c->family = atoi(v);
+		else if ((v = cpuinfo_value(line, "model")) != NULL)
+			c->model_no = atoi(v);
+		else if ((v = cpuinfo_value(line, "flags")) != NULL &&
+		    c->flags == NULL) {
+			size_t n = strlen(v) + 3;
+
+			c->flags = emalloc(n);
+			snprintf(c->flags, n, " %s ", v);
 		}
+	}
+	free(line);
 	fclose(fp);
-	return amd;
+}
+
+/* Whether the CPU has every flag of the space-separated list. */
+static int
+cpu_has(const Cpu *c, const char *list)
+{
+	char want[64];
+	const char *p = list;
+
+	if (c->flags == NULL)
+		return 0;
+	while (*p) {
+		size_t n = strcspn(p, " ");
+
+		snprintf(want, sizeof want, " %.*s ", (int)n, p);
+		if (strstr(c->flags, want) == NULL)
+			return 0;
+		p += n;
+		p += strspn(p, " ");
+	}
+	return 1;
+}
+
+int
+blas_coretypes(const char **names, int max)
+{
+	Cpu c;
+	int n = 0;
+
+	cpu_read(&c);
+	for (int i = 0; i < NCORETYPES; i++)
+		if (cpu_has(&c, coretypes[i].flags) && n < max)
+			names[n++] = coretypes[i].name;
+	free(c.flags);
+	return n;
+}
+
+void
+blas_cpu(char *buf, size_t len)
+{
+	Cpu c;
+
+	cpu_read(&c);
+	snprintf(buf, len, "%s, family %d, model %d",
+	    c.model[0] ? c.model : "unknown CPU", c.family, c.model_no);
+	free(c.flags);
+}
+
+/* "OpenBLAS 0.3.21": the first two words of the loaded library's config. */
+static void
+openblas_version(char *buf, size_t len)
+{
+	const char *cfg = openblas_get_config();
+	size_t n = 0;
+
+	if (cfg != NULL) {
+		n = strcspn(cfg, " ");
+		n += strspn(cfg + n, " ");
+		n += strcspn(cfg + n, " ");
+	}
+	snprintf(buf, len, "%.*s", (int)n, cfg ? cfg : "");
+}
+
+// ----------------------------------------------------------------------
+// Timing sgemm shapes.
+
+/*
+ * The calibration's shapes: the products a ResNet-50 step spends its time
+ * in, at 144 patches of 64x64 (rows of C = pixels of the batch, columns =
+ * output channels, K = input channels x kernel cells).
+ */
+const BlasShape blas_shapes[] = {
+	{"3x3 conv by im2col, 64 ch", 0, 0, 12544, 64, 576, 0},
+	{"1x1 conv, 64 -> 256 ch", 0, 0, 12544, 256, 64, 0},
+	{"1x1 conv, 1024 -> 256 ch", 0, 0, 3136, 256, 1024, 0},
+	{"3x3 weight gradient, 64 ch", 1, 0, 576, 64, 12544, 0},
+	{"Winograd block, 64 ch, 16 per thread", 0, 0, 128, 64, 64, 1},
+};
+const int blas_nshapes = (int)(sizeof blas_shapes / sizeof blas_shapes[0]);
+
+/* One timed unit of shape s: the product, or for a serial shape 16 of
+ * them on each thread (c then holds a result per thread). */
+static void
+shape_run(const BlasShape *s, const float *a, const float *b, float *c,
+    float *scr)
+{
+	int lda = s->ta ? s->M : s->K, ldb = s->tb ? s->K : s->N;
+
+	if (!s->serial) {
+		blas_gemm(s->ta, s->tb, s->M, s->N, s->K, a, lda, b, ldb, 0.0f,
+		    c, s->N, scr);
+		return;
+	}
+#pragma omp parallel
+	{
+		float *ct = c + (size_t)omp_get_thread_num() * s->M * s->N;
+
+		for (int r = 0; r < 16; r++)
+			blas_gemm_serial(s->ta, s->tb, s->M, s->N, s->K, a, lda,
+			    b, ldb, 0.0f, ct, s->N);
+	}
+}
+
+double
+blas_rate(const BlasShape *s, double seconds, double *cpu)
+{
+	int nt = s->serial ? blas_threads() : 1;
+	size_t na = (size_t)s->M * s->K, nb = (size_t)s->K * s->N;
+	size_t nc = (size_t)s->M * s->N * nt;
+	float *a = emalloc_aligned(na * sizeof *a);
+	float *b = emalloc_aligned(nb * sizeof *b);
+	float *c = emalloc_aligned(nc * sizeof *c);
+	float *scr = emalloc_aligned((blas_gemm_scratch(s->M, s->N) + 1) *
+	    sizeof *scr);
+	double best = 1e30, bestc = 1e30, t0, c0, dt, start;
+	double flop = 2.0 * s->M * s->N * s->K * (s->serial ? 16 * nt : 1);
+	int reps = 0;
+
+	for (size_t i = 0; i < na; i++)
+		a[i] = (float)(i % 13) * 0.01f - 0.06f;
+	for (size_t i = 0; i < nb; i++)
+		b[i] = (float)(i % 7) * 0.02f - 0.06f;
+	shape_run(s, a, b, c, scr);   /* warm-up: pages, OpenBLAS's buffers */
+	start = now_seconds();
+	do {
+		t0 = now_seconds();
+		c0 = cpu_seconds();
+		shape_run(s, a, b, c, scr);
+		dt = now_seconds() - t0;
+		best = dt < best ? dt : best;
+		dt = cpu_seconds() - c0;
+		bestc = dt < bestc ? dt : bestc;
+	} while (++reps < 3 || now_seconds() - start < seconds);
+	free(a);
+	free(b);
+	free(c);
+	free(scr);
+	if (cpu != NULL)
+		*cpu = flop / (bestc / blas_threads()) / 1e9;
+	return flop / best / 1e9;
+}
+
+double
+blas_score(double seconds, double *rates, double *cpu)
+{
+	double flop = 0, t = 0, tc = 0;
+
+	for (int i = 0; i < blas_nshapes; i++) {
+		const BlasShape *s = &blas_shapes[i];
+		double f = 2.0 * s->M * s->N * s->K / 1e9 * (s->serial ? 16 *
+		    blas_threads() : 1), rc;
+		double r = blas_rate(s, seconds, &rc);
+
+		if (rates != NULL)
+			rates[i] = r;
+		flop += f;
+		t += f / r;
+		tc += f / rc;
+	}
+	if (cpu != NULL)
+		*cpu = flop / tc;
+	return flop / t;
+}
+
+// ----------------------------------------------------------------------
+// Calibration: one child process per core type.
+
+/*
+ * The child's part: this process was started by calibrate_one with
+ * OPENBLAS_CORETYPE set; if OpenBLAS took it, print the score and exit.
+ */
+static void
+calibrate_child(void)
+{
+	const char *want = getenv("OPENBLAS_CORETYPE");
+	const char *got = openblas_get_corename();
+	double cpu;
+
+	if (want == NULL || got == NULL || strcasecmp(want, got) != 0)
+		_exit(3);    /* an unknown name: OpenBLAS chose for itself */
+	blas_single_thread();
+	blas_score(CAL_SECONDS, NULL, &cpu);
+	printf("%.3f\n", cpu);
+	fflush(stdout);
+	_exit(0);
+}
+
+/* Whether environment entry e sets variable name. */
+static int
+env_is(const char *e, const char *name)
+{
+	size_t n = strlen(name);
+
+	return strncmp(e, name, n) == 0 && e[n] == '=';
+}
+
+/*
+ * Run this program again as a calibration child with core type `core`
+ * (argv as given: the child stops inside blas_init) and return its score
+ * in GFLOP/s, or 0 when it could not run that core type.
+ */
+static double
+calibrate_one(char **argv, const char *core)
+{
+	size_t n = 0;
+	char **env, corevar[64];
+	posix_spawn_file_actions_t fa;
+	int fd[2], st, ok;
+	pid_t pid;
+	double r = 0;
+	FILE *fp;
+
+	for (char **e = environ; *e; e++)
+		n++;
+	env = emalloc((n + 4) * sizeof *env);
+	n = 0;
+	for (char **e = environ; *e; e++)
+		if (!env_is(*e, "OPENBLAS_CORETYPE") &&
+		    !env_is(*e, "RL_BLAS_CHOSEN"))
+			env[n++] = *e;
+	snprintf(corevar, sizeof corevar, "OPENBLAS_CORETYPE=%s", core);
+	env[n++] = corevar;
+	env[n++] = "RL_BLAS_CALIBRATING=1";
+	if (getenv("OMP_WAIT_POLICY") == NULL && getenv("GOMP_SPINCOUNT") ==
+	    NULL)
+		env[n++] = "OMP_WAIT_POLICY=passive";
+	env[n] = NULL;
+	if (pipe(fd) != 0) {
+		free(env);
+		return 0;
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, fd[1], 1);
+	posix_spawn_file_actions_addclose(&fa, fd[0]);
+	posix_spawn_file_actions_addclose(&fa, fd[1]);
+	fflush(NULL);
+	ok = posix_spawn(&pid, "/proc/self/exe", &fa, NULL, argv, env) == 0;
+	posix_spawn_file_actions_destroy(&fa);
+	free(env);
+	close(fd[1]);
+	if ((fp = fdopen(fd[0], "r")) == NULL) {
+		close(fd[0]);
+	} else {
+		if (ok && fscanf(fp, "%lf", &r) != 1)
+			r = 0;
+		fclose(fp);
+	}
+	if (ok) {
+		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+			;
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			r = 0;
+	}
+	return ok ? r : 0;
+}
+
+/*
+ * Time every core type in names[0..n) (twice for the close ones) and
+ * return the index of the fastest; rates[i] gets each score.
+ */
+static int
+calibrate(char **argv, const char **names, int n, double *rates)
+{
+	int best = 0;
+
+	for (int i = 0; i < n; i++)
+		rates[i] = calibrate_one(argv, names[i]);
+	for (int i = 1; i < n; i++)
+		if (rates[i] > rates[best])
+			best = i;
+	/* a second look at the close ones: a busy machine is noisy */
+	for (int i = 0; i < n; i++)
+		if (rates[i] >= CAL_AGAIN * rates[best] && rates[i] > 0) {
+			double r = calibrate_one(argv, names[i]);
+
+			if (r > rates[i])
+				rates[i] = r;
+		}
+	for (int i = 0; i < n; i++)
+		if (rates[i] > rates[best])
+			best = i;
+	return best;
+}
+
+// ----------------------------------------------------------------------
+// The cache of choices, one file per CPU model and OpenBLAS version.
+
+/* The directory of the cache ($XDG_CACHE_HOME/relloc, ~/.cache/relloc). */
+static int
+cache_dir(char *buf, size_t len, int create)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	int n;
+
+	if (xdg != NULL && xdg[0] == '/')
+		n = snprintf(buf, len, "%s", xdg);
+	else if (home != NULL && home[0] == '/')
+		n = snprintf(buf, len, "%s/.cache", home);
+	else
+		return -1;
+	if (n < 0 || (size_t)n + sizeof "/relloc" > len)
+		return -1;
+	if (create && mkdir(buf, 0700) != 0 && errno != EEXIST)
+		return -1;
+	strcat(buf, "/relloc");
+	if (create && mkdir(buf, 0755) != 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+/*
+ * The cache key: what the choice depends on. The CPU model (name, family,
+ * model), the OpenBLAS release, and the core types it can run (a virtual
+ * machine may hide AVX-512 from a CPU that has it).
+ */
+static void
+cache_key(char *key, size_t len, const Cpu *c, const char **names, int n)
+{
+	char ver[64];
+	size_t k;
+
+	openblas_version(ver, sizeof ver);
+	k = (size_t)snprintf(key, len, "%s | family %d | model %d | %s |",
+	    c->model[0] ? c->model : "unknown CPU", c->family, c->model_no,
+	    ver[0] ? ver : "OpenBLAS ?");
+	for (int i = 0; i < n && k < len; i++)
+		k += (size_t)snprintf(key + k, len - k, " %s", names[i]);
+}
+
+/* The cache file of key in dir: dir/openblas-coretype-<FNV-1a of key>. */
+static void
+cache_file(char *buf, size_t len, const char *dir, const char *key)
+{
+	uint64_t h = 14695981039346656037ULL;
+
+	for (const char *p = key; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	snprintf(buf, len, "%s/openblas-coretype-%016llx", dir,
+	    (unsigned long long)h);
+}
+
+/*
+ * The core type the cache at path holds for key, as an index into
+ * names[0..n), or -1 (no file, another key, a name not in names).
+ */
+static int
+cache_read(const char *path, const char *key, const char **names, int n)
+{
+	FILE *fp = fopen(path, "r");
+	char line[1024], keyline[1024];
+	int found = -1;
+
+	if (fp == NULL)
+		return -1;
+	if (fgets(line, sizeof line, fp) != NULL &&
+	    fgets(keyline, sizeof keyline, fp) != NULL) {
+		line[strcspn(line, "\n")] = '\0';
+		keyline[strcspn(keyline, "\n")] = '\0';
+		if (strncmp(keyline, "key: ", 5) == 0 &&
+		    strcmp(keyline + 5, key) == 0)
+			for (int i = 0; i < n; i++)
+				if (strcmp(line, names[i]) == 0)
+					found = i;
+	}
+	fclose(fp);
+	return found;
+}
+
+/* Write the choice, its key and the scores to path (atomically). */
+static void
+cache_write(const char *path, const char *key, const char **names, int n,
+    const double *rates, int best)
+{
+	char text[2048], err[256];
+	size_t k;
+
+	k = (size_t)snprintf(text, sizeof text, "%s\nkey: %s\nGFLOP/s on the "
+	    "calibration shapes by CPU time, %d threads:", names[best], key,
+	    omp_get_max_threads());
+	for (int i = 0; i < n && k < sizeof text; i++)
+		k += (size_t)snprintf(text + k, sizeof text - k, " %s %.1f",
+		    names[i], rates[i]);
+	if (rl_write_text_atomic(path, text, err, sizeof err) != 0)
+		fprintf(stderr, "%s: blas: %s (the kernel choice is not "
+		    "kept)\n", rl_progname(), err);
+}
+
+/* Take a write lock on path.lock, waiting; returns the fd or -1. */
+static int
+cache_lock(const char *path)
+{
+	char lp[4300];
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+	int fd;
+
+	snprintf(lp, sizeof lp, "%s.lock", path);
+	if ((fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0)
+		return -1;
+	while (fcntl(fd, F_SETLKW, &fl) != 0)
+		if (errno != EINTR) {
+			close(fd);
+			return -1;
+		}
+	return fd;
+}
+
+/* The core types worth timing on c: runnable, and no pre-FMA one when
+ * the CPU has FMA (Sandybridge's kernels then do half the work a cycle). */
+static int
+candidates(const Cpu *c, const char **names)
+{
+	int n = 0, fma = cpu_has(c, "avx2 fma");
+
+	for (int i = 0; i < NCORETYPES; i++)
+		if (cpu_has(c, coretypes[i].flags) &&
+		    (!fma || strstr(coretypes[i].flags, "fma") != NULL))
+			names[n++] = coretypes[i].name;
+	return n;
+}
+
+int
+blas_cache_path(char *buf, size_t len)
+{
+	Cpu c;
+	const char *names[NCORETYPES];
+	char dir[4096], key[1024];
+	int n;
+
+	if (cache_dir(dir, sizeof dir, 0) != 0)
+		return -1;
+	cpu_read(&c);
+	n = candidates(&c, names);
+	cache_key(key, sizeof key, &c, names, n);
+	free(c.flags);
+	cache_file(buf, len, dir, key);
+	return 0;
+}
+
+/*
+ * The core type to run with when the user set none: from the cache, or
+ * calibrated and cached. NULL keeps OpenBLAS's own pick. Sets origin.
+ */
+static const char *
+choose(char **argv, const char *own)
+{
+	Cpu c;
+	const char *names[NCORETYPES], *pick = NULL;
+	char dir[4096], key[1024], path[4200];
+	double rates[NCORETYPES] = {0};
+	int n, i, lock;
+
+	cpu_read(&c);
+	n = candidates(&c, names);
+	cache_key(key, sizeof key, &c, names, n);
+	free(c.flags);
+	snprintf(origin, sizeof origin, "default");
+	if (n == 0 || (n == 1 && own != NULL && strcasecmp(names[0], own) == 0))
+		return NULL;       /* nothing to compare */
+	if (cache_dir(dir, sizeof dir, 0) != 0)
+		return NULL;       /* no HOME: no calibration on every start */
+	cache_file(path, sizeof path, dir, key);
+	if ((i = cache_read(path, key, names, n)) >= 0) {
+		snprintf(origin, sizeof origin, "cached");
+		return names[i];
+	}
+	if (cache_dir(dir, sizeof dir, 1) != 0)
+		return NULL;
+	lock = cache_lock(path);
+	/* another process may have calibrated while this one waited */
+	if ((i = cache_read(path, key, names, n)) >= 0) {
+		snprintf(origin, sizeof origin, "cached");
+		pick = names[i];
+	} else {
+		i = calibrate(argv, names, n, rates);
+		if (rates[i] > 0) {
+			cache_write(path, key, names, n, rates, i);
+			snprintf(origin, sizeof origin, "calibrated");
+			pick = names[i];
+		}
+	}
+	if (lock >= 0)
+		close(lock);
+	return pick;
 }
 
 void
 blas_init(char **argv)
 {
-	const char *core = openblas_get_corename(), *no;
+	const char *core = openblas_get_corename(), *no, *user, *chosen, *pick;
+	static char chosen_var[96];
 	int again = 0;
 
+	if (getenv("RL_BLAS_CALIBRATING") != NULL)
+		calibrate_child();
 	no = getenv("RL_BLAS_NO_REEXEC");
 	if (no != NULL && *no != '\0' && *no != '0') {
+		snprintf(origin, sizeof origin, "%s",
+		    getenv("OPENBLAS_CORETYPE") ? "user" : "default");
 		blas_single_thread();
 		return;
 	}
-	if (getenv("OPENBLAS_CORETYPE") == NULL && core != NULL &&
-	    (strcasecmp(core, "cooperlake") == 0 ||
-	    strcasecmp(core, "skylakex") == 0) && cpu_is_amd())
-		again |= setenv("OPENBLAS_CORETYPE", "Haswell", 1) == 0;
+	user = getenv("OPENBLAS_CORETYPE");
+	chosen = getenv("RL_BLAS_CHOSEN");
+	if (user != NULL) {
+		/* set by this function before a re-exec ("core how"), or by
+		 * the user */
+		size_t n = strlen(user);
+
+		if (chosen != NULL && strncmp(chosen, user, n) == 0 &&
+		    chosen[n] == ' ')
+			snprintf(origin, sizeof origin, "%s", chosen + n + 1);
+		else
+			snprintf(origin, sizeof origin, "user");
+	} else if ((pick = choose(argv, core)) != NULL) {
+		/* set even when OpenBLAS runs it already, so that a re-exec
+		 * for OMP_WAIT_POLICY keeps it and its origin */
+		snprintf(chosen_var, sizeof chosen_var, "%s %s", pick, origin);
+		if (setenv("OPENBLAS_CORETYPE", pick, 1) == 0 &&
+		    setenv("RL_BLAS_CHOSEN", chosen_var, 1) == 0)
+			again |= core == NULL || strcasecmp(pick, core) != 0;
+	}
 	if (getenv("OMP_WAIT_POLICY") == NULL &&
 	    getenv("GOMP_SPINCOUNT") == NULL)
 		again |= setenv("OMP_WAIT_POLICY", "passive", 1) == 0;
@@ -78,6 +660,12 @@ const char *
 blas_corename(void)
 {
 	return openblas_get_corename();
+}
+
+const char *
+blas_origin(void)
+{
+	return origin;
 }
 
 int

@@ -1,9 +1,9 @@
 /* knn: blocked top-k cosine search and weighted votes. See knn.h. */
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/blas.h"
 #include "common/knn.h"
 #include "common/metric.h"
 #include "common/util.h"
@@ -129,9 +129,9 @@ knn_search(float *sim, int64_t *idx, const float *query, size_t nq,
 		for (size_t b0 = 0; b0 < nb; b0 += cb) {
 			size_t mb = RL_MIN(cb, nb - b0);
 			// s (mq, mb) = query[q0..] (mq, dim) . bank[b0..]^T
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
-			    mq, mb, dim, 1.0f, query + q0 * dim, dim,
-			    bank + b0 * dim, dim, 0.0f, s, mb);
+			blas_gemm(0, 1, (int)mq, (int)mb, (int)dim,
+			    query + q0 * dim, (int)dim, bank + b0 * dim,
+			    (int)dim, 0.0f, s, (int)mb, NULL);
 			#pragma omp parallel for schedule(static) \
 			    if (mq * mb > PAR_MIN)
 			for (size_t q = 0; q < mq; q++)

@@ -6,7 +6,7 @@
  * bank rows, each voting exp(sim / T) for its label, argmax.
  *
  * The search is blocked: a (chunk_q x D) block of queries times a
- * (chunk_b x D) block of the bank with cblas_sgemm, merged into a running
+ * (chunk_b x D) block of the bank with blas_gemm, merged into a running
  * top-kmax per query, so scratch memory is chunk_q * chunk_b floats plus
  * chunk_q * kmax (similarity, index) pairs, whatever the bank's size. The
  * bank and the queries themselves stay in the caller's memory.

@@ -1,11 +1,12 @@
 /* probe: linear evaluation on frozen features. See probe.h. */
-#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/layers.h"
 #include "common/metric.h"
+#include "common/optim.h"
 #include "common/probe.h"
 #include "common/rng.h"
 #include "common/util.h"
@@ -98,6 +99,7 @@ probe_init(Probe *p, const ProbeConfig *c, size_t dim, size_t nclass,
 		p->run_var[i] = 1;
 	p->xb = emalloc_aligned((size_t)c->batch * dim * sizeof *p->xb);
 	p->logit = emalloc_aligned((size_t)c->batch * nclass * sizeof *p->logit);
+	p->prob = emalloc_aligned((size_t)c->batch * nclass * sizeof *p->prob);
 	rng_init(&g, c->seed, RNG_STREAM_PROBE, head);
 	for (size_t i = 0; i < nclass * dim; i++)
 		p->w[i] = c->init_std * rng_normal(&g);
@@ -117,6 +119,7 @@ probe_free(Probe *p)
 	free(p->scale);
 	free(p->xb);
 	free(p->logit);
+	free(p->prob);
 	free(p->order);
 	memset(p, 0, sizeof *p);
 }
@@ -162,7 +165,7 @@ probe_normalize(Probe *p, float *x, size_t n, int train)
 
 /* Running statistics after a batch of n rows (PyTorch: unbiased var). */
 static void
-bn_update(Probe *p, size_t n)
+running_update(Probe *p, size_t n)
 {
 	double m = p->cfg.bn_momentum, k = n * p->spatial;
 
@@ -174,68 +177,23 @@ bn_update(Probe *p, size_t n)
 }
 
 // ----------------------------------------------------------------------
-// The linear layer and the loss.
-
-/* p->logit (n, nclass) = xb (n, dim) . w^T + b */
-static void
-linear_forward(Probe *p, const float *xb, size_t n)
-{
-	size_t C = p->nclass, D = p->dim;
-
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, C, D, 1.0f,
-	    xb, D, p->w, D, 0.0f, p->logit, C);
-	for (size_t i = 0; i < n; i++)
-		for (size_t c = 0; c < C; c++)
-			p->logit[i * C + c] += p->b[c];
-}
-
-/*
- * Cross-entropy of row z (C logits) against class y; when dz is not NULL
- * write (softmax(z) - onehot(y)) * scale into it (it may alias z).
- */
-static double
-xent(float *dz, const float *z, size_t C, int y, double scale)
-{
-	double mx = z[0], s = 0, loss;
-
-	for (size_t c = 1; c < C; c++)
-		mx = fmax(mx, z[c]);
-	loss = mx - z[y];   // before dz overwrites z
-	for (size_t c = 0; c < C; c++) {
-		float e = expf(z[c] - mx);
-		s += e;
-		if (dz)
-			dz[c] = e;
-	}
-	loss += log(s);
-	if (dz)
-		for (size_t c = 0; c < C; c++)
-			dz[c] = (dz[c] / s - (c == (size_t)y)) * scale;
-	return loss;
-}
+// The linear layer and the loss: the engine's (layers.h).
 
 /* probe_batch_grad on the n rows already in p->xb, which it normalises. */
 static double
 batch_grad(Probe *p, const int *y, size_t n)
 {
-	size_t C = p->nclass, D = p->dim;
-	double loss = 0;
+	int C = (int)p->nclass, D = (int)p->dim, B = (int)n;
+	double loss;
 
 	probe_normalize(p, p->xb, n, 1);
-	linear_forward(p, p->xb, n);
-	for (size_t i = 0; i < n; i++)
-		loss += xent(p->logit + i * C, p->logit + i * C, C, y[i],
-		    1.0 / n);
-	// dw (C, D) = dlogit^T (C, n) . xb (n, D); db = column sums
-	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, D, n, 1.0f,
-	    p->logit, C, p->xb, D, 0.0f, p->dw, D);
-	for (size_t c = 0; c < C; c++) {
-		double s = 0;
-		for (size_t i = 0; i < n; i++)
-			s += p->logit[i * C + c];
-		p->db[c] = s;
-	}
-	return loss / n;
+	linear_forward(p->logit, p->xb, p->w, p->b, B, D, C);
+	loss = crossentropy_forward(p->prob, NULL, p->logit, y, B, C);
+	crossentropy_backward(p->logit, p->prob, y, B, C, 1.0f);
+	memset(p->grad, 0, p->nparam * sizeof *p->grad);
+	linear_backward(NULL, p->dw, p->db, p->logit, p->xb, p->w, B, D, C,
+	    NULL);
+	return loss;
 }
 
 double
@@ -247,21 +205,25 @@ probe_batch_grad(Probe *p, const float *x, const int *y, size_t n)
 
 /*
  * torch.optim.SGD (dampening 0): g = grad + wd * param; buf = m * buf + g;
- * g = nesterov ? g + m * buf : buf; param -= lr * g. The first step's
- * buf = g is the same as buf starting at 0.
+ * g = nesterov ? g + m * buf : buf; param -= lr * g. Without Nesterov that
+ * is optim's sgd_step; with it (mhead), this loop.
  */
 static void
-sgd_step(Probe *p, double lr)
+probe_sgd(Probe *p, double lr)
 {
 	float m = p->cfg.momentum, wd = p->cfg.wd, flr = lr;
-	int nest = p->cfg.nesterov;
 
+	if (!p->cfg.nesterov) {
+		OptimGroup all = {.off = 0, .n = p->nparam, .wd = wd};
+
+		sgd_step(p->param, p->grad, p->mom, &all, 1, flr, m);
+		return;
+	}
 	#pragma omp parallel for schedule(static) if (p->nparam > PAR_MIN)
 	for (size_t i = 0; i < p->nparam; i++) {
 		float g = p->grad[i] + wd * p->param[i];
 		p->mom[i] = m * p->mom[i] + g;
-		g = nest ? g + m * p->mom[i] : p->mom[i];
-		p->param[i] -= flr * g;
+		p->param[i] -= flr * (g + m * p->mom[i]);
 	}
 }
 
@@ -295,8 +257,8 @@ probe_train_epoch(Probe *p, const float *x, const int *y, size_t n,
 		sum += batch_grad(p, yb, nb) * nb;
 		seen += nb;
 		if (p->cfg.bn)
-			bn_update(p, nb);
-		sgd_step(p, lr);
+			running_update(p, nb);
+		probe_sgd(p, lr);
 		if (done)
 			done(ctx, i0 + nb);
 	}
@@ -313,7 +275,8 @@ eval_batch(Probe *p, const float *x, size_t nb)
 {
 	memcpy(p->xb, x, nb * p->dim * sizeof *x);
 	probe_normalize(p, p->xb, nb, 0);
-	linear_forward(p, p->xb, nb);
+	linear_forward(p->logit, p->xb, p->w, p->b, (int)nb, (int)p->dim,
+	    (int)p->nclass);
 }
 
 void
@@ -340,8 +303,8 @@ probe_evaluate(Probe *p, const float *x, const int *y, size_t n,
 		eval_batch(p, x + i0 * p->dim, nb);
 		h1 += metric_topk(p->logit, y + i0, nb, C, 1);
 		h5 += metric_topk(p->logit, y + i0, nb, C, 5);
-		for (size_t i = 0; i < nb; i++)
-			l += xent(NULL, p->logit + i * C, C, y[i0 + i], 0);
+		l += (double)crossentropy_forward(p->prob, NULL, p->logit,
+		    y + i0, (int)nb, (int)C) * nb;
 	}
 	if (top1)
 		*top1 = h1;

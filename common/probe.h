@@ -22,7 +22,17 @@
  * the initial weights, index 2^32 + epoch for each epoch's order, so
  * heads trained with one seed see the same batches, as MMSelfSup's heads
  * share one sampler. Results do not depend on the thread count except
- * through OpenBLAS's summation order.
+ * through the summation order of the products (blas_gemm).
+ *
+ * The engine's parts where they mean the same: the linear layer and the
+ * softmax cross-entropy are layers.h's, the SGD step without Nesterov is
+ * optim.h's. Its own are the Nesterov step (mhead's recipe; optim has no
+ * Nesterov, which the training recipe does not use) and the BatchNorm:
+ * layers.h normalises channels-last (rows, C) activations with a scale
+ * and shift and at most 8192 channels, where the features here are
+ * channel-major (C x h x w flattened, as PyTorch's), have no affine
+ * parameters, and a BatchNorm1d over them has one channel per feature
+ * (9216 for Feature1, 2 and 4).
  *
  * No I/O, no augmentation (the features are fixed), no backward into the
  * features: BatchNorm has no parameters here, so the gradient stops at
@@ -78,6 +88,7 @@ typedef struct {
 	/* workspace for one batch */
 	float *xb;                   /* (batch, dim) */
 	float *logit;                /* (batch, nclass), dlogits after backward */
+	float *prob;                 /* (batch, nclass) softmax */
 	uint32_t *order;             /* (n) of the last epoch */
 	size_t norder;
 } Probe;

@@ -182,6 +182,9 @@ int rl_file_crc32(const char *path, unsigned long *crc, char *err,
 /* Seconds since an arbitrary origin, monotonic. */
 double now_seconds(void);
 
+/* CPU seconds this process has used, all its threads together. */
+double cpu_seconds(void);
+
 /* The program name for messages (glibc's program_invocation_short_name). */
 const char *rl_progname(void);
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/blas.h"
 #include "common/fdata.h"
 #include "common/img.h"
 #include "common/knn.h"
@@ -205,6 +206,7 @@ main(int argc, char *argv[])
 	float *sim;
 	int64_t *idx;
 
+	blas_init(argv);
 	while ((ch = getopt_long(argc, argv, "hk:r:t:Vv", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'h':

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/blas.h"
 #include "common/fdata.h"
 #include "common/probe.h"
 #include "common/util.h"
@@ -190,6 +191,7 @@ main(int argc, char *argv[])
 	double lr = -1, wd = -1;
 	long long seed = 0;
 
+	blas_init(argv);
 	while ((ch = getopt_long(argc, argv, "a:b:c:e:hl:m:s:Vvw:", longopts,
 	    NULL)) != -1) {
 		switch (ch) {

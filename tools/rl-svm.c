@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "common/blas.h"
 #include "common/npy.h"
 #include "common/svmproto.h"
 #include "common/util.h"
@@ -266,6 +267,7 @@ main(int argc, char *argv[])
 	Progress pr;
 	double t0;
 
+	blas_init(argv);
 	svmp_opt_init(&o);
 	while ((ch = getopt_long(argc, argv, "c:hj:k:n:s:Vv", longopts,
 	    NULL)) != -1) {
