@@ -10,6 +10,7 @@
 
 #include "common/ckpt.h"
 #include "common/layers.h"
+#include "common/npy.h"
 #include "common/relloc.h"
 #include "common/resnet.h"
 #include "common/rng.h"
@@ -304,11 +305,39 @@ ckptdiff(const char *a, const char *b)
 	return 0;
 }
 
+/* t_shard npydiff A B: the same for two .npy files (rl-extract's). */
+static int
+npydiff(const char *a, const char *b)
+{
+	Npy x, y;
+	char err[512];
+	double d;
+
+	if (npy_read(a, &x, err, sizeof(err)) < 0 ||
+	    npy_read(b, &y, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	if (x.type != y.type || x.count != y.count || x.ndim != y.ndim ||
+	    memcmp(x.shape, y.shape, sizeof(x.shape)))
+		return 1;
+	if (x.type == NPY_F32)
+		d = absdiff(x.data, y.data, x.count);
+	else
+		d = memcmp(x.data, y.data, x.count * npy_elsize(x.type)) != 0;
+	printf("%.3g\n", d);
+	npy_free(&x);
+	npy_free(&y);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	if (argc == 4 && !strcmp(argv[1], "ckptdiff"))
 		return ckptdiff(argv[2], argv[3]);
+	if (argc == 4 && !strcmp(argv[1], "npydiff"))
+		return npydiff(argv[2], argv[3]);
 	RUN(shards_shared);
 	RUN(shards_mmselfsup);
 	RUN(dropout_slice);

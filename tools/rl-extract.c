@@ -18,6 +18,7 @@
 #include <vips/vips.h>
 
 #include "common/blas.h"
+#include "common/dist.h"
 #include "common/ckpt.h"
 #include "common/extract.h"
 #include "common/img.h"
@@ -578,6 +579,126 @@ run(ExtractModel *m, ExtractPlan *plan, Outputs *op, const List *l,
 	return rc;
 }
 
+/*
+ * Ranks (mpirun -np P, dist.h): rank r extracts images [r n/P, (r+1) n/P)
+ * of the list. A rank r > 0 writes its rows to part files in the output
+ * directory (".<prefix>.rank<r>_<feature>.npy", so the directory must be
+ * one every rank can write: shared storage); rank 0, once every rank is
+ * done, appends the parts after its own rows in rank order, removes them
+ * and writes the labels and the sidecar: the files of a one-process run.
+ */
+static char *
+part_prefix(const char *prefix, int r)
+{
+	char *p = emalloc(strlen(prefix) + 32);
+
+	sprintf(p, ".%s.rank%d", prefix, r);
+	return p;
+}
+
+/* Rank 0: append rank r's part of feature i (rows rows of dim floats),
+ * then remove the part. 0, or -1 with a message. */
+static int
+append_part(Outputs *op, int i, const char *path, size_t rows, int dim,
+    int maxB, char *msg, size_t msglen)
+{
+	FILE *f = fopen(path, "rb");
+	unsigned char h[12];
+	float *buf = emalloc((size_t)maxB * dim * sizeof(float));
+	long off = -1;
+	int rc = 0;
+
+	if (f && fread(h, 1, 12, f) == 12 && !memcmp(h, "\x93NUMPY", 6))
+		off = h[6] == 1 ? 10L + (h[8] | h[9] << 8) : 12L + (h[8] |
+		    h[9] << 8 | (long)h[10] << 16 | (long)h[11] << 24);
+	if (off < 0 || fseek(f, off, SEEK_SET) != 0) {
+		snprintf(msg, msglen, "%s: not a rank's part", path);
+		rc = -1;
+	}
+	for (size_t done = 0; rc == 0 && done < rows; ) {
+		size_t k = RL_MIN(rows - done, (size_t)maxB);
+
+		if (fread(buf, (size_t)dim * sizeof(float), k, f) != k) {
+			snprintf(msg, msglen, "%s: short part", path);
+			rc = -1;
+		} else
+			rc = npy_writer_append(&op->w[i], buf, (int64_t)k, msg,
+			    msglen);
+		done += k;
+	}
+	if (f)
+		fclose(f);
+	free(buf);
+	unlink(path);
+	return rc;
+}
+
+/* This rank's range of the list, as a list of its own (borrowed). */
+static List
+rank_range(const List *l, size_t *lo)
+{
+	size_t P = (size_t)dist_size(), r = (size_t)dist_rank();
+	List sub = *l;
+
+	if (l->n < P)
+		errx(RL_EXIT_FAIL, "%zu images for %zu ranks: fewer ranks, "
+		    "please", l->n, P);
+	*lo = l->n * r / P;
+	sub.item = l->item + *lo;
+	sub.n = l->n * (r + 1) / P - *lo;
+	return sub;
+}
+
+/* Rank r > 0: its rows into its part files. */
+static void
+write_part(ExtractModel *m, ExtractPlan *plan, const List *sub, Opts o)
+{
+	Outputs op;
+	char msg[1024];
+
+	o.prefix = part_prefix(o.prefix, dist_rank());
+	o.verbose = 0;
+	outputs_open(&op, plan, &o, 0);
+	if (run(m, plan, &op, sub, &o, msg, sizeof msg)) {
+		outputs_abort(&op);
+		errx(RL_EXIT_FAIL, "%s", msg);
+	}
+	for (int i = 0; i < op.n; i++) {
+		tmpnames[i] = NULL;
+		if (npy_writer_close(&op.w[i], msg, sizeof msg))
+			errx(RL_EXIT_FAIL, "%s", msg);
+	}
+	outputs_free(&op);
+	free(o.prefix);
+}
+
+/* Rank 0: the other ranks' rows after its own. Exits 1. */
+static void
+gather_parts(Outputs *op, const ExtractPlan *plan, const List *l,
+    const Opts *o)
+{
+	char msg[1024];
+	int P = dist_size();
+
+	for (int r = 1; r < P; r++) {
+		char *pp = part_prefix(o->prefix, r);
+		size_t rows = l->n * (r + 1) / P - l->n * r / P;
+
+		for (int i = 0; i < plan->nfeat; i++) {
+			char *path = out_path(o->outdir, pp,
+			    plan->feat[i].spec->name, ".npy");
+
+			if (append_part(op, i, path, rows, plan->feat[i].dim,
+			    plan->maxB, msg, sizeof msg)) {
+				outputs_abort(op);
+				errx(RL_EXIT_FAIL, "%s", msg);
+			}
+			free(path);
+		}
+		free(pp);
+	}
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -591,8 +712,12 @@ main(int argc, char *argv[])
 	Opts o;
 	json_t *js;
 	struct stat st;
+	List sub;
+	size_t lo;
+	double sync = 0;
 
 	blas_init(argv);
+	dist_init(&argc, &argv);
 	parse_options(&o, argc, argv);
 	if (stat(o.outdir, &st) != 0 || !S_ISDIR(st.st_mode))
 		errx(RL_EXIT_FAIL, "%s: not a directory", o.outdir);
@@ -600,15 +725,24 @@ main(int argc, char *argv[])
 	if (img_start(argv[0], msg, sizeof msg))
 		errx(RL_EXIT_FAIL, "%s", msg);
 	load_model(&m, &mi, &o);
+	sub = rank_range(&l, &lo);
 	if (extract_plan(&plan, &m, o.mask, o.ps.size,
-	    (int)RL_MIN((size_t)o.batch, l.n), msg, sizeof msg))
+	    (int)RL_MIN((size_t)o.batch, sub.n), msg, sizeof msg))
 		errx(RL_EXIT_FAIL, "%s", msg);
+	if (dist_rank() > 0) {
+		write_part(&m, &plan, &sub, o);
+		dist_sum_doubles(&sync, 1);     /* every part is written */
+		dist_finish();
+		return 0;
+	}
 
 	outputs_open(&op, &plan, &o, lb.nl);
-	if (run(&m, &plan, &op, &l, &o, msg, sizeof msg)) {
+	if (run(&m, &plan, &op, &sub, &o, msg, sizeof msg)) {
 		outputs_abort(&op);
 		errx(RL_EXIT_FAIL, "%s", msg);
 	}
+	dist_sum_doubles(&sync, 1);
+	gather_parts(&op, &plan, &l, &o);
 	js = sidecar(&mi, &m, &o.ps, &plan, op.file, op.labels ?
 	    strrchr(op.labels, '/') + 1 : NULL, &lb, o.list, l.n);
 	text = json_dumps(js, JSON_INDENT(2) | JSON_REAL_PRECISION(7));
@@ -625,5 +759,6 @@ main(int argc, char *argv[])
 	free(o.prefix);
 	free((char *)mi.step);
 	img_stop();
+	dist_finish();
 	return fshut(stdout, "<stdout>");
 }

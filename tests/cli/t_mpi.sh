@@ -91,4 +91,22 @@ grep -qi "signal 9\|killed" "$TMP/err" && ok killed-rank-msg ||
 	{ nok killed-rank-msg; tail -5 "$TMP/err" >&2; }
 $D "$TMP/k/last.safetensors" "$TMP/k/last.safetensors" >/dev/null &&
 	ok killed-ckpt-intact || nok killed-ckpt-intact
+
+# --- rl-extract: 2 ranks write the rows of 1 process (5 images: ranges
+# of 2 and 3), values to rounding (other batch shapes), labels exactly
+X=$BIN/rl-extract N="$BIN/tests/t_shard npydiff"
+for k in 0 1 0 1 1; do echo "$TMP/img$k.png $k"; done > "$TMP/five.txt"
+mkdir -p "$TMP/e1" "$TMP/e2"
+XO="--random-init 5 -a resnet18 -P center -L feat5,gap -b 4"
+expect extract-np1 0 "$X" $XO -o "$TMP/e1" -p f "$TMP/five.txt"
+expect extract-np2 0 $MPI -np 2 "$X" $XO -o "$TMP/e2" -p f "$TMP/five.txt"
+for f in f_feat5.npy f_gap.npy f_labels.npy; do
+	d=$($N "$TMP/e2/$f" "$TMP/e1/$f") &&
+	    awk -v d="$d" 'BEGIN { exit !(d < 1e-5) }' && ok "extract-$f" ||
+	    { nok "extract-$f"; echo "  $f: $d" >&2; }
+done
+cmp -s "$TMP/e2/f.json" "$TMP/e1/f.json" && ok extract-sidecar ||
+	nok extract-sidecar
+[ "$(ls -A "$TMP/e2" | wc -l)" -eq "$(ls -A "$TMP/e1" | wc -l)" ] &&
+	ok extract-no-parts-left || { nok extract-no-parts-left; ls -A "$TMP/e2" >&2; }
 cli_end
