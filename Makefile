@@ -29,7 +29,7 @@ DEB_RUN   = mandoc gnuplot-nox lmdb-utils libvips-tools dataset-fashion-mnist \
 	openmpi-bin
 # The peers for `make bench` only (PyTorch, PIL, scikit-learn).
 DEB_BENCH = python3 python3-numpy python3-pil python3-torch python3-torchvision python3-sklearn \
-	python3-msgpack
+	python3-msgpack time
 
 BUILD ?= build
 # make Q= shows the compiler lines
