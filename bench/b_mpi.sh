@@ -10,12 +10,8 @@ STEPS=${STEPS:-8}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 command -v mpirun >/dev/null || { echo "b_mpi: no mpirun (make deps)"; exit 1; }
 
-for i in $(seq 0 15); do
-	vips gaussnoise "$TMP/img$i.png" 320 300 --sigma 50 --mean 128 \
-	    --seed $i || { echo "b_mpi: vips failed" >&2; exit 1; }
-done
-ls "$TMP"/img*.png > "$TMP/list"
-"$S" -n 8 -l "$TMP/list" -o "$TMP/db" 2>/dev/null || exit 1
+. bench/grids.sh
+grids 16 b_mpi
 A="-a resnet50 -b 16 --shard 8 -i $TMP/db --max-steps $((STEPS + 2)) \
     --log-every 1 --ckpt-epochs 0 -v"
 
@@ -37,14 +33,14 @@ OMP_NUM_THREADS=1 mpirun --oversubscribe --bind-to core -np 2 \
     -x OMP_NUM_THREADS "$T" $A -o "$TMP/run" 2>"$TMP/err2" >/dev/null ||
 	{ tail -3 "$TMP/err2"; exit 1; }
 two=$(median)
-comm=$(sed -n 's/.*, \([0-9.]*\) s (\([0-9.]*\)%) summing across ranks.*/\1 \2/p' \
+comm=$(sed -n 's/.*, \([0-9.]*\) s (\([0-9.]*\)%) summing across ranks, \([0-9.]*\) s (\([0-9.]*\)%) waiting.*/\1 \2 \3 \4/p' \
     "$TMP/err2")
 steps=$((STEPS + 2))
 mib=$(sed -n 's/.*; \([0-9]*\) MiB per rank;.*/\1/p' "$TMP/err2")
 r=$(awk -v a="$one" -v b="$two" 'BEGIN { printf "%.2f", (a > 0 ? b / a : 0) }')
 echo "resnet50 -b 16 --shard 8: 1 rank x 2 threads $one pairs/s, 2 ranks x 1 thread $two pairs/s, ratio ${r}x (target >= 0.9x)"
 set -- $comm
-awk -v c="$1" -v p="$2" -v n="$steps" 'BEGIN {
-	printf "communication: %.3f s per step, %.1f%% of the run\n", c / n, p }'
+awk -v c="$1" -v p="$2" -v w="$3" -v q="$4" -v n="$steps" 'BEGIN {
+	printf "communication: %.3f s per step, %.1f%% of the run; waiting for the slower rank %.3f s per step (%.1f%%)\n", c / n, p, w / n, q }'
 # gradient block: ResNet-50 backbone + neck (2048 -> 4096) + head, floats
 echo "gradient bytes per step: 161321248 (40330312 floats, ResNet-50 + neck 4096 + head), each rank sends ~2x that in a ring all-reduce; $mib MiB per rank"

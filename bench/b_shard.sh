@@ -8,13 +8,9 @@
 T=$BIN/rl-train S=$BIN/rl-sample
 [ -x /usr/bin/time ] || { echo "b_shard: /usr/bin/time missing (make deps-bench)"; exit 1; }
 
-# 64 images of 320x300, 8 grids each: 512 records
-for i in $(seq 0 63); do
-	vips gaussnoise "$TMP/img$i.png" 320 300 --sigma 50 --mean 128 \
-	    --seed $i || { echo "b_shard: vips failed" >&2; exit 1; }
-done
-ls "$TMP"/img*.png > "$TMP/list"
-"$S" -n 8 -l "$TMP/list" -o "$TMP/db" 2>/dev/null || exit 1
+# 64 images, 8 grids each: 512 records
+. bench/grids.sh
+grids 64 b_shard
 
 # rss OPTIONS...: prints "maxrss-MiB needed-MiB seconds"
 rss() {

@@ -30,8 +30,10 @@ int dist_size(void);
 void dist_sum_floats(float *x, size_t n);
 void dist_sum_doubles(double *x, size_t n);
 
-/* Seconds spent in dist_sum_* since the start (the communication). */
+/* Seconds spent in dist_sum_* since the start: summing (the transfer),
+ * and waiting before it for the slowest rank to arrive. */
 double dist_comm_seconds(void);
+double dist_wait_seconds(void);
 
 /*
  * Check that every rank has the same settings: a JSON object text whose

@@ -213,7 +213,8 @@ neck_config(RelLocConfig *nc, const TrainConfig *c, int D, int n)
 }
 
 /* Activations (backbone contexts, neck, features) for shards of n
- * images; parameters, gradients and momentum of the step. */
+ * images; parameters, gradients and momentum of the step; the input
+ * batches the feed prepares. */
 static size_t
 need_bytes(const ResNet *net, const TrainConfig *c, int D, size_t nparams,
     int n)
@@ -232,6 +233,8 @@ need_bytes(const ResNet *net, const TrainConfig *c, int D, size_t nparams,
 		b += 2 * resnet_ctx_need(net, 8 * n, c->patch, c->patch, 1) +
 		    16 * (size_t)n * per;
 	b += 2 * rows * D * sizeof(float);
+	/* the feed's batches of this rank's images (feed.h) */
+	b += FEED_NSLOT * (size_t)(c->batch / dist_size()) * 9 * per;
 	/* relloc_init's activations */
 	b += (2 * P * D + 2 * U * D + 2 * U * H + 5 * P * H +
 	    3 * P * RELLOC_NCLASS) * sizeof(float);

@@ -130,8 +130,9 @@ RelLoc *train_neck(Trainer *t);
 /* Steps done (the index of the next step). */
 uint64_t train_step_count(const Trainer *t);
 
-/* Bytes of activations (one shard's) and of parameters, gradients and
- * momentum: what the configuration needs, for messages. */
+/* Bytes of activations (one shard's), of parameters, gradients and
+ * momentum, and of the feed's input batches (feed.h's FEED_NSLOT of this
+ * rank's images): what the configuration needs, for messages. */
 size_t train_bytes(const Trainer *t);
 
 typedef enum {

@@ -45,30 +45,18 @@ config(TrainConfig *c, int shard, int mmselfsup)
 	c->seed = 7;
 }
 
-/* Largest |a - b| relative to the largest |b|. */
+/* Largest |a - b| relative to the largest |b|, or to least if that is
+ * larger. */
 static double
-reldiff(const float *a, const float *b, size_t n)
+reldiff(const float *a, const float *b, size_t n, double least)
 {
-	double d = 0, m = 0;
+	double d = 0, m = least;
 
 	for (size_t i = 0; i < n; i++) {
 		d = fmax(d, fabs((double)a[i] - b[i]));
 		m = fmax(m, fabs((double)b[i]));
 	}
 	return m > 0 ? d / m : d;
-}
-
-/* Largest |a - b| relative to max(largest |b|, 1e-3). */
-static double
-absdiff(const float *a, const float *b, size_t n)
-{
-	double d = 0, m = 1e-3;
-
-	for (size_t i = 0; i < n; i++) {
-		d = fmax(d, fabs((double)a[i] - b[i]));
-		m = fmax(m, fabs((double)b[i]));
-	}
-	return d / m;
 }
 
 /*
@@ -189,7 +177,7 @@ shards_vs_engine(int mm)
 	train_blocks(t, &p, &g, &n);
 	ref = emalloc(n * sizeof(float));
 	reference(&c, x, ref, n, rmean, rvar, nmean);
-	d = reldiff(g, ref, n);
+	d = reldiff(g, ref, n, 0);
 	CHECK(d < 1e-5, "batching %d: shard gradients differ from the "
 	    "engine's by %g", mm, d);
 	/* the whole step in one pass is another function (batch statistics
@@ -198,7 +186,7 @@ shards_vs_engine(int mm)
 	CHECK(train_create(&whole, &c, err, sizeof(err)) == 0, "%s", err);
 	train_step(whole, x, 0, &si);
 	train_blocks(whole, &p, &gw, &nw);
-	dw = reldiff(gw, ref, n);
+	dw = reldiff(gw, ref, n, 0);
 	CHECK(nw == n && dw > 1e-3, "one pass of 8 differs by only %g", dw);
 	/* running statistics: shard 0's; conv1's bn is tensor 1..4 */
 	net = train_backbone(t);
@@ -293,7 +281,7 @@ ckptdiff(const char *a, const char *b)
 			return 1;
 		if (x->dtype != CKPT_F32)
 			continue;
-		d = absdiff(x->data, y->data, x->count);
+		d = reldiff(x->data, y->data, x->count, 1e-3);
 		if (getenv("CKPTDIFF_ALL"))
 			printf("%s %.3g\n", x->name, d);
 		if (d > worst)
@@ -322,7 +310,7 @@ npydiff(const char *a, const char *b)
 	    memcmp(x.shape, y.shape, sizeof(x.shape)))
 		return 1;
 	if (x.type == NPY_F32)
-		d = absdiff(x.data, y.data, x.count);
+		d = reldiff(x.data, y.data, x.count, 1e-3);
 	else
 		d = memcmp(x.data, y.data, x.count * npy_elsize(x.type)) != 0;
 	printf("%.3g\n", d);

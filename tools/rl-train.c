@@ -687,7 +687,10 @@ finish(Run *r, int failed, int inerr, double t_run)
 		    (unsigned long long)(done - r->start), wall);
 		if (dist_size() > 1)
 			fprintf(stderr, ", %.1f s (%.1f%%) summing across "
-			    "ranks", comm, wall > 0 ? 100 * comm / wall : 0);
+			    "ranks, %.1f s (%.1f%%) waiting for the slowest",
+			    comm, wall > 0 ? 100 * comm / wall : 0,
+			    dist_wait_seconds(), wall > 0 ? 100 *
+			    dist_wait_seconds() / wall : 0);
 		fputc('\n', stderr);
 	}
 	return rc;
