@@ -71,6 +71,10 @@ stderr_has mismatch-msg "seed: rank 1 has 2, rank 0 has 1"
 expect odd-shards 1 $MPI -np 2 "$T" -a resnet18 --width 8 --neck-dim 32 \
     -b 6 --shard 2 -i "$TMP/db" -o "$TMP/m2"
 stderr_has odd-shards-msg "must be a multiple of the ranks"
+recs=$("$BIN/rl-cat" -c -i "$TMP/db")
+expect small-lmdb 1 $MPI -np 2 "$T" -a resnet18 --width 8 --neck-dim 32 \
+    -b $((2 * recs)) --shard 2 -i "$TMP/db" -o "$TMP/m3"
+stderr_has small-lmdb-msg "fewer than one step of $((2 * recs)) images"
 
 # --- a killed rank ends the job within seconds; the checkpoint holds
 $MPI -np 1 "$T" $NET -i "$TMP/db" -o "$TMP/k" --ckpt-every 1 : \
