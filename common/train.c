@@ -350,9 +350,11 @@ check_fits(const Trainer *t, const TrainConfig *c, char *err, size_t errlen)
 	else
 		snprintf(err, errlen, "%s, %d images per step in shards of %d: "
 		    "needs %.0f MiB, %.0f MiB available, and no shard of this "
-		    "step fits: a smaller -a, --width or --neck-dim lowers it",
+		    "step fits (its input batches alone take %.0f MiB): a "
+		    "smaller -b, -a, --width or --neck-dim lowers it",
 		    train_arch_name(c), c->batch, t->n, need / 1048576.0,
-		    avail / 1048576.0);
+		    avail / 1048576.0, FEED_NSLOT * (double)(c->batch /
+		    dist_size()) * 9 * c->patch * c->patch * 3 * 4 / 1048576.0);
 	return -1;
 }
 

@@ -249,6 +249,24 @@ TEST(bad_shard)
 	    strstr(err, "divide"), "%s", err);
 }
 
+/* A step too large for the machine is refused before allocating, with
+ * what it needs and what lowers it: a shard that fits or, where even the
+ * step's input batches (7 GB here) do not, a smaller -b (ResNet-50 at
+ * 32 px on 65536 images: about 1 TB of activations in one pass). */
+TEST(too_big)
+{
+	TrainConfig c;
+	Trainer *t = NULL;
+	char err[512] = "";
+
+	train_config_default(&c, 1 << 16, 32, 10);
+	CHECK(train_create(&t, &c, err, sizeof(err)) < 0 && !t &&
+	    strstr(err, "needs") && strstr(err, "MiB available") &&
+	    (strstr(err, "--shard ") || strstr(err, "smaller -b")), "%s",
+	    err);
+	fprintf(stderr, "%s\n", err);
+}
+
 /*
  * t_shard ckptdiff A B: for the CLI tests (tests/cli/t_mpi.sh), the
  * largest difference between the F32 tensors of two checkpoints of the
@@ -330,5 +348,6 @@ main(int argc, char **argv)
 	RUN(shards_mmselfsup);
 	RUN(dropout_slice);
 	RUN(bad_shard);
+	RUN(too_big);
 	return check_summary();
 }
