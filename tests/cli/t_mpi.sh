@@ -1,6 +1,6 @@
 #!/bin/sh
 # rl-train on Open MPI ranks (a tiny ResNet-18, -b 8 in shards of 2):
-# 2 ranks give the weights of 1 rank to float rounding, over shared memory
+# 2 and 4 ranks give the weights of 1 rank to float rounding, over shared memory
 # and forced over TCP; a 2-rank resume is bit for bit the uninterrupted
 # 2-rank run; ranks started differently are refused naming the
 # difference; a killed rank ends the job in seconds, the last checkpoint
@@ -46,6 +46,8 @@ within np2-equals-np1 "$TMP/r2/$C" "$TMP/r1/$C"
 expect np2-tcp 0 $MPI --mca btl self,tcp -np 2 "$T" $NET -i "$TMP/db" \
     -o "$TMP/r3" --max-steps 3
 within np2-tcp-equals-np1 "$TMP/r3/$C" "$TMP/r1/$C"
+expect np4 0 $MPI -np 4 "$T" $NET -i "$TMP/db" -o "$TMP/r6" --max-steps 3
+within np4-equals-np1 "$TMP/r6/$C" "$TMP/r1/$C"
 # the same shards in one rank, whatever the rank count: -np 1 under mpirun
 expect mpirun-np1 0 $MPI -np 1 "$T" $NET -i "$TMP/db" -o "$TMP/r5" \
     --max-steps 3
