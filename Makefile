@@ -23,17 +23,19 @@ MANPREFIX = $(PREFIX)/share/man
 
 CC      ?= cc
 CFLAGS  ?= -O3 -g -march=native
-PKG      = vips libjpeg libzmq msgpack lmdb openblas jansson zlib
+PKG      = vips libjpeg libzmq msgpack lmdb openblas jansson zlib ompi-c
 
 # Debian packages: the libraries, the data set, the man-page linter, the plotter.
 DEB_BUILD = build-essential pkg-config libvips-dev libzmq3-dev libopenblas-dev \
-	liblmdb-dev libmsgpack-dev libjansson-dev zlib1g-dev libjpeg62-turbo-dev
-DEB_RUN   = mandoc gnuplot-nox lmdb-utils libvips-tools dataset-fashion-mnist
+	liblmdb-dev libmsgpack-dev libjansson-dev zlib1g-dev libjpeg62-turbo-dev \
+	libopenmpi-dev
+DEB_RUN   = mandoc gnuplot-nox lmdb-utils libvips-tools dataset-fashion-mnist \
+	openmpi-bin
 # The peers for `make bench` only (PyTorch, PIL, scikit-learn).
 # `make fuzz` only: clang with libFuzzer and its OpenMP.
 DEB_FUZZ  = clang libclang-rt-dev libomp-dev
 DEB_BENCH = python3 python3-numpy python3-pil python3-torch python3-torchvision python3-sklearn \
-	python3-msgpack
+	python3-msgpack time
 
 BUILD ?= build
 # make Q= shows the compiler lines

@@ -98,7 +98,8 @@ static int
 fill_lmdb(Feed *f, FeedBatch *b, char *err, size_t errlen)
 {
 	uint64_t step = b->step, epoch = step / f->ipe;
-	uint64_t first = (step % f->ipe) * (uint64_t)f->c.batch;
+	uint64_t first = (step % f->ipe) * (uint64_t)f->c.step_images +
+	    (uint64_t)f->c.first;
 
 	if (!f->perm || f->perm_epoch != epoch) {
 		Rng g;
@@ -221,10 +222,10 @@ open_input(Feed *f, char *err, size_t errlen)
 	snprintf(f->where, sizeof(f->where), "%s", source_name(f->src));
 	if (f->c.kind == STREAM_LMDB) {
 		f->count = source_count(f->src);
-		if (f->count < (uint64_t)f->c.batch) {
+		if (f->count < (uint64_t)f->c.step_images) {
 			snprintf(err, errlen, "%s: %llu records, fewer than one "
 			    "step of %d images", f->where,
-			    (unsigned long long)f->count, f->c.batch);
+			    (unsigned long long)f->count, f->c.step_images);
 			return -1;
 		}
 		if (f->count > UINT32_MAX) {
@@ -232,7 +233,7 @@ open_input(Feed *f, char *err, size_t errlen)
 			    f->where);
 			return -1;
 		}
-		f->ipe = f->count / f->c.batch;
+		f->ipe = f->count / f->c.step_images;
 		rc = source_get(f->src, 0, &f->rec, err, errlen);
 		f->P = f->rec.patch;
 	} else {
@@ -326,6 +327,9 @@ feed_open(Feed **out, const FeedConfig *c, char *err, size_t errlen)
 
 	assert(c->batch >= 1);
 	f->c = *c;
+	if (!f->c.step_images)
+		f->c.step_images = c->batch;
+	assert(f->c.first >= 0 && f->c.first + c->batch <= f->c.step_images);
 	snprintf(f->where, sizeof(f->where), "%s",
 	    c->where && *c->where ? c->where : "<stdin>");
 	f->c.where = c->where ? estrdup(c->where) : NULL;

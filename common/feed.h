@@ -8,7 +8,10 @@
  * Order. An LMDB is read in epochs: epoch e is a permutation of the
  * records keyed by (seed, RNG_STREAM_SHUFFLE, e), cut into count / batch
  * steps of `batch` images (the last count % batch records of each
- * permutation are left out, different ones every epoch). Step s therefore
+ * permutation are left out, different ones every epoch). With several
+ * ranks the step is step_images long and each rank's batches hold its
+ * part of it, images first .. first + batch - 1: the steps, and the
+ * images in them, are the same whatever the number of ranks. Step s therefore
  * reads a fixed set of records whatever happened before, and a resumed
  * run (start = s) gets exactly the batches of an uninterrupted one. A
  * stream (file, stdin, ZeroMQ) passes through a shuffle buffer of
@@ -46,7 +49,10 @@ typedef struct {
 	StreamKind kind;
 	const char *where;      /* path, "-", LMDB directory or endpoint */
 	StreamOptions sopt;     /* ZeroMQ: timeout_ms, expect_ends, hwm */
-	int batch;              /* images per step, >= 1 */
+	int batch;              /* images per batch given, >= 1 */
+	int step_images;        /* LMDB: images per step (0: batch); a rank
+	                         * of dist.h's takes `batch` of them ... */
+	int first;              /* ... from this place in the step on */
 	int patch;              /* required patch side, or 0 for any (the
 	                         * first record's is then used throughout) */
 	uint64_t seed;

@@ -1013,20 +1013,34 @@ void
 dropout_forward(float *out, float *mask, const float *inp, size_t N,
     float p, uint64_t seed, uint64_t step)
 {
+	dropout_forward_at(out, mask, inp, N, 0, p, seed, step);
+}
+
+void
+dropout_forward_at(float *out, float *mask, const float *inp, size_t N,
+    size_t first, float p, uint64_t seed, uint64_t step)
+{
 	float keep = 1.0f / (1.0f - p);
-	long nchunk = (long)((N + DROP_CHUNK - 1) / DROP_CHUNK);
+	long k0 = (long)(first / DROP_CHUNK);
+	long k1 = (long)((first + N + DROP_CHUNK - 1) / DROP_CHUNK);
 
 	assert(p >= 0 && p < 1);
-	assert(nchunk < (1L << 24));
+	assert(k1 < (1L << 24));
 #pragma omp parallel for schedule(static)
-	for (long k = 0; k < nchunk; k++) {
-		size_t i1 = RL_MIN(N, (size_t)(k + 1) * DROP_CHUNK);
+	for (long k = k0; k < k1; k++) {
+		size_t c0 = (size_t)k * DROP_CHUNK;
+		size_t i0 = RL_MAX(first, c0);
+		size_t i1 = RL_MIN(first + N, c0 + DROP_CHUNK);
 		Rng g;
 
 		rng_init(&g, seed, RNG_STREAM_DROPOUT, (step << 24) | (uint64_t)k);
-		for (size_t i = (size_t)k * DROP_CHUNK; i < i1; i++) {
-			mask[i] = rng_uniform(&g) < p ? 0.0f : keep;
-			out[i] = inp[i] * mask[i];
+		for (size_t i = c0; i < i0; i++)     /* draws of earlier shards */
+			(void)rng_uniform(&g);
+		for (size_t i = i0; i < i1; i++) {
+			size_t j = i - first;
+
+			mask[j] = rng_uniform(&g) < p ? 0.0f : keep;
+			out[j] = inp[j] * mask[j];
 		}
 	}
 }

@@ -204,6 +204,11 @@ void linear_backward(float *dinp, float *dweight, float *dbias,
  */
 void dropout_forward(float *out, float *mask, const float *inp, size_t N,
     float p, uint64_t seed, uint64_t step);
+/* The same for elements first .. first+N-1 of a step's mask (a shard of
+ * the step): out, mask and inp hold those N elements, and each gets the
+ * draw it gets in dropout_forward over the whole step. */
+void dropout_forward_at(float *out, float *mask, const float *inp, size_t N,
+    size_t first, float p, uint64_t seed, uint64_t step);
 /* dinp[N] WRITTEN = dout * mask; dinp may equal dout. */
 void dropout_backward(float *dinp, const float *dout, const float *mask,
     size_t N);

@@ -142,6 +142,7 @@ relloc_init(RelLoc *m, const RelLocConfig *c, float *params, float *grads,
 		m->running_var[h] = 1;
 	}
 	relloc_zero_grad(m);
+	relloc_shard(m, 0, 1.0f);
 
 	m->xn = emalloc_aligned(P * D * sizeof(float));
 	m->xc = emalloc_aligned(U * D * sizeof(float));
@@ -178,6 +179,13 @@ relloc_free(RelLoc *m)
 	for (size_t i = 0; i < RL_NELEM(bufs); i++)
 		free(*bufs[i]);
 	memset(m, 0, sizeof(*m));
+}
+
+void
+relloc_shard(RelLoc *m, uint64_t first_pair, float scale)
+{
+	m->first_pair = first_pair;
+	m->loss_scale = scale;
 }
 
 void
@@ -224,8 +232,8 @@ relloc_forward(RelLoc *m, const float *feat, const RelLocPairs *p, int train,
 		    m->running_mean, m->running_var, m->hpre, NULL, m->bn_w,
 		    m->bn_b, P, H, c->bn_momentum, c->bn_eps, 1);
 		m->num_batches_tracked++;
-		dropout_forward(m->hdrop, m->mask, m->hbn, (size_t)P * H,
-		    c->dropout, seed, step);
+		dropout_forward_at(m->hdrop, m->mask, m->hbn, (size_t)P * H,
+		    (size_t)m->first_pair * H, c->dropout, seed, step);
 	} else {
 		batchnorm_forward_eval(m->hbn, m->hpre, NULL, m->bn_w,
 		    m->bn_b, m->running_mean, m->running_var, P, H, c->bn_eps,
@@ -248,7 +256,7 @@ relloc_backward(RelLoc *m, float *dfeat)
 
 	assert(m->train && p);
 	crossentropy_backward(m->dlogits, m->probs, p->label, P,
-	    RELLOC_NCLASS, 1.0f);
+	    RELLOC_NCLASS, m->loss_scale);
 	memset(dh, 0, (size_t)P * H * sizeof(float));
 	linear_backward(dh, m->dcls_w, m->dcls_b, m->dlogits, m->hdrop,
 	    m->cls_w, P, H, RELLOC_NCLASS, m->scratch);

@@ -109,6 +109,10 @@ typedef struct {
 	float *dfc_w, *dfc_b, *dbn_w, *dbn_b, *dcls_w, *dcls_b;
 	float *running_mean, *running_var;   /* H each, one block */
 	int64_t num_batches_tracked;
+	/* the shard (relloc_shard): first pair's place in the step, and the
+	 * factor of the loss gradient */
+	uint64_t first_pair;
+	float loss_scale;
 	/* activations of the last forward, sized for maxpairs */
 	const RelLocPairs *pairs;
 	int train;
@@ -138,6 +142,16 @@ size_t relloc_nparams(const RelLocConfig *c);
 void relloc_init(RelLoc *m, const RelLocConfig *c, float *params,
     float *grads, uint64_t seed);
 void relloc_free(RelLoc *m);
+
+/*
+ * The next forwards are of a shard of a step: its pairs are pairs
+ * first_pair .. of the whole step (dropout draws the step's mask at those
+ * places, so the mask does not depend on how the step is cut), and the
+ * backward gives scale times the gradient of the shard's mean loss (1/S
+ * for S shards: the gradients summed over the shards are those of the
+ * mean loss over the step). Default: 0 and 1, the whole step.
+ */
+void relloc_shard(RelLoc *m, uint64_t first_pair, float scale);
 
 /* Clear the parameter gradients. */
 void relloc_zero_grad(RelLoc *m);

@@ -713,6 +713,22 @@ resnet_ctx_create(ResNetCtx **out, const ResNet *net, int maxB, int H,
 	return 0;
 }
 
+size_t
+resnet_ctx_need(const ResNet *net, int maxB, int H, int W, int training)
+{
+	ResNetCtx ctx = { 0 };
+	Arena ar = { NULL, 0 };
+
+	ctx.net = net;
+	ctx.maxB = maxB, ctx.H = H, ctx.W = W, ctx.training = training;
+	ctx.uc = ecalloc(net->nunits, sizeof *ctx.uc);
+	ctx.bout = ecalloc(net->nblocks, sizeof *ctx.bout);
+	ctx_plan(&ctx, &ar);
+	free(ctx.uc);
+	free(ctx.bout);
+	return ar.used * sizeof(float);
+}
+
 void
 resnet_ctx_free(ResNetCtx *ctx)
 {

@@ -145,6 +145,10 @@ int resnet_ctx_create(ResNetCtx **out, const ResNet *net, int maxB, int H,
 void resnet_ctx_free(ResNetCtx *ctx);
 /* Bytes the context allocated (activations and workspace). */
 size_t resnet_ctx_bytes(const ResNetCtx *ctx);
+/* The bytes resnet_ctx_create would allocate for these sizes (valid
+ * ones), without allocating them. */
+size_t resnet_ctx_need(const ResNet *net, int maxB, int H, int W,
+    int training);
 /* Multiply-accumulates of the convolutions of one input's forward at the
  * context's H x W (for FLOP counts: 2 per MAC). */
 double resnet_ctx_macs(const ResNetCtx *ctx);

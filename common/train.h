@@ -15,6 +15,28 @@
  * batch statistics and running-statistics update; 16B patch passes
  * instead of 9B.
  *
+ * Shards (TrainConfig.shard = n < B): the step is cut into S = B/n shards
+ * of n images (images n s .. n s + n - 1 for shard s), each one forward
+ * and backward with batch statistics over its own patches and pairs (in
+ * the backbone and the neck, in both batchings), as one GPU of the
+ * recipe's 8 sees its 64 images. Each shard's loss gradient is scaled by
+ * 1/S and the gradients add up, so the update is that of the mean loss
+ * over all 8B pairs (DDP's averaging). Dropout draws the step's mask at
+ * the shard's pairs' places (relloc_shard), so nothing depends on the
+ * cut. Running statistics are those of shard 0 (its forwards update
+ * them, the others' updates are undone): DDP broadcasts rank 0's buffers
+ * before every forward, so the statistics it saves are the first GPU's.
+ * Memory is that of one shard (activations) plus the step's parameters,
+ * gradients and momentum.
+ *
+ * Ranks (dist.h): with P ranks, rank r computes shards r S/P .. (r+1) S/P
+ * - 1, from its B/P images (x of train_step holds only those); the
+ * gradients, the loss and the counts are summed over the ranks, and
+ * every rank makes the same update. For fixed B and n the weights agree
+ * whatever P, to float rounding: each shard's gradient is computed with
+ * the same shapes on every P, only the order in which the S shard
+ * gradients are added differs (in turn on one rank, then across ranks).
+ *
  * Parameters of backbone, neck and head sit in one block, in that order;
  * the optimiser's groups are the backbone (wd) and neck + head (neck_wd).
  *
@@ -43,6 +65,8 @@
 #include <stdint.h>
 
 #include "common/ckpt.h"
+#include "common/relloc.h"
+#include "common/resnet.h"
 #include "common/sched.h"
 
 #define TRAIN_LAST "last.safetensors"
@@ -53,6 +77,7 @@ typedef struct {
 	int width;              /* backbone base width (64) */
 	int hidden;             /* neck width (4096) */
 	int batch;              /* images per step */
+	int shard;              /* images per shard (batch: one shard) */
 	int patch;              /* patch side */
 	int mmselfsup;          /* MMSelfSup's two-pass batching */
 	uint64_t seed;
@@ -83,18 +108,31 @@ int train_config_parse(TrainConfig *c, const char *json, char *err,
 
 typedef struct Trainer Trainer;
 
-/* Build the networks for c, initialised from c->seed. 0, or -1 with a
- * message (a bad arch, sizes the network cannot take). */
+/* Build the networks for c, initialised from c->seed, for this rank of
+ * dist.h's. 0, or -1 with a message (a bad arch, sizes the network cannot
+ * take, a shard that does not divide the step or the step's shards that
+ * do not divide among the ranks, more memory than the machine has
+ * available: the message then says what the configuration needs and the
+ * largest shard that fits). */
 int train_create(Trainer **out, const TrainConfig *c, char *err,
     size_t errlen);
 void train_free(Trainer *t);
 
 const TrainConfig *train_config(const Trainer *t);
 
+/* The parameter and gradient blocks (n floats each: backbone, neck,
+ * head; the gradients of the last step, summed over its shards and the
+ * ranks), and the two networks, for tests and tools that look inside. */
+void train_blocks(Trainer *t, float **params, float **grads, size_t *n);
+ResNet *train_backbone(Trainer *t);
+RelLoc *train_neck(Trainer *t);
+
 /* Steps done (the index of the next step). */
 uint64_t train_step_count(const Trainer *t);
 
-/* Bytes of activations and parameters, for messages. */
+/* Bytes of activations (one shard's), of parameters, gradients and
+ * momentum, and of the feed's input batches (feed.h's FEED_NSLOT of this
+ * rank's images): what the configuration needs, for messages. */
 size_t train_bytes(const Trainer *t);
 
 typedef enum {
@@ -109,10 +147,12 @@ typedef struct {
 	double loss;            /* mean cross-entropy over the pairs */
 	int correct, pairs;     /* pretext predictions right, out of */
 	double grad_norm;       /* global L2 norm of the loss gradient */
+	double comm;            /* seconds spent summing across ranks */
 } TrainStepInfo;
 
 /*
- * One step on x (9 batch, P, P, 3) (feed.h's layout): forward, backward
+ * One step on x (9 batch/ranks, P, P, 3) (feed.h's layout: this rank's
+ * images of the step): forward, backward
  * and, unless the loss is not finite or the gradient norm is not finite
  * or over max_grad_norm (> 0), the SGD update; the step count then goes
  * up by one. Otherwise nothing is updated but the running statistics,
@@ -120,6 +160,15 @@ typedef struct {
  */
 void train_step(Trainer *t, const float *x, double max_grad_norm,
     TrainStepInfo *info);
+
+/* The one-line message for a step that stopped the run (status not
+ * TRAIN_OK): step = steps done before it. */
+void train_status_text(const TrainStepInfo *si, uint64_t step,
+    double max_grad_norm, char *buf, size_t len);
+
+/* Remove the incomplete checkpoints (ckpt-*.safetensors.tmp*) a killed
+ * run left in dir. */
+void train_clean(const char *dir);
 
 /*
  * Write a checkpoint of the current state to dir/ckpt-<step>.safetensors

@@ -375,3 +375,71 @@ trainlog_format(char *buf, size_t len, const TrainMetrics *m,
 		    s / 60 % 60, s % 60);
 	}
 }
+
+// ----------------------------------------------------------------------------
+// the tally of steps
+
+void
+trainlog_tally_init(TrainTally *t, uint64_t start)
+{
+	memset(t, 0, sizeof(*t));
+	t->start = start;
+}
+
+void
+trainlog_tally_add(TrainTally *t, uint64_t step, double loss, long correct,
+    long pairs, double grad_norm, double lr, double wall, double wait)
+{
+	int k = (int)(step % TRAINLOG_CHANCE_WINDOW);
+
+	t->steps++;
+	t->loss += loss;
+	t->correct += correct;
+	t->pairs += pairs;
+	t->wall += wall;
+	t->wait += wait;
+	t->grad_norm = grad_norm;
+	t->lr = lr;
+	t->win_sum += correct - t->win[k];
+	t->win[k] = correct;
+	if (step - t->start <= TRAINLOG_CHANCE_WINDOW)
+		t->win_pairs += pairs;
+}
+
+int
+trainlog_chance(TrainTally *t, uint64_t step, uint64_t chance_steps,
+    double lr, char *msg, size_t len)
+{
+	double acc;
+
+	if (t->warned || !chance_steps || step < chance_steps ||
+	    t->win_pairs <= 0)
+		return 0;
+	acc = (double)t->win_sum / t->win_pairs;
+	if (acc >= TRAINLOG_CHANCE + 0.025)
+		return 0;
+	snprintf(msg, len, "warning: pretext accuracy %.1f%% over the last "
+	    "%llu steps is still at chance (12.5%%) after %llu steps: the "
+	    "network learns nothing (check the records' patches, the "
+	    "learning rate, --lr %g)", 100.0 * acc,
+	    (unsigned long long)RL_MIN(step - t->start,
+	    TRAINLOG_CHANCE_WINDOW), (unsigned long long)step, lr);
+	t->warned = 1;
+	return 1;
+}
+
+void
+trainlog_tally_metrics(TrainTally *t, TrainMetrics *m, int reset)
+{
+	m->lr = t->lr;
+	m->loss = t->steps ? t->loss / t->steps : 0;
+	m->acc = t->pairs ? (double)t->correct / t->pairs : 0;
+	m->pairs_s = t->wall > 0 ? t->pairs / t->wall : 0;
+	m->data_wait = t->wall > 0 ? t->wait / t->wall : 0;
+	m->grad_norm = t->grad_norm;
+	if (reset) {
+		t->steps = 0;
+		t->loss = t->wall = t->wait = 0;
+		t->correct = t->pairs = 0;
+	}
+}

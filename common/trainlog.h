@@ -65,6 +65,45 @@ int trainlog_read(const char *dir, TrainMetrics **m, size_t *n, char *err,
 int trainlog_plot(const char *dir, char *err, size_t errlen);
 
 /*
+ * The tally of a run's steps: the interval since the last metrics line,
+ * and the stuck-at-chance watch (the pretext accuracy over the last
+ * TRAINLOG_CHANCE_WINDOW steps).
+ */
+#define TRAINLOG_CHANCE 0.125
+#define TRAINLOG_CHANCE_WINDOW 200
+
+typedef struct {
+	int steps;                      /* in the interval */
+	double loss, wall, wait, grad_norm, lr;
+	long correct, pairs;
+	long win[TRAINLOG_CHANCE_WINDOW];
+	long win_sum, win_pairs;
+	uint64_t start;                 /* the step the process started at */
+	int warned;
+} TrainTally;
+
+void trainlog_tally_init(TrainTally *t, uint64_t start);
+
+/* Count a step: step = the steps done after it; wall and wait in
+ * seconds. */
+void trainlog_tally_add(TrainTally *t, uint64_t step, double loss,
+    long correct, long pairs, double grad_norm, double lr, double wall,
+    double wait);
+
+/*
+ * Once in a run: 1 with a warning in msg when, chance_steps (> 0) steps
+ * or more into the run, the accuracy over the window is still within 2.5
+ * points of chance (12.5%); 0 otherwise. lr: the run's --lr, named in
+ * the warning.
+ */
+int trainlog_chance(TrainTally *t, uint64_t step, uint64_t chance_steps,
+    double lr, char *msg, size_t len);
+
+/* The metrics of the interval so far (m->step, epoch and time given by
+ * the caller are kept); then, with reset, a new interval. */
+void trainlog_tally_metrics(TrainTally *t, TrainMetrics *m, int reset);
+
+/*
  * The progress line's text for m out of total steps, with eta seconds to
  * go (< 0: unknown): "step 120/7000 ep 1 loss 2.0712 acc 14.1%
  * 312 pairs/s wait 1% ETA 1:02:03".

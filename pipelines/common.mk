@@ -108,7 +108,7 @@ $1/train.done: $1/sample.done $$(call track,$$(subst /,_,$$(call stage,$1/train)
 	@if [ -e $1/run/last.safetensors ] && cmp -s $$(lastword $$^) $1/run/make.args; \
 	then echo "resuming $1/run"; else rm -rf $1/run; fi
 	@mkdir -p $1/run && cp $$(lastword $$^) $1/run/make.args
-	$$(RL)rl-train $$(V) $2 -i $1/grids.lmdb -o $1/run \
+	$$(MPIRUN)$$(RL)rl-train $$(V) $2 -i $1/grids.lmdb -o $1/run \
 	    $$$$([ -e $1/run/last.safetensors ] && echo --resume)
 	@touch $$@
 	@$$(PIPE) end $$(TIMES) $$(call stage,$1/train)

@@ -6,6 +6,8 @@
 #   make -f pipelines/pretrain.mk IMAGES=in1k/train.txt                 # the recipe
 #   make -f pipelines/pretrain.mk IMAGES=fm/train.txt ARCH=resnet18 RESIZE=96 CROP=90 \
 #       PATCH=24 BATCH=64 EPOCHS=2 WARMUP=0 MILESTONES=1     # small images
+#   make -f pipelines/pretrain.mk IMAGES=in1k/train.txt NP=8 HOSTFILE=hosts \
+#       TRAIN_ARGS=--mmselfsup-batching    # the recipe's step on 8 machines
 #
 # The defaults are MMSelfSup's recipe: the mmselfsup preset (shorter side
 # 292, crop 255, 64 px patches, grey with p 0.66), ResNet-50, 512 images a
@@ -23,6 +25,16 @@
 #   SAMPLE_ARGS  more rl-sample options (-s seed, --chroma ...)
 #   ARCH       resnet18, resnet34 or resnet50 (default resnet50)
 #   BATCH      images per step (default 512)
+#   SHARD      images per shard, each with its own batch statistics
+#              (default 64 when BATCH is 512: the recipe's 8 GPUs x 64;
+#              otherwise the whole step)
+#   NP         run rl-train as NP ranks through mpirun (default: one
+#              process, no mpirun); the shards per step must be a
+#              multiple of NP
+#   HOSTFILE   with NP: Open MPI's host file of the machines (one rank
+#              per slot); the LMDB and OUT must be on storage every
+#              machine reads at the same path
+#   MPIRUN_ARGS  with NP: more mpirun options (default --bind-to none)
 #   EPOCHS     epochs (default 70)
 #   LR         peak learning rate (default: rl-train's, 0.2 x BATCH / 512)
 #   WARMUP     warmup epochs (default 5)
@@ -44,6 +56,11 @@ EPOCHS     ?= 70
 WARMUP     ?= 5
 MILESTONES ?= 30,50
 SEED       ?= 0
+SHARD      ?= $(if $(filter 512,$(BATCH)),64)
+MPIRUN_ARGS ?= --bind-to none
+ifneq ($(NP),)
+MPIRUN = mpirun -np $(NP) $(if $(HOSTFILE),--hostfile $(HOSTFILE)) $(MPIRUN_ARGS) $(empty)
+endif
 include $(dir $(lastword $(MAKEFILE_LIST)))common.mk
 ifeq ($(IMAGES),)
 $(error give IMAGES=a list file of images)
@@ -54,6 +71,6 @@ all: $(OUT)/train.done
 	@$(PIPE) times $(TIMES)
 
 $(eval $(call sample,$(OUT),$(IMAGES),$(call sample_geometry,$(PRESET),$(RESIZE),$(CROP),$(PATCH),$(JITTER),$(GRAY)) -n $(GRIDS) -s $(SEED) $(SAMPLE_ARGS)))
-$(eval $(call train,$(OUT),$(TRAIN_SETTINGS) $(TRAIN_ARGS)))
+$(eval $(call train,$(OUT),$(TRAIN_SETTINGS) $(if $(SHARD),--shard $(SHARD)) $(TRAIN_ARGS)))
 
 .PHONY: all

@@ -18,6 +18,7 @@
 #include <vips/vips.h>
 
 #include "common/blas.h"
+#include "common/dist.h"
 #include "common/ckpt.h"
 #include "common/extract.h"
 #include "common/img.h"
@@ -334,6 +335,95 @@ run(ExtractModel *m, ExtractPlan *plan, ExtractOutputs *op, const List *l,
 	return rc;
 }
 
+/*
+ * Ranks (mpirun -np P, dist.h): rank r extracts images [r n/P, (r+1) n/P)
+ * of the list. A rank r > 0 writes its rows to part files in the output
+ * directory (".<prefix>.rank<r>_<feature>.npy", so the directory must be
+ * one every rank can write: shared storage); rank 0, once every rank is
+ * done, appends the parts after its own rows in rank order, removes them
+ * and writes the labels and the sidecar: the files of a one-process run.
+ */
+static char *
+part_prefix(const char *prefix, int r)
+{
+	char *p = emalloc(strlen(prefix) + 32);
+
+	sprintf(p, ".%s.rank%d", prefix, r);
+	return p;
+}
+
+/* This rank's range of the list, as a list of its own (borrowed). */
+static List
+rank_range(const List *l, size_t *lo)
+{
+	size_t P = (size_t)dist_size(), r = (size_t)dist_rank();
+	List sub = *l;
+
+	if (l->n < P)
+		errx(RL_EXIT_FAIL, "%zu images for %zu ranks: fewer ranks, "
+		    "please", l->n, P);
+	*lo = l->n * r / P;
+	sub.item = l->item + *lo;
+	sub.n = l->n * (r + 1) / P - *lo;
+	return sub;
+}
+
+/* Rank r > 0: its rows into its part files. */
+static void
+write_part(ExtractModel *m, ExtractPlan *plan, const List *sub, Opts o)
+{
+	ExtractOutputs op = {0};
+	char msg[1024];
+
+	o.prefix = part_prefix(o.prefix, dist_rank());
+	o.verbose = 0;
+	sig_outputs = &op;
+	if (extract_outputs_open(&op, plan, o.outdir, o.prefix, 0, msg,
+	    sizeof msg) || run(m, plan, &op, sub, &o, msg, sizeof msg)) {
+		extract_outputs_abort(&op);
+		errx(RL_EXIT_FAIL, "%s", msg);
+	}
+	for (int i = 0; i < op.n; i++)
+		if (npy_writer_close(&op.w[i], msg, sizeof msg)) {
+			extract_outputs_abort(&op);
+			errx(RL_EXIT_FAIL, "%s", msg);
+		}
+	sig_outputs = NULL;
+	extract_outputs_free(&op);
+	free(o.prefix);
+}
+
+/* Rank 0: the other ranks' rows after its own, their parts removed.
+ * Exits 1 (with every temp file removed) on a failure. */
+static void
+gather_parts(ExtractOutputs *op, const ExtractPlan *plan, const List *l,
+    const Opts *o)
+{
+	char msg[1024];
+	int P = dist_size(), rc = 0;
+
+	for (int r = 1; r < P; r++) {
+		char *pp = part_prefix(o->prefix, r);
+		int64_t rows = (int64_t)(l->n * (r + 1) / P - l->n * r / P);
+
+		for (int i = 0; i < plan->nfeat; i++) {
+			char *path = rl_concat(o->outdir, "/", pp, "_",
+			    plan->feat[i].spec->name, ".npy", NULL);
+
+			if (rc == 0)
+				rc = npy_writer_append_file(&op->w[i], path, rows,
+				    msg, sizeof msg);
+			unlink(path);
+			free(path);
+		}
+		free(pp);
+	}
+	if (rc) {
+		extract_outputs_abort(op);
+		errx(RL_EXIT_FAIL, "%s", msg);
+	}
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -347,8 +437,12 @@ main(int argc, char *argv[])
 	Opts o;
 	json_t *js;
 	struct stat st;
+	List sub;
+	size_t lo;
+	double sync = 0;
 
 	blas_init(argv);
+	dist_init(&argc, &argv);
 	parse_options(&o, argc, argv);
 	if (stat(o.outdir, &st) != 0 || !S_ISDIR(st.st_mode))
 		errx(RL_EXIT_FAIL, "%s: not a directory", o.outdir);
@@ -356,19 +450,28 @@ main(int argc, char *argv[])
 	if (img_start(argv[0], msg, sizeof msg))
 		errx(RL_EXIT_FAIL, "%s", msg);
 	load_model(&m, &mi, &o);
+	sub = rank_range(&l, &lo);
 	if (extract_plan(&plan, &m, o.mask, o.ps.size,
-	    (int)RL_MIN((size_t)o.batch, l.n), msg, sizeof msg))
+	    (int)RL_MIN((size_t)o.batch, sub.n), msg, sizeof msg))
 		errx(RL_EXIT_FAIL, "%s", msg);
+	rl_catch_signals(on_signal, 0, NULL);
+	if (dist_rank() > 0) {
+		write_part(&m, &plan, &sub, o);
+		dist_sum_doubles(&sync, 1);     /* every part is written */
+		dist_finish();
+		return 0;
+	}
 
 	sig_outputs = &op;
-	rl_catch_signals(on_signal, 0, NULL);
 	if (extract_outputs_open(&op, &plan, o.outdir, o.prefix, lb.nl > 0,
 	    msg, sizeof msg))
 		errx(RL_EXIT_FAIL, "%s", msg);
-	if (run(&m, &plan, &op, &l, &o, msg, sizeof msg)) {
+	if (run(&m, &plan, &op, &sub, &o, msg, sizeof msg)) {
 		extract_outputs_abort(&op);
 		errx(RL_EXIT_FAIL, "%s", msg);
 	}
+	dist_sum_doubles(&sync, 1);     /* every part is written */
+	gather_parts(&op, &plan, &l, &o);
 	js = extract_sidecar(&mi, &m, &o.ps, &plan, op.file, op.labels ?
 	    strrchr(op.labels, '/') + 1 : NULL, &lb, o.list, l.n);
 	text = json_dumps(js, JSON_INDENT(2) | JSON_REAL_PRECISION(7));
@@ -386,5 +489,6 @@ main(int argc, char *argv[])
 	free(o.prefix);
 	free((char *)mi.step);
 	img_stop();
+	dist_finish();
 	return fshut(stdout, "<stdout>");
 }

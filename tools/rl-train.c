@@ -18,7 +18,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "common/blas.h"
+#include "common/dist.h"
 #include "common/feed.h"
 #include "common/train.h"
 #include "common/trainlog.h"
@@ -26,8 +29,6 @@
 
 /* ImageNet-1k's 1,281,167 images: a stream's epoch unless told. */
 #define IMAGENET_TRAIN 1281167
-#define CHANCE 0.125
-#define CHANCE_WINDOW 200      /* steps the stuck-at-chance test looks at */
 
 static const char usage_line[] =
     "usage: rl-train [-hVv] [-a arch] [-b images] [-i lmdb-dir | -z endpoint] "
@@ -42,11 +43,10 @@ static const char usage_line[] =
     "[--milestones list]\n"
     "                [--mmselfsup-batching] [--momentum f] [--neck-dim n] "
     "[--neck-wd f]\n"
-    "                [--plot run-dir] [--resume] [--shuffle n] "
-    "[--warmup n] [--warmup-ratio f]\n"
-    "                [--wd f] [--width n] [--allow file] [--bad-records n] "
-    "[--insecure]\n"
-    "                [--key file] [file]\n";
+    "                [--plot run-dir] [--resume] [--shard n] [--shuffle n] "
+    "[--warmup n]\n"
+    "                [--warmup-ratio f] [--wd f] [--width n] [--allow file]\n"
+    "                [--bad-records n] [--insecure] [--key file] [file]\n";
 
 static const char options_text[] =
     "  file              a record stream (default: stdin)\n"
@@ -90,6 +90,9 @@ static const char options_text[] =
     "  --neck-wd f       weight decay of neck and head (5e-4)\n"
     "  --plot run-dir    draw run-dir/curves.png and exit\n"
     "  --resume          continue the run in -o run-dir\n"
+    "  --shard n         images per shard, each with its own batch "
+    "statistics\n"
+    "                    (default: the whole step; the recipe: 64)\n"
     "  --shuffle n       stream shuffle buffer, records (512)\n"
     "  --warmup n        warmup epochs (5)\n"
     "  --warmup-ratio f  lr factor at the start of warmup (0.1)\n"
@@ -108,7 +111,7 @@ enum {
 	O_CHANCE = 256, O_CKPT_EPOCHS, O_CKPT_EVERY, O_DROPOUT, O_EPOCHS,
 	O_GAMMA, O_IPE, O_KEEP, O_LOG_EVERY, O_LR, O_MAX_GRAD, O_MAX_STEPS,
 	O_MILESTONES, O_MMSELFSUP, O_MOMENTUM, O_NECK_DIM, O_NECK_WD, O_PLOT,
-	O_RESUME, O_SHUFFLE, O_WARMUP, O_WARMUP_RATIO, O_WD, O_WIDTH,
+	O_RESUME, O_SHARD, O_SHUFFLE, O_WARMUP, O_WARMUP_RATIO, O_WD, O_WIDTH,
 	O_ALLOW, O_BAD, O_INSECURE, O_KEY
 };
 
@@ -143,6 +146,7 @@ static const struct option longopts[] = {
 	{ "neck-wd", required_argument, NULL, O_NECK_WD },
 	{ "plot", required_argument, NULL, O_PLOT },
 	{ "resume", no_argument, NULL, O_RESUME },
+	{ "shard", required_argument, NULL, O_SHARD },
 	{ "shuffle", required_argument, NULL, O_SHUFFLE },
 	{ "warmup", required_argument, NULL, O_WARMUP },
 	{ "warmup-ratio", required_argument, NULL, O_WARMUP_RATIO },
@@ -175,30 +179,6 @@ typedef struct {
 } Given;
 
 static volatile sig_atomic_t got_signal;
-
-/*
- * Idle OpenMP threads sleep rather than spin, unless the user chose
- * (OMP_WAIT_POLICY): beside a sampler, or on a shared machine, spinning
- * threads took the cores from the working ones and steps ran 2-5 times
- * slower. libgomp reads the variable when it loads, so the program starts
- * again with it set (blas_init may do that already, for its own reason;
- * RL_BLAS_NO_REEXEC=1 prevents both).
- */
-static void
-openmp_init(char **argv)
-{
-	const char *no = getenv("RL_BLAS_NO_REEXEC");
-	int again = 0;
-
-	if (!getenv("OMP_WAIT_POLICY") && (!no || *no == '0'))
-		again = setenv("OMP_WAIT_POLICY", "passive", 1) == 0;
-	blas_init(argv);
-	if (again) {
-		fflush(NULL);
-		execv("/proc/self/exe", argv);
-		unsetenv("OMP_WAIT_POLICY");    /* carry on as we are */
-	}
-}
 
 static void
 on_signal(int sig)
@@ -262,6 +242,9 @@ apply(TrainConfig *c, int code, const char *arg)
 		break;
 	case O_WIDTH:
 		c->width = (int)estrtonum(arg, 1, 1024, "width");
+		break;
+	case O_SHARD:
+		c->shard = (int)estrtonum(arg, 2, 1 << 16, "images per shard");
 		break;
 	default:
 		return 0;
@@ -404,28 +387,372 @@ parse(int argc, char **argv, Opts *o, Given *given, int *ngiven,
 // ----------------------------------------------------------------------------
 // the run
 
+/* What the step loop works with. Rank 0 alone writes the run directory
+ * (checkpoints, metrics, curves) and shows progress. */
 typedef struct {
-	int steps;
-	double loss, wall, wait;
-	long correct, pairs;
-	double last_grad;
-} Interval;
+	Opts *o;
+	TrainConfig cfg;
+	Trainer *t;
+	Feed *feed;
+	TrainLog *log;
+	int rank0, verbose;
+	uint64_t start, stop_at, records, last_ckpt;
+	char path[4200];        /* the last checkpoint */
+} Run;
 
 static void
-data_json(char *buf, size_t len, const Opts *o, const Feed *f,
-    uint64_t step, int batch, uint64_t records)
+data_json(char *buf, size_t len, const Run *r, uint64_t step)
 {
-	if (o->lmdb)
+	if (r->o->lmdb)
 		snprintf(buf, len, "{\"kind\":\"lmdb\",\"count\":%llu,"
 		    "\"steps_per_epoch\":%llu,\"position\":%llu,"
 		    "\"order\":\"epoch e: permutation keyed by (seed, "
 		    "shuffle, e); step s reads its (s mod steps_per_epoch)-th "
-		    "slice\"}", (unsigned long long)feed_count(f),
-		    (unsigned long long)feed_steps_per_epoch(f),
-		    (unsigned long long)step * batch);
+		    "slice\"}", (unsigned long long)feed_count(r->feed),
+		    (unsigned long long)feed_steps_per_epoch(r->feed),
+		    (unsigned long long)step * r->cfg.batch);
 	else
-		snprintf(buf, len, "{\"kind\":\"%s\",\"records_read\":%llu}",
-		    o->zmq ? "zmq" : "stream", (unsigned long long)records);
+		snprintf(buf, len, "{\"kind\":\"%s\",\"records_read\":%llu,"
+		    "\"ranks\":%d}", r->o->zmq ? "zmq" : "stream",
+		    (unsigned long long)r->records, dist_size());
+}
+
+/* Rank 0: a checkpoint of the current step. */
+static void
+checkpoint(Run *r)
+{
+	char djs[1024], err[CKPT_ERRLEN];
+	uint64_t step = train_step_count(r->t);
+
+	if (r->rank0) {
+		data_json(djs, sizeof(djs), r, step);
+		if (train_checkpoint(r->t, r->o->dir, r->o->keep, djs,
+		    r->path, sizeof(r->path), err, sizeof(err)) < 0)
+			errx(RL_EXIT_FAIL, "%s", err);
+	}
+	r->last_ckpt = step;
+}
+
+/*
+ * The endpoint of this rank: "%r" in ep is replaced by the rank; without
+ * it, with several ranks, a TCP endpoint's port is increased by the rank
+ * (tcp://host:5600 -> rank 3 binds tcp://host:5603), and other transports get
+ * "-<rank>" appended (ipc:///tmp/rl -> ipc:///tmp/rl-3).
+ */
+static void
+rank_endpoint(char *buf, size_t len, const char *ep)
+{
+	const char *pr = strstr(ep, "%r"), *colon = strrchr(ep, ':');
+	int rank = dist_rank();
+	char *end;
+	long port;
+
+	if (pr)
+		snprintf(buf, len, "%.*s%d%s", (int)(pr - ep), ep, rank,
+		    pr + 2);
+	else if (dist_size() == 1)
+		snprintf(buf, len, "%s", ep);
+	else if (colon && (port = strtol(colon + 1, &end, 10)) > 0 && !*end)
+		snprintf(buf, len, "%.*s:%ld", (int)(colon - ep), ep,
+		    port + rank);
+	else
+		snprintf(buf, len, "%s-%d", ep, rank);
+}
+
+/* The input's configuration: this rank's part of each step. */
+static void
+feed_setup(FeedConfig *fc, const Opts *o, const Given *given, int ngiven,
+    int batch, const TrainConfig *cfg, const Ckpt *ck, char *ep, size_t eplen)
+{
+	int P = dist_size();
+
+	if (batch % P)
+		errx(RL_EXIT_USAGE, "-b %d: not a multiple of the %d ranks",
+		    batch, P);
+	if (P > 1 && !o->lmdb && !o->zmq)
+		errx(RL_EXIT_USAGE, "a record stream from a file or stdin "
+		    "feeds one rank: with %d ranks, read an LMDB (-i) or one "
+		    "ZeroMQ endpoint per rank (-z)", P);
+	memset(fc, 0, sizeof(*fc));
+	fc->sopt = o->zopt;
+	fc->kind = o->lmdb ? STREAM_LMDB : o->zmq ? STREAM_ZMQ : STREAM_FILE;
+	if (o->zmq)
+		rank_endpoint(ep, eplen, o->zmq);
+	fc->where = o->lmdb ? o->lmdb : o->zmq ? ep : o->file;
+	fc->sopt.expect_ends = o->senders;
+	fc->sopt.timeout_ms = o->timeout > 0 ? (int)(o->timeout * 1000) : -1;
+	fc->batch = batch / P;
+	fc->step_images = o->lmdb ? batch : fc->batch;
+	fc->first = o->lmdb ? dist_rank() * fc->batch : 0;
+	fc->patch = ck ? cfg->patch : 0;
+	fc->seed = ck ? cfg->seed : 0;
+	for (int i = 0; i < ngiven; i++)
+		if (given[i].code == 's')
+			fc->seed = (uint64_t)estrtonum(given[i].arg, 0,
+			    LLONG_MAX, "seed");
+	fc->shuffle = o->shuffle;
+	fc->cancel = &got_signal;
+	if (ck) {
+		const char *st = ckpt_meta(ck, "step");
+
+		fc->start = st ? strtoull(st, NULL, 10) : 0;
+	}
+}
+
+/* The run's configuration: a new one (defaults, then the options), or
+ * the resumed checkpoint's with the options over it. */
+static void
+configure(Run *r, const Given *given, int ngiven, int batch, int resumed)
+{
+	TrainConfig *cfg = &r->cfg;
+	char err[CKPT_ERRLEN];
+
+	if (!resumed) {
+		uint64_t ipe = r->o->lmdb ? feed_steps_per_epoch(r->feed) :
+		    r->o->ipe;
+
+		if (!ipe)
+			ipe = (uint64_t)(IMAGENET_TRAIN + batch - 1) / batch;
+		train_config_default(cfg, batch, feed_patch(r->feed), ipe);
+	} else if (r->o->ipe)
+		cfg->sched.iters_per_epoch = r->o->ipe;
+	for (int i = 0; i < ngiven; i++)
+		apply(cfg, given[i].code, given[i].arg);
+	if (r->o->lmdb && cfg->sched.iters_per_epoch !=
+	    feed_steps_per_epoch(r->feed))
+		errx(RL_EXIT_FAIL, "%s: %llu steps per epoch, the run in %s "
+		    "had %llu: not the same LMDB", feed_name(r->feed),
+		    (unsigned long long)feed_steps_per_epoch(r->feed),
+		    r->o->dir, (unsigned long long)cfg->sched.iters_per_epoch);
+	if (feed_patch(r->feed) != cfg->patch)
+		errx(RL_EXIT_FAIL, "%s: patch side %d, the run has %d",
+		    feed_name(r->feed), feed_patch(r->feed), cfg->patch);
+	if (sched_check(&cfg->sched, err, sizeof(err)) < 0)
+		errx(RL_EXIT_USAGE, "%s", err);
+}
+
+/* Every rank must run the same configuration on the same data with the
+ * same threads, from the same step: refused otherwise, naming the
+ * difference. */
+static void
+agree(const Run *r)
+{
+	char *js = train_config_json(&r->cfg), err[1200];
+	json_t *o = json_loads(js, 0, NULL);
+	char *all;
+
+	json_object_set_new(o, "threads", json_integer(blas_threads()));
+	json_object_set_new(o, "records", json_integer(
+	    (json_int_t)feed_count(r->feed)));
+	json_object_set_new(o, "input", json_string(r->o->lmdb ? "lmdb" :
+	    r->o->zmq ? "zmq" : "stream"));
+	json_object_set_new(o, "start", json_integer((json_int_t)r->start));
+	json_object_set_new(o, "version", json_string(RL_VERSION));
+	all = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if (dist_agree(all, err, sizeof(err)) < 0) {
+		if (r->rank0)
+			warnx("%s", err);
+		dist_finish();
+		exit(RL_EXIT_FAIL);
+	}
+	free(all);
+	json_decref(o);
+	free(js);
+}
+
+static void
+report_start(const Run *r)
+{
+	const TrainConfig *c = &r->cfg;
+	char *js = train_config_json(c);
+
+	fprintf(stderr, "%s: %s, %d images (%d pairs) of %dx%d per step in "
+	    "shards of %d, %llu steps per epoch, %llu steps in all, from step "
+	    "%llu; %s; %.0f MiB per rank; %d rank%s x %d threads (%s)\n"
+	    "%s: config %s\n", rl_progname(), train_arch_name(c), c->batch,
+	    8 * c->batch, c->patch, c->patch, c->shard,
+	    (unsigned long long)c->sched.iters_per_epoch,
+	    (unsigned long long)sched_total(&c->sched),
+	    (unsigned long long)r->start, c->mmselfsup ? "MMSelfSup batching "
+	    "(two passes)" : "centre shared (one pass)",
+	    train_bytes(r->t) / 1048576.0, dist_size(), dist_size() > 1 ?
+	    "s" : "", blas_threads(), blas_corename(), rl_progname(), js);
+	free(js);
+}
+
+/* Whether every rank goes on: each rank's batch arrived (got 1) and no
+ * signal came; a rank whose input failed says why. */
+static int
+all_go_on(int got, const char *err)
+{
+	double v[2] = { got != 1, got_signal != 0 };
+
+	if (got == -1 || (got == 0 && *err))
+		warnx("%s", err);
+	dist_sum_doubles(v, 2);
+	if (v[1] > 0 && !got_signal)
+		got_signal = SIGTERM;
+	return v[0] == 0 && v[1] == 0;
+}
+
+/* The step loop. 0 when it ended normally (the end, a signal, the input),
+ * 1 when training diverged; *inerr: the input failed. */
+static int
+train_loop(Run *r, int *inerr)
+{
+	Progress prog;
+	TrainTally tally;
+	double ema = 0, t_run = now_seconds(), shown = 0;
+	char err[CKPT_ERRLEN], line[1024];
+
+	progress_init(&prog, "train", r->verbose);
+	trainlog_tally_init(&tally, r->start);
+	while (train_step_count(r->t) < r->stop_at) {
+		FeedBatch *b = NULL;
+		TrainStepInfo si;
+		TrainMetrics m;
+		double wait = 0, t0 = now_seconds(), dt;
+		uint64_t step;
+		int got;
+
+		err[0] = 0;
+		got = feed_next(r->feed, &b, &wait, err, sizeof(err));
+		if (got != 1 && prog.on)
+			fputc('\n', stderr);
+		if (!all_go_on(got, err)) {
+			*inerr = got == -1;
+			if (got == 1)
+				feed_release(r->feed, b);
+			break;
+		}
+		train_step(r->t, b->x, r->o->max_grad_norm, &si);
+		r->records = b->records;
+		feed_release(r->feed, b);
+		step = train_step_count(r->t);
+		if (si.status != TRAIN_OK) {
+			if (prog.on)
+				fputc('\n', stderr);
+			train_status_text(&si, step, r->o->max_grad_norm, line,
+			    sizeof(line));
+			if (r->rank0)
+				warnx("%s", line);
+			if (r->rank0 && r->last_ckpt > 0)
+				warnx("the last good checkpoint is %s "
+				    "(step %llu)", r->path,
+				    (unsigned long long)r->last_ckpt);
+			return 1;
+		}
+		dt = now_seconds() - t0;
+		ema = ema ? 0.9 * ema + 0.1 * dt : dt;
+		trainlog_tally_add(&tally, step, si.loss, si.correct, si.pairs,
+		    si.grad_norm, si.lr, dt, wait);
+		if (r->rank0 && trainlog_chance(&tally, step,
+		    r->o->chance_steps, r->cfg.sched.lr, line, sizeof(line))) {
+			if (prog.on)
+				fputc('\n', stderr);
+			warnx("%s", line);
+		}
+		m.step = step;
+		m.epoch = sched_epoch(&r->cfg.sched, step - 1);
+		m.time = now_seconds() - t_run;
+		if (tally.steps >= r->o->log_every || step == r->stop_at) {
+			trainlog_tally_metrics(&tally, &m, 1);
+			if (r->rank0 && trainlog_append(r->log, &m, err,
+			    sizeof(err)) < 0)
+				errx(RL_EXIT_FAIL, "%s", err);
+		} else
+			trainlog_tally_metrics(&tally, &m, 0);
+		if (prog.on && (tally.steps == 0 || now_seconds() - shown >=
+		    0.5)) {
+			trainlog_format(line, sizeof(line), &m, r->stop_at,
+			    (r->stop_at - step) * ema);
+			fprintf(stderr, "\r%s: %s\033[K", rl_progname(), line);
+			shown = now_seconds();
+		}
+		if ((r->o->ckpt_every && step % r->o->ckpt_every == 0) ||
+		    (r->o->ckpt_epochs && step % (r->o->ckpt_epochs *
+		    r->cfg.sched.iters_per_epoch) == 0))
+			checkpoint(r);
+		if (got_signal)
+			break;
+	}
+	if (prog.on && !*inerr)
+		fputc('\n', stderr);
+	return 0;
+}
+
+/* The end: the final checkpoint, the message, the log and plot; the exit
+ * status. */
+static int
+finish(Run *r, int failed, int inerr, double t_run)
+{
+	char err[CKPT_ERRLEN];
+	uint64_t done = train_step_count(r->t);
+	int rc = 0;
+
+	if (!failed && done != r->last_ckpt)
+		checkpoint(r);
+	if (failed)
+		rc = RL_EXIT_FAIL;
+	else if (got_signal || done < r->stop_at) {
+		if (r->rank0 && done > 0)
+			warnx("%s%sstopped at step %llu of %llu; checkpoint "
+			    "%s; continue with --resume", got_signal ?
+			    strsignal(got_signal) : "", got_signal ? ": " : "",
+			    (unsigned long long)done,
+			    (unsigned long long)r->stop_at, r->path);
+		else if (r->rank0)
+			warnx("%s%sstopped before the first step; no "
+			    "checkpoint", got_signal ? strsignal(got_signal) :
+			    "", got_signal ? ": " : "");
+		rc = got_signal || inerr ? RL_EXIT_FAIL : 0;
+	}
+	if (trainlog_close(r->log, err, sizeof(err)) < 0) {
+		warnx("%s", err);
+		rc = RL_EXIT_FAIL;
+	}
+	if (r->rank0 && done > r->start &&
+	    trainlog_plot(r->o->dir, err, sizeof(err)) < 0)
+		warnx("plot: %s", err);
+	if (r->verbose) {
+		double wall = now_seconds() - t_run, comm = dist_comm_seconds();
+
+		fprintf(stderr, "%s: %llu steps done in %.1f s", rl_progname(),
+		    (unsigned long long)(done - r->start), wall);
+		if (dist_size() > 1)
+			fprintf(stderr, ", %.1f s (%.1f%%) summing across "
+			    "ranks, %.1f s (%.1f%%) waiting for the slowest",
+			    comm, wall > 0 ? 100 * comm / wall : 0,
+			    dist_wait_seconds(), wall > 0 ? 100 *
+			    dist_wait_seconds() / wall : 0);
+		fputc('\n', stderr);
+	}
+	return rc;
+}
+
+/* --resume: the checkpoint and its configuration; the batch. */
+static Ckpt *
+open_resumed(const Opts *o, TrainConfig *cfg, int *batch)
+{
+	char path[4200], err[CKPT_ERRLEN];
+	Ckpt *ck = NULL;
+
+	snprintf(path, sizeof(path), "%s/%s", o->dir, TRAIN_LAST);
+	if (!o->resume) {
+		if (access(path, F_OK) == 0)
+			errx(RL_EXIT_FAIL, "%s already holds a run (%s): "
+			    "--resume it or choose another -o", o->dir, path);
+		return NULL;
+	}
+	if (ckpt_open(&ck, path, err, sizeof(err)) < 0)
+		errx(RL_EXIT_FAIL, "--resume: %s", err);
+	if (train_ckpt_config(ck, cfg, err, sizeof(err)) < 0)
+		errx(RL_EXIT_FAIL, "%s", err);
+	if (*batch && *batch != cfg->batch)
+		errx(RL_EXIT_FAIL, "-b %d: the run in %s has %d images per step",
+		    *batch, o->dir, cfg->batch);
+	*batch = cfg->batch;
+	return ck;
 }
 
 int
@@ -433,308 +760,75 @@ main(int argc, char **argv)
 {
 	Opts o;
 	Given *given;
-	int ngiven, batch, rc = 0, failed = 0, inerr = 0;
-	char err[CKPT_ERRLEN], path[4200], djs[1024], line[256];
-	TrainConfig cfg;
-	Ckpt *ck = NULL;
-	Trainer *t = NULL;
-	Feed *feed = NULL;
+	int ngiven, batch, rc, failed, inerr = 0;
+	char err[CKPT_ERRLEN], ep[4200];
+	Ckpt *ck;
 	FeedConfig fc;
-	TrainLog *log = NULL;
-	Progress prog;
-	uint64_t total, stop_at, start, records = 0, last_ckpt;
-	Interval iv = {0};
-	long *win_correct, win_pairs = 0;
-	long win_sum = 0;
-	int warned_chance = 0;
-	double ema = 0, t_run, shown = 0;
+	Run r;
+	double t_run;
 
-	openmp_init(argv);
+	blas_init(argv);
+	dist_init(&argc, &argv);
 	given = emalloc(argc * sizeof(*given));
 	parse(argc, argv, &o, given, &ngiven, &batch);
 	if (o.plot) {
-		free(given);
 		if (trainlog_plot(o.plot, err, sizeof(err)) < 0)
 			errx(RL_EXIT_FAIL, "%s", err);
+		dist_finish();
 		return 0;
 	}
-	if (mkdir(o.dir, 0777) < 0 && errno != EEXIST)
+	memset(&r, 0, sizeof(r));
+	r.o = &o;
+	r.rank0 = dist_rank() == 0;
+	r.verbose = o.verbose && r.rank0;
+	if (r.rank0 && mkdir(o.dir, 0777) < 0 && errno != EEXIST)
 		errx(RL_EXIT_FAIL, "%s: %s", o.dir, strerror(errno));
-	snprintf(path, sizeof(path), "%s/%s", o.dir, TRAIN_LAST);
-
-	/* the configuration: a resumed checkpoint's, or the defaults */
-	if (o.resume) {
-		if (ckpt_open(&ck, path, err, sizeof(err)) < 0)
-			errx(RL_EXIT_FAIL, "--resume: %s", err);
-		if (train_ckpt_config(ck, &cfg, err, sizeof(err)) < 0)
-			errx(RL_EXIT_FAIL, "%s", err);
-		if (batch && batch != cfg.batch)
-			errx(RL_EXIT_FAIL, "-b %d: the run in %s has %d images "
-			    "per step", batch, o.dir, cfg.batch);
-		batch = cfg.batch;
-	} else if (access(path, F_OK) == 0)
-		errx(RL_EXIT_FAIL, "%s already holds a run (%s): --resume it "
-		    "or choose another -o", o.dir, path);
+	ck = open_resumed(&o, &r.cfg, &batch);
+	if (r.rank0)
+		train_clean(o.dir);
 	if (!batch)
 		batch = 16;
-
-	/* the input */
-	memset(&fc, 0, sizeof(fc));
-	fc.sopt = o.zopt;
-	fc.kind = o.lmdb ? STREAM_LMDB : o.zmq ? STREAM_ZMQ : STREAM_FILE;
-	fc.where = o.lmdb ? o.lmdb : o.zmq ? o.zmq : o.file;
-	fc.sopt.expect_ends = o.senders;
-	fc.sopt.timeout_ms = o.timeout > 0 ? (int)(o.timeout * 1000) : -1;
-	fc.batch = batch;
-	fc.patch = o.resume ? cfg.patch : 0;
-	fc.seed = o.resume ? cfg.seed : 0;
-	for (int i = 0; i < ngiven; i++)
-		if (given[i].code == 's')
-			fc.seed = (uint64_t)estrtonum(given[i].arg, 0,
-			    LLONG_MAX, "seed");
-	fc.shuffle = o.shuffle;
-	fc.cancel = &got_signal;
-	if (o.resume) {
-		const char *s = ckpt_meta(ck, "step");
-
-		fc.start = s ? strtoull(s, NULL, 10) : 0;
-	}
-	if (o.verbose)
+	feed_setup(&fc, &o, given, ngiven, batch, &r.cfg, ck, ep, sizeof(ep));
+	if (r.verbose)
 		fprintf(stderr, "%s: waiting for records from %s\n",
 		    rl_progname(), fc.kind == STREAM_FILE &&
 		    !strcmp(fc.where, "-") ? "<stdin>" : fc.where);
-	if (feed_open(&feed, &fc, err, sizeof(err)) < 0)
+	if (feed_open(&r.feed, &fc, err, sizeof(err)) < 0)
 		errx(RL_EXIT_FAIL, "%s", err);
 	/* from here on a signal ends the step and writes a checkpoint
 	 * (before, while waiting for the first record, it just kills) */
 	rl_catch_signals(on_signal, SA_RESTART, NULL);
 
-	if (!o.resume) {
-		uint64_t ipe = o.lmdb ? feed_steps_per_epoch(feed) : o.ipe;
-
-		if (!ipe)
-			ipe = (uint64_t)(IMAGENET_TRAIN + batch - 1) / batch;
-
-		train_config_default(&cfg, batch, feed_patch(feed), ipe);
-		cfg.seed = fc.seed;
-	} else if (o.ipe)
-		cfg.sched.iters_per_epoch = o.ipe;
-	for (int i = 0; i < ngiven; i++)
-		apply(&cfg, given[i].code, given[i].arg);
-	if (o.lmdb && cfg.sched.iters_per_epoch != feed_steps_per_epoch(feed))
-		errx(RL_EXIT_FAIL, "%s: %llu steps per epoch, the run in %s "
-		    "had %llu: not the same LMDB", feed_name(feed),
-		    (unsigned long long)feed_steps_per_epoch(feed), o.dir,
-		    (unsigned long long)cfg.sched.iters_per_epoch);
-	if (feed_patch(feed) != cfg.patch)
-		errx(RL_EXIT_FAIL, "%s: patch side %d, the run has %d",
-		    feed_name(feed), feed_patch(feed), cfg.patch);
-	if (sched_check(&cfg.sched, err, sizeof(err)) < 0)
-		errx(RL_EXIT_USAGE, "%s", err);
-	if (train_create(&t, &cfg, err, sizeof(err)) < 0)
+	configure(&r, given, ngiven, batch, ck != NULL);
+	if (train_create(&r.t, &r.cfg, err, sizeof(err)) < 0)
 		errx(RL_EXIT_FAIL, "%s", err);
 	if (ck) {
-		if (train_load(t, ck, err, sizeof(err)) < 0)
+		if (train_load(r.t, ck, err, sizeof(err)) < 0)
 			errx(RL_EXIT_FAIL, "--resume: %s", err);
 		ckpt_close(ck);
 	}
-	start = train_step_count(t);
-	if (start > 0)
-		train_ckpt_path(path, sizeof(path), o.dir, start);
-	total = sched_total(&cfg.sched);
-	stop_at = o.max_steps && o.max_steps < total ? o.max_steps : total;
-	if (trainlog_open(&log, o.dir, start, err, sizeof(err)) < 0)
+	r.start = r.last_ckpt = train_step_count(r.t);
+	if (r.start > 0)
+		train_ckpt_path(r.path, sizeof(r.path), o.dir, r.start);
+	r.stop_at = sched_total(&r.cfg.sched);
+	if (o.max_steps && o.max_steps < r.stop_at)
+		r.stop_at = o.max_steps;
+	agree(&r);
+	if (r.rank0 && trainlog_open(&r.log, o.dir, r.start, err,
+	    sizeof(err)) < 0)
 		errx(RL_EXIT_FAIL, "%s", err);
-	if (o.verbose) {
-		char *js = train_config_json(&cfg);
-
-		fprintf(stderr, "%s: %s, %d images (%d pairs) of %dx%d per "
-		    "step, %llu steps per epoch, %llu steps in all, from step "
-		    "%llu; %s; %.0f MiB; %d threads (%s)\n%s: config %s\n",
-		    rl_progname(), train_arch_name(&cfg), batch, 8 * batch,
-		    cfg.patch, cfg.patch,
-		    (unsigned long long)cfg.sched.iters_per_epoch,
-		    (unsigned long long)total, (unsigned long long)start,
-		    cfg.mmselfsup ? "MMSelfSup batching (two passes)" :
-		    "centre shared (one pass)", train_bytes(t) / 1048576.0,
-		    blas_threads(), blas_corename(), rl_progname(), js);
-		free(js);
-	}
-	if (start >= stop_at)
+	if (r.verbose)
+		report_start(&r);
+	if (r.rank0 && r.start >= r.stop_at)
 		warnx("the run in %s is at step %llu of %llu: nothing to do",
-		    o.dir, (unsigned long long)start,
-		    (unsigned long long)stop_at);
-	progress_init(&prog, "train", o.verbose);
-	win_correct = ecalloc(CHANCE_WINDOW, sizeof(long));
-	last_ckpt = start;
+		    o.dir, (unsigned long long)r.start,
+		    (unsigned long long)r.stop_at);
 	t_run = now_seconds();
-
-	while (train_step_count(t) < stop_at) {
-		FeedBatch *b;
-		TrainStepInfo si;
-		double wait, t0 = now_seconds(), dt;
-		uint64_t step;
-		int got;
-
-		got = feed_next(feed, &b, &wait, err, sizeof(err));
-		if (got != 1) {
-			if (prog.on)
-				fputc('\n', stderr);
-			if (got != -2)
-				warnx("%s", err);
-			inerr = got == -1;
-			break;
-		}
-		train_step(t, b->x, o.max_grad_norm, &si);
-		records = b->records;
-		feed_release(feed, b);
-		step = train_step_count(t);
-		if (si.status != TRAIN_OK) {
-			if (prog.on)
-				fputc('\n', stderr);
-			if (si.status == TRAIN_NONFINITE)
-				warnx("step %llu: the loss is %g (lr %g): "
-				    "training diverged; stopped without a "
-				    "checkpoint", (unsigned long long)step + 1,
-				    si.loss, si.lr);
-			else if (!isfinite(si.grad_norm))
-				warnx("step %llu: the gradient norm is %g (lr "
-				    "%g, loss %g): training diverged; stopped "
-				    "without a checkpoint",
-				    (unsigned long long)step + 1, si.grad_norm,
-				    si.lr, si.loss);
-			else
-				warnx("step %llu: gradient norm %g exceeds "
-				    "--max-grad-norm %g (lr %g, loss %g): "
-				    "training diverged; stopped without a "
-				    "checkpoint", (unsigned long long)step + 1,
-				    si.grad_norm, o.max_grad_norm, si.lr,
-				    si.loss);
-			if (last_ckpt > 0)
-				warnx("the last good checkpoint is %s "
-				    "(step %llu)", path,
-				    (unsigned long long)last_ckpt);
-			failed = 1;
-			break;
-		}
-		dt = now_seconds() - t0;
-		ema = ema ? 0.9 * ema + 0.1 * dt : dt;
-		iv.steps++;
-		iv.loss += si.loss;
-		iv.correct += si.correct;
-		iv.pairs += si.pairs;
-		iv.wall += dt;
-		iv.wait += wait;
-		iv.last_grad = si.grad_norm;
-
-		/* the stuck-at-chance warning */
-		{
-			int k = (int)(step % CHANCE_WINDOW);
-
-			win_sum += si.correct - win_correct[k];
-			win_correct[k] = si.correct;
-			if (step - start <= CHANCE_WINDOW)
-				win_pairs += si.pairs;
-			if (!warned_chance && o.chance_steps &&
-			    step >= o.chance_steps && win_pairs > 0 &&
-			    (double)win_sum / win_pairs < CHANCE + 0.025) {
-				if (prog.on)
-					fputc('\n', stderr);
-				warnx("warning: pretext accuracy %.1f%% over "
-				    "the last %llu steps is still at chance "
-				    "(12.5%%) after %llu steps: the network "
-				    "learns nothing (check the records' "
-				    "patches, the learning rate, --lr %g)",
-				    100.0 * win_sum / win_pairs,
-				    (unsigned long long)RL_MIN(step - start,
-				    CHANCE_WINDOW), (unsigned long long)step,
-				    cfg.sched.lr);
-				warned_chance = 1;
-			}
-		}
-
-		/* the metrics over the steps since the last log line */
-		{
-			TrainMetrics m;
-			int logged = 0;
-
-			m.step = step;
-			m.epoch = sched_epoch(&cfg.sched, step - 1);
-			m.lr = si.lr;
-			m.loss = iv.loss / iv.steps;
-			m.acc = (double)iv.correct / iv.pairs;
-			m.pairs_s = iv.pairs / iv.wall;
-			m.data_wait = iv.wait / iv.wall;
-			m.grad_norm = iv.last_grad;
-			m.time = now_seconds() - t_run;
-			if (iv.steps >= o.log_every || step == stop_at) {
-				if (trainlog_append(log, &m, err,
-				    sizeof(err)) < 0)
-					errx(RL_EXIT_FAIL, "%s", err);
-				memset(&iv, 0, sizeof(iv));
-				logged = 1;
-			}
-			if (prog.on && (logged || now_seconds() - shown >=
-			    0.5)) {
-				trainlog_format(line, sizeof(line), &m, stop_at,
-				    (stop_at - step) * ema);
-				fprintf(stderr, "\r%s: %s\033[K", rl_progname(),
-				    line);
-				shown = now_seconds();
-			}
-		}
-		if ((o.ckpt_every && step % o.ckpt_every == 0) ||
-		    (o.ckpt_epochs && step % (o.ckpt_epochs *
-		    cfg.sched.iters_per_epoch) == 0)) {
-			data_json(djs, sizeof(djs), &o, feed, step, batch,
-			    records);
-			if (train_checkpoint(t, o.dir, o.keep, djs, path,
-			    sizeof(path), err, sizeof(err)) < 0)
-				errx(RL_EXIT_FAIL, "%s", err);
-			last_ckpt = step;
-		}
-		if (got_signal)
-			break;
-	}
-	if (prog.on && !failed && !inerr)
-		fputc('\n', stderr);
-	if (!failed && train_step_count(t) != last_ckpt) {
-		data_json(djs, sizeof(djs), &o, feed, train_step_count(t),
-		    batch, records);
-		if (train_checkpoint(t, o.dir, o.keep, djs, path, sizeof(path),
-		    err, sizeof(err)) < 0)
-			errx(RL_EXIT_FAIL, "%s", err);
-		last_ckpt = train_step_count(t);
-	}
-	if (failed)
-		rc = RL_EXIT_FAIL;
-	else if (got_signal || train_step_count(t) < stop_at) {
-		if (train_step_count(t) > 0)
-			warnx("%s%sstopped at step %llu of %llu; checkpoint "
-			    "%s; continue with --resume", got_signal ?
-			    strsignal(got_signal) : "", got_signal ? ": " : "",
-			    (unsigned long long)train_step_count(t),
-			    (unsigned long long)stop_at, path);
-		else
-			warnx("%s%sstopped before the first step; no "
-			    "checkpoint", got_signal ? strsignal(got_signal) :
-			    "", got_signal ? ": " : "");
-		rc = got_signal || inerr ? RL_EXIT_FAIL : 0;
-	}
-	if (trainlog_close(log, err, sizeof(err)) < 0) {
-		warnx("%s", err);
-		rc = RL_EXIT_FAIL;
-	}
-	if (train_step_count(t) > start &&
-	    trainlog_plot(o.dir, err, sizeof(err)) < 0)
-		warnx("plot: %s", err);
-	if (o.verbose)
-		fprintf(stderr, "%s: %llu steps done in %.1f s\n", rl_progname(),
-		    (unsigned long long)(train_step_count(t) - start),
-		    now_seconds() - t_run);
-	free(win_correct);
+	failed = train_loop(&r, &inerr);
+	rc = finish(&r, failed, inerr, t_run);
 	free(given);
-	feed_close(feed);
-	train_free(t);
+	feed_close(r.feed);
+	train_free(r.t);
+	dist_finish();
 	return rc;
 }
