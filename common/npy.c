@@ -265,6 +265,60 @@ npy_writer_append(NpyWriter *w, const void *data, int64_t nrows, char *err,
 	return 0;
 }
 
+int
+npy_writer_append_file(NpyWriter *w, const char *path, int64_t rows,
+    char *err, size_t errlen)
+{
+	FILE *fp;
+	unsigned char *buf = emalloc(12 + NPY_HDR_MAX);
+	size_t n, off, rowbytes, left;
+	Npy a;
+	int rc = -1;
+
+	if (!(fp = fopen(path, "rb"))) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		free(buf);
+		return -1;
+	}
+	n = fread(buf, 1, 12 + NPY_HDR_MAX, fp);
+	if (npy_header(path, buf, n, &a, &off, err, errlen))
+		goto out;
+	if (a.type != w->type || a.ndim != (w->cols < 0 ? 1 : 2) ||
+	    a.shape[0] != rows || (w->cols >= 0 && a.shape[1] != w->cols)) {
+		snprintf(err, errlen, "%s: not the %lld rows of %s expected",
+		    path, (long long)rows, w->a.path);
+		goto out;
+	}
+	rowbytes = dtypes[w->type].size * (w->cols < 0 ? 1 : (size_t)w->cols);
+	left = (size_t)rows * rowbytes;
+	if (fseek(fp, (long)off, SEEK_SET)) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	free(buf);
+	buf = emalloc(1 << 20);
+	while (left > 0) {
+		size_t k = RL_MIN(left, (size_t)1 << 20);
+
+		if (fread(buf, 1, k, fp) != k) {
+			snprintf(err, errlen, "%s: truncated .npy file", path);
+			goto out;
+		}
+		if (fwrite(buf, 1, k, w->a.fp) != k) {
+			snprintf(err, errlen, "%s: %s", w->a.path,
+			    strerror(errno));
+			goto out;
+		}
+		left -= k;
+	}
+	w->rows += rows;
+	rc = 0;
+out:
+	free(buf);
+	fclose(fp);
+	return rc;
+}
+
 /* Put the final header hdr in place and finish w's temp file (synced,
  * closed, not renamed). */
 static int

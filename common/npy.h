@@ -82,6 +82,11 @@ char *npy_tmp_path(const char *path);
  * (the writer is then to be aborted). */
 int npy_writer_append(NpyWriter *w, const void *data, int64_t nrows,
     char *err, size_t errlen);
+/* Append the rows of the .npy file at path, which must hold exactly rows
+ * rows of w's type and columns (a part another process wrote), streamed
+ * a block at a time. 0, or -1 with "path: reason". */
+int npy_writer_append_file(NpyWriter *w, const char *path, int64_t rows,
+    char *err, size_t errlen);
 /* Fix the header, fsync, rename into place (rl_atomic_close). 0, or -1
  * with "path: reason" and the temp file removed. */
 int npy_writer_close(NpyWriter *w, char *err, size_t errlen);

@@ -377,15 +377,31 @@ zmq_security(void *sock, int type, const char *ep, int loopback,
 	return 0;
 }
 
+/* A PAIR socket *mon that gets sock's events (those in the mask). */
+static int
+monitor_open(void *ctx, void *sock, int events, void **mon, const char *name,
+    char *err, size_t errlen)
+{
+	static const char ep[] = "inproc://rl-stream-monitor";
+
+	if (zmq_socket_monitor(sock, ep, events) == -1 ||
+	    (*mon = zmq_socket(ctx, ZMQ_PAIR)) == NULL ||
+	    zmq_connect(*mon, ep) == -1)
+		return zmq_fail(name, "socket monitor", err, errlen);
+	return 0;
+}
+
 /*
  * A context and a socket of type, options set, bound or connected to
- * spec; *name is set to the endpoint used (malloc'd). A PULL also gets
- * its ZAP handler's socket in *zap and, with CURVE, the allowed keys.
+ * spec; *name is set to the endpoint used (malloc'd). The socket's events
+ * in the mask go to the monitor socket *mon, opened before the bind or
+ * connect so that no early handshake is missed. A PULL also gets its ZAP
+ * handler's socket in *zap and, with CURVE, the allowed keys.
  */
 static int
-zmq_open(void **ctxp, void **sockp, int type, const char *spec, int dflt_bind,
-    const StreamOptions *o, char **name, void **zap, CurveKey **allow,
-    size_t *nallow, char *err, size_t errlen)
+zmq_open(void **ctxp, void **sockp, void **mon, int events, int type,
+    const char *spec, int dflt_bind, const StreamOptions *o, char **name,
+    void **zap, CurveKey **allow, size_t *nallow, char *err, size_t errlen)
 {
 	void *ctx, *sock, *zs = NULL;
 	int bind, zero = 0, linger, loopback, ipv6;
@@ -393,6 +409,7 @@ zmq_open(void **ctxp, void **sockp, int type, const char *spec, int dflt_bind,
 	char ep[EP_MAX];
 	size_t len, eplen = sizeof ep;
 
+	*mon = NULL;
 	if (spec == NULL) {
 		snprintf(err, errlen, "no ZeroMQ endpoint");
 		return -1;
@@ -431,6 +448,8 @@ zmq_open(void **ctxp, void **sockp, int type, const char *spec, int dflt_bind,
 		zmq_fail(ep, "ZAP handler", err, errlen);
 		goto fail;
 	}
+	if (monitor_open(ctx, sock, events, mon, ep, err, errlen) == -1)
+		goto fail;
 	if ((bind ? zmq_bind(sock, ep) : zmq_connect(sock, ep)) == -1) {
 		zmq_fail(ep, bind ? "bind" : "connect", err, errlen);
 		goto fail;
@@ -455,6 +474,9 @@ fail:
 	}
 	if (zs != NULL)
 		zmq_close(zs);
+	if (*mon != NULL)
+		zmq_close(*mon);
+	*mon = NULL;
 	zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero);
 	zmq_close(sock);
 	zmq_ctx_term(ctx);
@@ -474,20 +496,6 @@ zmq_end(void *ctx, void *sock, void *mon, void *zap)
 	if (ctx != NULL)
 		while (zmq_ctx_term(ctx) == -1 && errno == EINTR)
 			;
-}
-
-/* A PAIR socket *mon that gets sock's events (those in the mask). */
-static int
-monitor_open(void *ctx, void *sock, int events, void **mon, const char *name,
-    char *err, size_t errlen)
-{
-	static const char ep[] = "inproc://rl-stream-monitor";
-
-	if (zmq_socket_monitor(sock, ep, events) == -1 ||
-	    (*mon = zmq_socket(ctx, ZMQ_PAIR)) == NULL ||
-	    zmq_connect(*mon, ep) == -1)
-		return zmq_fail(name, "socket monitor", err, errlen);
-	return 0;
 }
 
 /* Read one monitor event: its id in *id (0 if malformed). */
@@ -746,16 +754,12 @@ sink_open(RecordSink **out, StreamKind kind, const char *where,
 		}
 		break;
 	case STREAM_ZMQ:
-		if (zmq_open(&s->ctx, &s->sock, ZMQ_PUSH, where, 0, &s->opt,
-		    &s->name, NULL, NULL, NULL, err, errlen) == -1)
-			goto fail;
 		/* Watch handshakes, to report a receiver that refuses us. */
-		if (monitor_open(s->ctx, s->sock, ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
-		    HANDSHAKE_FAILED, &s->mon, s->name, err, errlen) == -1) {
-			zmq_end(s->ctx, s->sock, s->mon, NULL);
-			s->ctx = s->sock = s->mon = NULL;
+		if (zmq_open(&s->ctx, &s->sock, &s->mon,
+		    ZMQ_EVENT_HANDSHAKE_SUCCEEDED | HANDSHAKE_FAILED, ZMQ_PUSH,
+		    where, 0, &s->opt, &s->name, NULL, NULL, NULL, err,
+		    errlen) == -1)
 			goto fail;
-		}
 		break;
 	default:
 		snprintf(err, errlen, "unknown stream kind %d", (int)kind);
@@ -1141,17 +1145,14 @@ source_open(RecordSource **out, StreamKind kind, const char *where,
 			goto fail;
 		break;
 	case STREAM_ZMQ:
-		if (zmq_open(&s->ctx, &s->sock, ZMQ_PULL, where, 1, &s->opt,
-		    &s->name, &s->zap, &s->allow, &s->nallow, err,
-		    errlen) == -1)
+		/* Watch connections, to notice a sender that vanishes. */
+		if (zmq_open(&s->ctx, &s->sock, &s->mon, ZMQ_EVENT_DISCONNECTED |
+		    ZMQ_EVENT_HANDSHAKE_SUCCEEDED | HANDSHAKE_FAILED, ZMQ_PULL,
+		    where, 1, &s->opt, &s->name, &s->zap, &s->allow, &s->nallow,
+		    err, errlen) == -1)
 			goto fail;
 		snprintf(s->anon.name, sizeof s->anon.name, "a sender "
 		    "without a name");
-		/* Watch connections, to notice a sender that vanishes. */
-		if (monitor_open(s->ctx, s->sock, ZMQ_EVENT_DISCONNECTED |
-		    ZMQ_EVENT_HANDSHAKE_SUCCEEDED | HANDSHAKE_FAILED, &s->mon,
-		    s->name, err, errlen) == -1)
-			goto fail;
 		if (zap_start(s, err, errlen) == -1)
 			goto fail;
 		zmq_msg_init(&s->zm);
