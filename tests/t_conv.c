@@ -160,8 +160,8 @@ TEST(threaded_split)
  * a 2x2 image (one tile, all padding), a 1x1 and a 3x3 one (left to
  * im2col: too small to gain), one channel, more tiles
  * than a block (forward), and more than a weight-gradient block per
- * thread, its last one partial (128 channels: 64-tile forward blocks,
- * 256-tile weight-gradient blocks; 2 x 17 x 16 = 544 tiles). */
+ * thread, its last one partial (128 channels: blocks of 2 x 128 = 256
+ * tiles, 2 x 17 x 16 = 544 tiles, 272 a thread with 2 threads). */
 TEST(winograd)
 {
 	static const int sh[][5] = {
