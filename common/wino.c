@@ -262,10 +262,11 @@ tile_dout(float *restrict v, size_t ps, const float *dout,
 }
 
 /* The outputs of tile r: A^T m A, m[p * ps + o], written (beta 0) or
- * added (beta 1); outputs past the image's edge go to sink (4 OC). */
+ * added (beta 1), then post added (post NULL, or beta 0) while the cells
+ * are in cache; outputs past the image's edge go to sink (4 OC). */
 static void
 tile_output(float *out, const float *restrict m, size_t ps, float beta,
-    float *sink, const Tiling *tl, long r)
+    const ConvPost *post, float *sink, const Tiling *tl, long r)
 {
 	float *y[4];
 	long at[4];
@@ -301,6 +302,10 @@ tile_output(float *out, const float *restrict m, size_t ps, float beta,
 			y0[o] = r0, y1[o] = r1, y2[o] = r2, y3[o] = r3;
 		}
 	}
+	for (int k = 0; post != NULL && k < 4; k++)
+		if (at[k] >= 0)
+			conv_post_vec(y[k], post, post->res != NULL ?
+			    post->res + (size_t)at[k] * OC : NULL, OC);
 }
 
 /* The transposition of a flipped (180-degree rotated) kernel's transform:
@@ -321,7 +326,8 @@ flip_pos(int p)
  */
 static void
 wino_pass(float *out, const float *inp, const float *U, int flip,
-    const Tiling *tl, float beta, float *blocks, const float *zero)
+    const Tiling *tl, float beta, const ConvPost *post, float *blocks,
+    const float *zero)
 {
 	int C = tl->C, OC = tl->OC;
 	long R = block_tiles(C, OC, 1, tl->T), nb = (tl->T + R - 1) / R;
@@ -343,14 +349,14 @@ wino_pass(float *out, const float *inp, const float *U, int flip,
 			    U + (flip ? flip_pos(p) : p) * CO, flip ? C : OC,
 			    0.0f, m + p * R * OC, OC);
 		for (long r = r0; r < r1; r++)
-			tile_output(out, m + (r - r0) * OC, R * OC, beta, sink,
-			    tl, r);
+			tile_output(out, m + (r - r0) * OC, R * OC, beta, post,
+			    sink, tl, r);
 	}
 }
 
 void
 wino_forward(float *out, const float *inp, const float *weight,
-    const ConvShape *s, float *work, size_t nwork)
+    const ConvPost *post, const ConvShape *s, float *work, size_t nwork)
 {
 	Tiling tl = tiling(s->B, s->H, s->W, s->C, s->OC);
 	float *U = work, *zero = U + 16 * (size_t)s->C * s->OC;
@@ -358,7 +364,8 @@ wino_forward(float *out, const float *inp, const float *weight,
 	assert(wino_applies(s) && nwork >= wino_work_floats(s));
 	weight_transform(U, weight, s->C, s->OC);
 	memset(zero, 0, RL_MAX(s->C, s->OC) * sizeof *zero);
-	wino_pass(out, inp, U, 0, &tl, 0.0f, work + head_floats(s), zero);
+	wino_pass(out, inp, U, 0, &tl, 0.0f, post, work + head_floats(s),
+	    zero);
 }
 
 /*
@@ -456,5 +463,5 @@ wino_backward(float *dinp, float *dweight, const float *dout,
 	if (dinp == NULL)
 		return;
 	weight_transform(U, weight, s->C, s->OC);
-	wino_pass(dinp, dout, U, 1, &tf, 1.0f, blocks, zero);
+	wino_pass(dinp, dout, U, 1, &tf, 1.0f, NULL, blocks, zero);
 }

@@ -188,6 +188,81 @@ TEST(winograd)
 	printf("winograd: maxdiff %.3g\n", worst);
 }
 
+/*
+ * conv_forward_post against the naive forward plus a bias, a residual and
+ * a ReLU, added by hand, on each of conv_forward's paths: 1x1 in row
+ * blocks (64 + 64 channels, 2048 rows) and whole, Winograd, tiled im2col
+ * (stem, strided 3x3), and chunks (weights too big to tile), with every
+ * part of the post alone and together.
+ */
+static double
+check_post(int B, int H, int W, int C, int OC, int K, int S, int P,
+    int chunk, uint64_t seed)
+{
+	ConvShape s = conv_shape(B, H, W, C, OC, K, S, P);
+	size_t nx = (size_t)B * H * W * C, nw = (size_t)K * K * C * OC;
+	size_t ny = (size_t)B * s.OH * s.OW * OC;
+	size_t nwork = conv_work_floats(&s, chunk);
+	float *x = emalloc(nx * 4), *w = emalloc(nw * 4), *y = emalloc(ny * 4);
+	float *y0 = emalloc(ny * 4), *want = emalloc(ny * 4);
+	float *res = emalloc(ny * 4), *bias = emalloc(OC * 4);
+	float *work = emalloc((nwork + 1) * 4);
+	double worst = 0;
+	Rng g;
+
+	rng_init(&g, seed, RNG_STREAM_USER, 2);
+	fill(x, nx, &g);
+	fill(w, nw, &g);
+	fill(res, ny, &g);
+	fill(bias, OC, &g);
+	conv_forward_naive(y0, x, w, &s);
+	for (int v = 1; v < 8; v++) {
+		ConvPost post = { v & 1 ? bias : NULL, v & 2 ? res : NULL,
+		    (v & 4) != 0 };
+		double d;
+
+		for (size_t i = 0; i < ny; i++) {
+			float t = y0[i];
+
+			if (post.bias != NULL)
+				t += bias[i % OC];
+			if (post.res != NULL)
+				t += res[i];
+			want[i] = post.relu && t < 0 ? 0 : t;
+		}
+		conv_forward_post(y, x, w, &post, &s, work, nwork);
+		d = reldiff(y, want, ny);
+		worst = fmax(worst, d);
+		CHECK(d < 1e-5, "post %d B%d %dx%dx%d->%d k%d s%d p%d: %g", v,
+		    B, H, W, C, OC, K, S, P, d);
+	}
+	free(x), free(w), free(y), free(y0), free(want), free(res);
+	free(bias), free(work);
+	return worst;
+}
+
+TEST(post)
+{
+	static const int sh[][9] = {
+		/* B, H, W, C, OC, K, S, P, chunk */
+		{ 8, 16, 16, 64, 64, 1, 1, 0, 8 },   /* 1x1, row blocks */
+		{ 2, 5, 3, 16, 32, 1, 1, 0, 2 },     /* 1x1, whole */
+		{ 2, 1, 1, 8, 8, 1, 1, 0, 2 },     /* 1x1, whole */
+		{ 3, 7, 5, 8, 12, 3, 1, 1, 3 },      /* Winograd */
+		{ 2, 16, 16, 3, 8, 7, 2, 3, 2 },     /* stem, tiled */
+		{ 3, 8, 8, 8, 16, 3, 2, 1, 3 },      /* strided 3x3, tiled */
+		{ 2, 4, 4, 128, 256, 3, 2, 1, 1 },   /* chunks */
+		{ 2, 8, 8, 16, 32, 1, 2, 0, 2 },     /* downsample */
+	};
+	double worst = 0;
+
+	for (size_t i = 0; i < RL_NELEM(sh); i++)
+		worst = fmax(worst, check_post(sh[i][0], sh[i][1], sh[i][2],
+		    sh[i][3], sh[i][4], sh[i][5], sh[i][6], sh[i][7],
+		    sh[i][8], 300 + i));
+	printf("post: maxdiff %.3g\n", worst);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -197,5 +272,6 @@ main(int argc, char **argv)
 	RUN(random_shapes);
 	RUN(threaded_split);
 	RUN(winograd);
+	RUN(post);
 	return check_summary();
 }
