@@ -39,6 +39,47 @@ reldiff(const float *a, const float *b, size_t n)
 	return d / (1 + m);
 }
 
+/*
+ * conv_forward_post against the naive forward y0 plus a bias, a residual
+ * and a ReLU added by hand, with every part of the post alone and
+ * together; y: scratch for the output. Returns the worst diff.
+ */
+static double
+check_post(float *y, const float *y0, const float *x, const float *w,
+    const ConvShape *s, float *work, size_t nwork, Rng *g)
+{
+	int OC = s->OC;
+	size_t ny = (size_t)s->B * s->OH * s->OW * OC;
+	float *want = emalloc(ny * 4), *res = emalloc(ny * 4);
+	float *bias = emalloc(OC * 4);
+	double worst = 0;
+
+	fill(res, ny, g);
+	fill(bias, OC, g);
+	for (int v = 1; v < 8; v++) {
+		ConvPost post = { v & 1 ? bias : NULL, v & 2 ? res : NULL,
+		    (v & 4) != 0 };
+		double d;
+
+		for (size_t i = 0; i < ny; i++) {
+			float t = y0[i];
+
+			if (post.bias != NULL)
+				t += bias[i % OC];
+			if (post.res != NULL)
+				t += res[i];
+			want[i] = post.relu && t < 0 ? 0 : t;
+		}
+		conv_forward_post(y, x, w, &post, s, work, nwork);
+		d = reldiff(y, want, ny);
+		worst = fmax(worst, d);
+		CHECK(d < 1e-5, "post %d B%d %dx%dx%d->%d k%d s%d p%d: %g", v,
+		    s->B, s->H, s->W, s->C, OC, s->K, s->S, s->P, d);
+	}
+	free(want), free(res), free(bias);
+	return worst;
+}
+
 /* One shape with workspace for `chunk` images; returns the worst diff. */
 static double
 check_shape(int B, int H, int W, int C, int OC, int K, int S, int P,
@@ -72,6 +113,7 @@ check_shape(int B, int H, int W, int C, int OC, int K, int S, int P,
 	worst = fmax(worst, d);
 	CHECK(d < 1e-5, "forward B%d %dx%dx%d->%d k%d s%d p%d: %g", B, H, W,
 	    C, OC, K, S, P, d);
+	worst = fmax(worst, check_post(y, y0, x, w, &s, work, nwork, &g));
 
 	conv_backward(dx, dw, dy, x, w, &s, work, nwork);
 	conv_backward_naive(dx0, dw0, dy, x, w, &s);
@@ -189,58 +231,11 @@ TEST(winograd)
 }
 
 /*
- * conv_forward_post against the naive forward plus a bias, a residual and
- * a ReLU, added by hand, on each of conv_forward's paths: 1x1 in row
- * blocks (64 + 64 channels, 2048 rows) and whole, Winograd, tiled im2col
- * (stem, strided 3x3), and chunks (weights too big to tile), with every
- * part of the post alone and together.
+ * The post on each of conv_forward's paths: 1x1 in row blocks (64 + 64
+ * channels, 2048 rows) and whole, Winograd, tiled im2col (stem, strided
+ * 3x3), chunks (weights too big to tile), a strided 1x1. check_shape
+ * runs check_post on every shape of this file; these name the paths.
  */
-static double
-check_post(int B, int H, int W, int C, int OC, int K, int S, int P,
-    int chunk, uint64_t seed)
-{
-	ConvShape s = conv_shape(B, H, W, C, OC, K, S, P);
-	size_t nx = (size_t)B * H * W * C, nw = (size_t)K * K * C * OC;
-	size_t ny = (size_t)B * s.OH * s.OW * OC;
-	size_t nwork = conv_work_floats(&s, chunk);
-	float *x = emalloc(nx * 4), *w = emalloc(nw * 4), *y = emalloc(ny * 4);
-	float *y0 = emalloc(ny * 4), *want = emalloc(ny * 4);
-	float *res = emalloc(ny * 4), *bias = emalloc(OC * 4);
-	float *work = emalloc((nwork + 1) * 4);
-	double worst = 0;
-	Rng g;
-
-	rng_init(&g, seed, RNG_STREAM_USER, 2);
-	fill(x, nx, &g);
-	fill(w, nw, &g);
-	fill(res, ny, &g);
-	fill(bias, OC, &g);
-	conv_forward_naive(y0, x, w, &s);
-	for (int v = 1; v < 8; v++) {
-		ConvPost post = { v & 1 ? bias : NULL, v & 2 ? res : NULL,
-		    (v & 4) != 0 };
-		double d;
-
-		for (size_t i = 0; i < ny; i++) {
-			float t = y0[i];
-
-			if (post.bias != NULL)
-				t += bias[i % OC];
-			if (post.res != NULL)
-				t += res[i];
-			want[i] = post.relu && t < 0 ? 0 : t;
-		}
-		conv_forward_post(y, x, w, &post, &s, work, nwork);
-		d = reldiff(y, want, ny);
-		worst = fmax(worst, d);
-		CHECK(d < 1e-5, "post %d B%d %dx%dx%d->%d k%d s%d p%d: %g", v,
-		    B, H, W, C, OC, K, S, P, d);
-	}
-	free(x), free(w), free(y), free(y0), free(want), free(res);
-	free(bias), free(work);
-	return worst;
-}
-
 TEST(post)
 {
 	static const int sh[][9] = {
@@ -257,7 +252,7 @@ TEST(post)
 	double worst = 0;
 
 	for (size_t i = 0; i < RL_NELEM(sh); i++)
-		worst = fmax(worst, check_post(sh[i][0], sh[i][1], sh[i][2],
+		worst = fmax(worst, check_shape(sh[i][0], sh[i][1], sh[i][2],
 		    sh[i][3], sh[i][4], sh[i][5], sh[i][6], sh[i][7],
 		    sh[i][8], 300 + i));
 	printf("post: maxdiff %.3g\n", worst);
