@@ -215,6 +215,7 @@ extract_plan(ExtractPlan *p, ExtractModel *m, unsigned mask, int size,
 	if (resnet_ctx_create(&p->ctx, m->net, maxB, size, size, 0, err,
 	    errlen))
 		return -1;
+	resnet_fold_bn(m->net);  /* evaluation forwards only from here */
 	p->work = emalloc_aligned(RL_MAX(p->nwork, 1) * sizeof(float));
 	return 0;
 }

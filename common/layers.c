@@ -174,6 +174,56 @@ im2col(float *col, const float *inp, const ConvShape *s, int b0, int nb)
 	}
 }
 
+/* y[n] (one output row or cell) += bias, += e, then max(0, .), as post
+ * says (e: the residual's row, or NULL). The common forms are single
+ * loops, so each vectorises. */
+void
+conv_post_vec(float *restrict y, const ConvPost *post,
+    const float *restrict e, int n)
+{
+	const float *restrict b = post->bias;
+
+	if (b != NULL && e != NULL && post->relu)
+		for (int o = 0; o < n; o++) {
+			float v = y[o] + b[o] + e[o];
+
+			y[o] = v > 0 ? v : 0;
+		}
+	else if (b != NULL && e == NULL && post->relu)
+		for (int o = 0; o < n; o++) {
+			float v = y[o] + b[o];
+
+			y[o] = v > 0 ? v : 0;
+		}
+	else if (b != NULL && e == NULL && !post->relu)
+		for (int o = 0; o < n; o++)
+			y[o] += b[o];
+	else
+		for (int o = 0; o < n; o++) {
+			float v = y[o] + (b != NULL ? b[o] : 0) +
+			    (e != NULL ? e[o] : 0);
+
+			y[o] = post->relu && v < 0 ? 0 : v;
+		}
+}
+
+/* Rows r0..r1-1 of out (N channels) get post (see ConvPost); serial. */
+static void
+post_rows(float *out, const ConvPost *post, long r0, long r1, int N)
+{
+	for (long r = r0; r < r1; r++)
+		conv_post_vec(out + (size_t)r * N, post, post->res != NULL ?
+		    post->res + (size_t)r * N : NULL, N);
+}
+
+void
+conv_post_rows(float *out, const ConvPost *post, long rows, int OC)
+{
+#pragma omp parallel for schedule(static)
+	for (long r = 0; r < rows; r += 64)
+		post_rows(out, post, r, RL_MIN(r + 64, rows), OC);
+}
+
 /*
  * Convolutions with small weights (at most CONV_TILE_WEIGHTS floats: the
  * stem, layer1 and layer2 of a ResNet-50) run tiled: each thread takes a
@@ -206,7 +256,8 @@ conv_tile_rows(const ConvShape *s, size_t rowlen, size_t ncol)
  */
 static void
 conv_tiled(float *out, const float *inp, const float *wt, int N,
-    const ConvShape *s, float beta, float *col, long rows)
+    const ConvShape *s, float beta, float *col, long rows,
+    const ConvPost *post)
 {
 	long M = (long)s->B * s->OH * s->OW;
 	int KKC = s->K * s->K * s->C;
@@ -224,6 +275,8 @@ conv_tiled(float *out, const float *inp, const float *wt, int N,
 		im2col_rows(c, inp, s, r, r1);
 		blas_gemm_serial(0, 0, (int)(r1 - r), N, KKC, c, KKC, wt, N,
 		    beta, out + (size_t)r * N, N);
+		if (post != NULL)
+			post_rows(out, post, r, r1, N);
 	}
 }
 
@@ -315,35 +368,90 @@ col2im_add(float *dinp, const float *dcol, const ConvShape *s, int b0,
 	}
 }
 
+/*
+ * out (M, N) = inp (M, K) x op(w) + beta out, op(w) = w (K, N) or, when
+ * tw, the transpose of w (N, K): a 1x1 convolution or its input gradient.
+ * With small weights each thread takes blocks of about PW_TILE_FLOATS
+ * floats of input and output rows, so the output block stays in cache
+ * through OpenBLAS's passes over it (its clearing, its K blocks); large
+ * weights, which every block would pack again, go to blas_gemm whole.
+ */
+#define PW_TILE_FLOATS ((size_t)128 * 1024)
+
+static void
+pointwise(float *out, const float *inp, const float *w, int tw, long M,
+    int K, int N, float beta, const ConvPost *post)
+{
+	long rows = (long)(PW_TILE_FLOATS / (size_t)(K + N)), nb;
+
+	if ((size_t)K * N > CONV_TILE_WEIGHTS || rows < CONV_TILE_MINROWS ||
+	    M < 2 * rows) {
+		blas_gemm(0, tw, (int)M, N, K, inp, K, w, tw ? K : N, beta,
+		    out, N, NULL);
+		if (post != NULL)
+			conv_post_rows(out, post, M, N);
+		return;
+	}
+	nb = (M + rows - 1) / rows;
+	rows = (M + nb - 1) / nb;
+#pragma omp parallel for schedule(dynamic, 1)
+	for (long k = 0; k < nb; k++) {
+		long r = k * rows, r1 = RL_MIN(r + rows, M);
+
+		blas_gemm_serial(0, tw, (int)(r1 - r), N, K,
+		    inp + (size_t)r * K, K, w, tw ? K : N, beta,
+		    out + (size_t)r * N, N);
+		if (post != NULL)
+			post_rows(out, post, r, r1, N);
+	}
+}
+
 void
 conv_forward(float *out, const float *inp, const float *weight,
     const ConvShape *s, float *work, size_t nwork)
+{
+	conv_forward_post(out, inp, weight, NULL, s, work, nwork);
+}
+
+void
+conv_forward_post(float *out, const float *inp, const float *weight,
+    const ConvPost *post, const ConvShape *s, float *work, size_t nwork)
 {
 	int KKC = s->K * s->K * s->C;
 	long per = (long)s->OH * s->OW, rows;
 	int chunk;
 
+	if (post != NULL && post->bias == NULL && post->res == NULL &&
+	    !post->relu)
+		post = NULL;
 	if (conv_is_pointwise(s)) {
-		blas_gemm(0, 0, (int)(s->B * per), s->OC, s->C, inp, s->C,
-		    weight, s->OC, 0.0f, out, s->OC, NULL);
+		pointwise(out, inp, weight, 0, (long)s->B * per, s->C, s->OC,
+		    0.0f, post);
 		return;
 	}
 	if (wino_applies(s) && nwork >= wino_work_floats(s)) {
-		wino_forward(out, inp, weight, s, work, nwork);
+		wino_forward(out, inp, weight, post, s, work, nwork);
 		return;
 	}
 	if ((rows = conv_tile_rows(s, KKC, nwork)) > 0) {
-		conv_tiled(out, inp, weight, s->OC, s, 0.0f, work, rows);
+		conv_tiled(out, inp, weight, s->OC, s, 0.0f, work, rows, post);
 		return;
 	}
 	chunk = conv_chunk(s, nwork);
 	for (int b0 = 0; b0 < s->B; b0 += chunk) {
 		int nb = RL_MIN(chunk, s->B - b0);
+		float *o = out + (size_t)b0 * per * s->OC;
 
 		im2col(work, inp, s, b0, nb);
 		blas_gemm(0, 0, (int)(nb * per), s->OC, KKC, work, KKC,
-		    weight, s->OC, 0.0f, out + (size_t)b0 * per * s->OC,
-		    s->OC, NULL);
+		    weight, s->OC, 0.0f, o, s->OC, NULL);
+		if (post != NULL) {
+			ConvPost p = *post;
+
+			if (p.res != NULL)
+				p.res += (size_t)b0 * per * s->OC;
+			conv_post_rows(o, &p, nb * per, s->OC);
+		}
 	}
 }
 
@@ -377,7 +485,7 @@ conv_backward_flipped(float *dinp, const float *dout, const float *weight,
 	}
 	assert(t.OH == s->H && t.OW == s->W);
 	if ((rows = conv_tile_rows(&t, KKO, ncol)) > 0) {
-		conv_tiled(dinp, dout, wf, C, &t, 1.0f, col, rows);
+		conv_tiled(dinp, dout, wf, C, &t, 1.0f, col, rows, NULL);
 		return;
 	}
 	for (int b0 = 0; b0 < s->B; b0 += chunk) {
@@ -414,8 +522,8 @@ conv_backward(float *dinp, float *dweight, const float *dout,
 		blas_gemm(1, 0, KKC, OC, M, inp, KKC, dout, OC, 1.0f,
 		    dweight, OC, scratch);
 		if (dinp != NULL)
-			blas_gemm(0, 1, M, KKC, OC, dout, OC, weight, OC, 1.0f,
-			    dinp, KKC, NULL);
+			pointwise(dinp, dout, weight, 1, M, OC, KKC, 1.0f,
+			    NULL);
 		return;
 	}
 	chunk = conv_chunk(s, nwork - nscr);

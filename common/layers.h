@@ -35,7 +35,8 @@
  * exist for tests only.
  *
  * What it does not do: allocate (callers give every buffer, including the
- * workspace), groups or dilation in convolutions, biases on convolutions,
+ * workspace), groups or dilation in convolutions, biases on convolutions
+ * other than conv_forward_post's (no gradient for them),
  * NCHW.
  */
 #ifndef RL_LAYERS_H
@@ -71,6 +72,27 @@ size_t conv_work_floats(const ConvShape *s, int chunk);
  */
 void conv_forward(float *out, const float *inp, const float *weight,
     const ConvShape *s, float *work, size_t nwork);
+
+/*
+ * What conv_forward_post adds to each output row (OC channels) while the
+ * row is in cache: bias[OC] when not NULL, then res (the output's shape,
+ * same row) when not NULL, then max(0, .) when relu. A batch norm in
+ * evaluation mode folded into the weights (resnet_fold_bn) leaves this.
+ */
+typedef struct {
+	const float *bias, *res;
+	int relu;
+} ConvPost;
+
+/* conv_forward, then post (which may be NULL: nothing added). */
+void conv_forward_post(float *out, const float *inp, const float *weight,
+    const ConvPost *post, const ConvShape *s, float *work, size_t nwork);
+
+/* out[rows x OC] gets post: bias, res (rows x OC, the same rows), relu. */
+void conv_post_rows(float *out, const ConvPost *post, long rows, int OC);
+/* One row y[n] gets post, with e the residual's row (ignoring post->res;
+ * NULL: none). */
+void conv_post_vec(float *y, const ConvPost *post, const float *e, int n);
 
 /*
  * dweight (K, K, C, OC) += gradient; dinp (B, H, W, C) += gradient, or

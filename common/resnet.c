@@ -28,6 +28,7 @@ typedef struct {
 	float *gamma, *beta, *dgamma, *dbeta;  /* [cout] */
 	float *rmean, *rvar;     /* [cout], buffers */
 	int64_t *tracked;        /* num_batches_tracked */
+	float *fbias;            /* [cout] after resnet_fold_bn, or NULL */
 } Unit;
 
 typedef struct {
@@ -50,6 +51,7 @@ struct ResNet {
 	size_t ntensors;
 	ResNetTensor *tensors;
 	int stage_c[5];
+	float *fold;             /* the units' fbias, after resnet_fold_bn */
 };
 
 /* memset on the threads: these clear tensors of up to 40 MB. */
@@ -311,6 +313,7 @@ resnet_free(ResNet *net)
 	free(net->blocks);
 	free(net->tensors);
 	free(net->save);
+	free(net->fold);
 	free(net);
 }
 
@@ -774,6 +777,14 @@ unit_forward(ResNet *net, ResNetCtx *ctx, int i, const float *x, int B,
 
 	s.B = B;
 	M = B * s.OH * s.OW;
+	if (u->fbias != NULL) {
+		ConvPost post = { u->fbias, res, relu };
+
+		assert(!ctx->bn_train);
+		conv_forward_post(c->a, x, u->w, &post, &s, ctx->work,
+		    ctx->nwork);
+		return;
+	}
 	conv_forward(c->z, x, u->w, &s, ctx->work, ctx->nwork);
 	if (ctx->bn_train) {
 		batchnorm_forward(c->a, c->mean, c->invstd, u->rmean, u->rvar,
@@ -814,6 +825,36 @@ resnet_forward(ResNet *net, ResNetCtx *ctx, const float *inp, int B,
 			in = ctx->uc[bl->u[j]].a;
 		}
 		x = ctx->bout[bi];
+	}
+}
+
+void
+resnet_fold_bn(ResNet *net)
+{
+	size_t n = 0;
+	float eps = net->cfg.bn_eps;
+
+	if (net->fold != NULL)
+		return;
+	for (int i = 0; i < net->nunits; i++)
+		n += net->units[i].cout;
+	net->fold = emalloc(n * sizeof *net->fold);
+	n = 0;
+	for (int i = 0; i < net->nunits; i++) {
+		Unit *u = &net->units[i];
+		size_t nin = (size_t)u->k * u->k * u->cin;
+
+		u->fbias = net->fold + n;
+		n += u->cout;
+		/* scale and shift as batchnorm_forward_eval computes them */
+		for (int o = 0; o < u->cout; o++) {
+			float is = (float)(1.0 / sqrt((double)u->rvar[o] + eps));
+			float sc = u->gamma[o] * is;
+
+			u->fbias[o] = u->beta[o] - u->rmean[o] * sc;
+			for (size_t j = 0; j < nin; j++)
+				u->w[j * u->cout + o] *= sc;
+		}
 	}
 }
 

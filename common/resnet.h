@@ -164,6 +164,20 @@ void resnet_forward(ResNet *net, ResNetCtx *ctx, const float *inp, int B,
     int bn_train);
 
 /*
+ * Fold every evaluation-mode batch norm into its convolution, for a
+ * network that from now on only runs evaluation forwards (feature
+ * extraction): the weights are scaled per output channel by
+ * gamma / sqrt(running_var + eps) and the shift beta - running_mean x
+ * that scale becomes a bias added, with the residual and the ReLU, as the
+ * convolution writes its outputs (conv_forward_post), which spares a pass
+ * over every activation. The results equal the unfolded ones up to float
+ * rounding. Afterwards the parameters are the folded ones (do not train
+ * or save the network) and a bn_train forward asserts. A second call does
+ * nothing.
+ */
+void resnet_fold_bn(ResNet *net);
+
+/*
  * Stage s's output of the last forward, (B, h, w, c) with *h, *w, *c set
  * when not NULL; valid until the next forward or backward on ctx.
  */

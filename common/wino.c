@@ -20,13 +20,15 @@
 #include "common/wino.h"
 
 /* Floats of transformed input and products per block of tiles a thread
- * works on (cache-sized), and the bounds of a block's tile count. The
+ * works on (cache-sized), and the bounds of a block's tile count (see
+ * block_tiles for WINO_WEIGHT_ROWS). The
  * weight gradient sums its products over blocks WINO_DW_SCALE times
  * larger: the longer sums make better products there. */
 #define WINO_BLOCK_FLOATS ((size_t)256 * 1024)
 #define WINO_DW_SCALE 4
 #define WINO_MINTILES 32
 #define WINO_MAXTILES 2048
+#define WINO_WEIGHT_ROWS 2
 
 /* The convolution a pass computes: inp (B, H, W, C) -> out (B, H, W, OC),
  * in T tiles of 2x2 outputs, TH x TW per image. */
@@ -47,12 +49,22 @@ tiling(int B, int H, int W, int C, int OC)
 	return t;
 }
 
-/* Tiles per block with `scale` times the block floats. */
+/*
+ * Tiles per block with `scale` times the block floats, for a pass over T
+ * tiles. OpenBLAS packs the (C x OC) weights again for every block's
+ * product, so a block has at least WINO_WEIGHT_ROWS x max(C, OC) tiles:
+ * the weights' packing then costs at most a fraction of the tiles'. No
+ * more than a thread's share of the T tiles, though (small maps, where
+ * the blocks would otherwise exceed the work).
+ */
 static long
-block_tiles(int C, int OC, size_t scale)
+block_tiles(int C, int OC, size_t scale, long T)
 {
 	size_t r = scale * WINO_BLOCK_FLOATS / (16 * (size_t)(C + OC));
+	long share = (T + omp_get_max_threads() - 1) / omp_get_max_threads();
 
+	r = RL_MAX(r, (size_t)WINO_WEIGHT_ROWS * RL_MAX(C, OC));
+	r = RL_MIN(r, (size_t)RL_MAX(share, WINO_MINTILES));
 	return RL_MAX(WINO_MINTILES, RL_MIN(WINO_MAXTILES, (long)r));
 }
 
@@ -76,16 +88,16 @@ wino_applies(const ConvShape *s)
 /* Per-thread floats: a forward block (input, products, output sink), and
  * a weight-gradient block (input, output gradient, partial sums). */
 static size_t
-fwd_thread_floats(int C, int OC)
+fwd_thread_floats(int C, int OC, long T)
 {
-	return 16 * block_tiles(C, OC, 1) * (size_t)(C + OC) +
+	return 16 * block_tiles(C, OC, 1, T) * (size_t)(C + OC) +
 	    4 * (size_t)RL_MAX(C, OC);
 }
 
 static size_t
-dw_thread_floats(int C, int OC)
+dw_thread_floats(int C, int OC, long T)
 {
-	return 16 * block_tiles(C, OC, WINO_DW_SCALE) * (size_t)(C + OC) +
+	return 16 * block_tiles(C, OC, WINO_DW_SCALE, T) * (size_t)(C + OC) +
 	    16 * (size_t)C * OC;
 }
 
@@ -99,8 +111,9 @@ head_floats(const ConvShape *s)
 size_t
 wino_work_floats(const ConvShape *s)
 {
-	size_t per = RL_MAX(fwd_thread_floats(s->C, s->OC),
-	    dw_thread_floats(s->C, s->OC));
+	long T = tiling(s->B, s->H, s->W, s->C, s->OC).T;
+	size_t per = RL_MAX(fwd_thread_floats(s->C, s->OC, T),
+	    dw_thread_floats(s->C, s->OC, T));
 
 	return head_floats(s) + (size_t)omp_get_max_threads() * per;
 }
@@ -249,10 +262,11 @@ tile_dout(float *restrict v, size_t ps, const float *dout,
 }
 
 /* The outputs of tile r: A^T m A, m[p * ps + o], written (beta 0) or
- * added (beta 1); outputs past the image's edge go to sink (4 OC). */
+ * added (beta 1), then post added (post NULL, or beta 0) while the cells
+ * are in cache; outputs past the image's edge go to sink (4 OC). */
 static void
 tile_output(float *out, const float *restrict m, size_t ps, float beta,
-    float *sink, const Tiling *tl, long r)
+    const ConvPost *post, float *sink, const Tiling *tl, long r)
 {
 	float *y[4];
 	long at[4];
@@ -288,6 +302,10 @@ tile_output(float *out, const float *restrict m, size_t ps, float beta,
 			y0[o] = r0, y1[o] = r1, y2[o] = r2, y3[o] = r3;
 		}
 	}
+	for (int k = 0; post != NULL && k < 4; k++)
+		if (at[k] >= 0)
+			conv_post_vec(y[k], post, post->res != NULL ?
+			    post->res + (size_t)at[k] * OC : NULL, OC);
 }
 
 /* The transposition of a flipped (180-degree rotated) kernel's transform:
@@ -308,11 +326,12 @@ flip_pos(int p)
  */
 static void
 wino_pass(float *out, const float *inp, const float *U, int flip,
-    const Tiling *tl, float beta, float *blocks, const float *zero)
+    const Tiling *tl, float beta, const ConvPost *post, float *blocks,
+    const float *zero)
 {
 	int C = tl->C, OC = tl->OC;
-	long R = block_tiles(C, OC, 1), nb = (tl->T + R - 1) / R;
-	size_t per = fwd_thread_floats(C, OC), CO = (size_t)C * OC;
+	long R = block_tiles(C, OC, 1, tl->T), nb = (tl->T + R - 1) / R;
+	size_t per = fwd_thread_floats(C, OC, tl->T), CO = (size_t)C * OC;
 
 	/* dynamic: a thread that loses its core leaves its blocks to the
 	 * other; each output's sums are the same either way */
@@ -330,14 +349,14 @@ wino_pass(float *out, const float *inp, const float *U, int flip,
 			    U + (flip ? flip_pos(p) : p) * CO, flip ? C : OC,
 			    0.0f, m + p * R * OC, OC);
 		for (long r = r0; r < r1; r++)
-			tile_output(out, m + (r - r0) * OC, R * OC, beta, sink,
-			    tl, r);
+			tile_output(out, m + (r - r0) * OC, R * OC, beta, post,
+			    sink, tl, r);
 	}
 }
 
 void
 wino_forward(float *out, const float *inp, const float *weight,
-    const ConvShape *s, float *work, size_t nwork)
+    const ConvPost *post, const ConvShape *s, float *work, size_t nwork)
 {
 	Tiling tl = tiling(s->B, s->H, s->W, s->C, s->OC);
 	float *U = work, *zero = U + 16 * (size_t)s->C * s->OC;
@@ -345,7 +364,8 @@ wino_forward(float *out, const float *inp, const float *weight,
 	assert(wino_applies(s) && nwork >= wino_work_floats(s));
 	weight_transform(U, weight, s->C, s->OC);
 	memset(zero, 0, RL_MAX(s->C, s->OC) * sizeof *zero);
-	wino_pass(out, inp, U, 0, &tl, 0.0f, work + head_floats(s), zero);
+	wino_pass(out, inp, U, 0, &tl, 0.0f, post, work + head_floats(s),
+	    zero);
 }
 
 /*
@@ -358,8 +378,8 @@ wino_dweight(float *dweight, const float *dout, const float *inp,
     const Tiling *tl, float *blocks, const float *zero)
 {
 	int C = tl->C, OC = tl->OC;
-	long R = block_tiles(C, OC, WINO_DW_SCALE);
-	size_t per = dw_thread_floats(C, OC), CO = (size_t)C * OC;
+	long R = block_tiles(C, OC, WINO_DW_SCALE, tl->T);
+	size_t per = dw_thread_floats(C, OC, tl->T), CO = (size_t)C * OC;
 	size_t partoff = 16 * R * (size_t)(C + OC);
 
 #pragma omp parallel
@@ -443,5 +463,5 @@ wino_backward(float *dinp, float *dweight, const float *dout,
 	if (dinp == NULL)
 		return;
 	weight_transform(U, weight, s->C, s->OC);
-	wino_pass(dinp, dout, U, 1, &tf, 1.0f, blocks, zero);
+	wino_pass(dinp, dout, U, 1, &tf, 1.0f, NULL, blocks, zero);
 }

@@ -45,9 +45,10 @@ int wino_applies(const ConvShape *s);
 /* Floats of workspace wino_forward and wino_backward need for s. */
 size_t wino_work_floats(const ConvShape *s);
 
-/* out (B, H, W, OC) = conv(inp, weight (3, 3, C, OC)); work as above. */
+/* out (B, H, W, OC) = conv(inp, weight (3, 3, C, OC)), then post (or
+ * NULL) added to each tile's outputs as they are written; work as above. */
 void wino_forward(float *out, const float *inp, const float *weight,
-    const ConvShape *s, float *work, size_t nwork);
+    const ConvPost *post, const ConvShape *s, float *work, size_t nwork);
 
 /* dweight += gradient; dinp += gradient unless dinp is NULL. */
 void wino_backward(float *dinp, float *dweight, const float *dout,

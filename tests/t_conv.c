@@ -27,6 +27,47 @@ reldiff(const float *a, const float *b, size_t n)
 	return th_reldiff(a, b, n, 1);
 }
 
+/*
+ * conv_forward_post against the naive forward y0 plus a bias, a residual
+ * and a ReLU added by hand, with every part of the post alone and
+ * together; y: scratch for the output. Returns the worst diff.
+ */
+static double
+check_post(float *y, const float *y0, const float *x, const float *w,
+    const ConvShape *s, float *work, size_t nwork, Rng *g)
+{
+	int OC = s->OC;
+	size_t ny = (size_t)s->B * s->OH * s->OW * OC;
+	float *want = emalloc(ny * 4), *res = emalloc(ny * 4);
+	float *bias = emalloc(OC * 4);
+	double worst = 0;
+
+	fill(res, ny, g);
+	fill(bias, OC, g);
+	for (int v = 1; v < 8; v++) {
+		ConvPost post = { v & 1 ? bias : NULL, v & 2 ? res : NULL,
+		    (v & 4) != 0 };
+		double d;
+
+		for (size_t i = 0; i < ny; i++) {
+			float t = y0[i];
+
+			if (post.bias != NULL)
+				t += bias[i % OC];
+			if (post.res != NULL)
+				t += res[i];
+			want[i] = post.relu && t < 0 ? 0 : t;
+		}
+		conv_forward_post(y, x, w, &post, s, work, nwork);
+		d = reldiff(y, want, ny);
+		worst = fmax(worst, d);
+		CHECK(d < 1e-5, "post %d B%d %dx%dx%d->%d k%d s%d p%d: %g", v,
+		    s->B, s->H, s->W, s->C, OC, s->K, s->S, s->P, d);
+	}
+	free(want), free(res), free(bias);
+	return worst;
+}
+
 /* One shape with workspace for `chunk` images; returns the worst diff. */
 static double
 check_shape(int B, int H, int W, int C, int OC, int K, int S, int P,
@@ -60,6 +101,7 @@ check_shape(int B, int H, int W, int C, int OC, int K, int S, int P,
 	worst = fmax(worst, d);
 	CHECK(d < 1e-5, "forward B%d %dx%dx%d->%d k%d s%d p%d: %g", B, H, W,
 	    C, OC, K, S, P, d);
+	worst = fmax(worst, check_post(y, y0, x, w, &s, work, nwork, &g));
 
 	conv_backward(dx, dw, dy, x, w, &s, work, nwork);
 	conv_backward_naive(dx0, dw0, dy, x, w, &s);
@@ -148,8 +190,8 @@ TEST(threaded_split)
  * a 2x2 image (one tile, all padding), a 1x1 and a 3x3 one (left to
  * im2col: too small to gain), one channel, more tiles
  * than a block (forward), and more than a weight-gradient block per
- * thread, its last one partial (128 channels: 64-tile forward blocks,
- * 256-tile weight-gradient blocks; 2 x 17 x 16 = 544 tiles). */
+ * thread, its last one partial (128 channels: blocks of 2 x 128 = 256
+ * tiles, 2 x 17 x 16 = 544 tiles, 272 a thread with 2 threads). */
 TEST(winograd)
 {
 	static const int sh[][5] = {
@@ -176,6 +218,34 @@ TEST(winograd)
 	printf("winograd: maxdiff %.3g\n", worst);
 }
 
+/*
+ * The post on each of conv_forward's paths: 1x1 in row blocks (64 + 64
+ * channels, 2048 rows) and whole, Winograd, tiled im2col (stem, strided
+ * 3x3), chunks (weights too big to tile), a strided 1x1. check_shape
+ * runs check_post on every shape of this file; these name the paths.
+ */
+TEST(post)
+{
+	static const int sh[][9] = {
+		/* B, H, W, C, OC, K, S, P, chunk */
+		{ 8, 16, 16, 64, 64, 1, 1, 0, 8 },   /* 1x1, row blocks */
+		{ 2, 5, 3, 16, 32, 1, 1, 0, 2 },     /* 1x1, whole */
+		{ 2, 1, 1, 8, 8, 1, 1, 0, 2 },     /* 1x1, whole */
+		{ 3, 7, 5, 8, 12, 3, 1, 1, 3 },      /* Winograd */
+		{ 2, 16, 16, 3, 8, 7, 2, 3, 2 },     /* stem, tiled */
+		{ 3, 8, 8, 8, 16, 3, 2, 1, 3 },      /* strided 3x3, tiled */
+		{ 2, 4, 4, 128, 256, 3, 2, 1, 1 },   /* chunks */
+		{ 2, 8, 8, 16, 32, 1, 2, 0, 2 },     /* downsample */
+	};
+	double worst = 0;
+
+	for (size_t i = 0; i < RL_NELEM(sh); i++)
+		worst = fmax(worst, check_shape(sh[i][0], sh[i][1], sh[i][2],
+		    sh[i][3], sh[i][4], sh[i][5], sh[i][6], sh[i][7],
+		    sh[i][8], 300 + i));
+	printf("post: maxdiff %.3g\n", worst);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -185,5 +255,6 @@ main(int argc, char **argv)
 	RUN(random_shapes);
 	RUN(threaded_split);
 	RUN(winograd);
+	RUN(post);
 	return check_summary();
 }

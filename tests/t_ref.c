@@ -380,16 +380,23 @@ check_file(const char *path)
 	compare_head(c, ctx, "eval", feat, logits, hw, hb, N, C4, K);
 	resnet_ctx_free(ctx);
 
-	/* the same in an evaluation context (buffers reused) */
-	CHECK(resnet_ctx_create(&ctx, net, N, H, W, 0, err, sizeof err) == 0,
-	    "%s", err);
-	resnet_forward(net, ctx, x, N, 0);
-	compare_stages(c, ctx, N, "eval");
-	compare_head(c, ctx, "eval", feat, logits, hw, hb, N, C4, K);
-	resnet_ctx_free(ctx);
-
-	if (ckpt_find(c, "pool.input_u8") != NULL)
-		check_pool(c, net);
+	/* the same in an evaluation context (buffers reused), then with the
+	 * batch norms folded into the convolutions (rl-extract's way), both
+	 * against the same eval references */
+	for (int fold = 0; fold < 2; fold++) {
+		if (fold) {
+			printf("  batch norms folded:\n");
+			resnet_fold_bn(net);
+		}
+		CHECK(resnet_ctx_create(&ctx, net, N, H, W, 0, err,
+		    sizeof err) == 0, "%s", err);
+		resnet_forward(net, ctx, x, N, 0);
+		compare_stages(c, ctx, N, "eval");
+		compare_head(c, ctx, "eval", feat, logits, hw, hb, N, C4, K);
+		resnet_ctx_free(ctx);
+		if (ckpt_find(c, "pool.input_u8") != NULL)
+			check_pool(c, net);
+	}
 
 	resnet_free(net);
 	ckpt_close(c);
