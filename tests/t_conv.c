@@ -42,8 +42,8 @@ check_post(float *y, const float *y0, const float *x, const float *w,
 	float *bias = emalloc(OC * 4);
 	double worst = 0;
 
-	fill(res, ny, g);
-	fill(bias, OC, g);
+	th_fill_normal(res, ny, g, 1);
+	th_fill_normal(bias, OC, g, 1);
 	for (int v = 1; v < 8; v++) {
 		ConvPost post = { v & 1 ? bias : NULL, v & 2 ? res : NULL,
 		    (v & 4) != 0 };
