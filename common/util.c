@@ -514,6 +514,30 @@ progress_show(Progress *p, uint64_t done, uint64_t total, const char *extra)
 }
 
 void
+progress_text(Progress *p, const char *text)
+{
+	double t;
+
+	if (!p->on)
+		return;
+	t = now_seconds();
+	if (t - p->last < (p->tty ? 0.25 : RL_PROGRESS_PLAIN_SECONDS))
+		return;
+	p->last = t;
+	if (p->tty)
+		fprintf(stderr, "\r%s: %s\033[K", rl_progname(), text);
+	else
+		fprintf(stderr, "%s: %s\n", rl_progname(), text);
+}
+
+void
+progress_break(Progress *p)
+{
+	if (p->on && p->tty)
+		fputc('\n', stderr);
+}
+
+void
 progress_end(Progress *p, uint64_t done, uint64_t total, const char *extra)
 {
 	if (!p->on)

@@ -85,6 +85,15 @@ void progress_show(Progress *p, uint64_t done, uint64_t total,
     const char *extra);
 void progress_end(Progress *p, uint64_t done, uint64_t total,
     const char *extra);
+/*
+ * A line of the caller's own text (rl-train's step, loss and accuracy),
+ * shown under the same rule as progress_show: "\r<prog>: text\033[K" at
+ * most ~4 times a second on a terminal, a plain line every
+ * RL_PROGRESS_PLAIN_SECONDS elsewhere. progress_break ends a terminal's line before a message is printed
+ * (off a terminal there is nothing to end).
+ */
+void progress_text(Progress *p, const char *text);
+void progress_break(Progress *p);
 
 /*
  * The name a file is written under before it is renamed into place:

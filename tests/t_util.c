@@ -298,6 +298,13 @@ TEST(progress_plain)
 	p.last -= RL_PROGRESS_PLAIN_SECONDS;        /* as if 5 s passed */
 	progress_show(&p, 1000, 1000, "x");
 	progress_end(&p, 1000, 1000, "x");
+	/* a caller's own text (rl-train's) under the same rule */
+	p.last = now_seconds();
+	for (int i = 0; i < 100; i++)
+		progress_text(&p, "step 6");        /* within 5 s: not shown */
+	p.last -= RL_PROGRESS_PLAIN_SECONDS;
+	progress_text(&p, "step 7");
+	progress_break(&p);                          /* nothing to end */
 	fflush(stderr);
 	dup2(saved, STDERR_FILENO);
 	close(saved);
@@ -305,10 +312,16 @@ TEST(progress_plain)
 	read_all(got, sizeof got, path);
 	CHECK(p.tty == 0 && !strchr(got, '\r') && !strchr(got, '\033'),
 	    "escapes in '%s'", got);
-	CHECK(strstr(got, "items 1000/1000") != NULL &&
-	    strchr(got, '\n') != strrchr(got, '\n') &&
-	    strchr(strchr(got, '\n') + 1, '\n')[1] == '\0',
-	    "want two plain lines, got '%s'", got);
+	{
+		int lines = 0;
+
+		for (const char *c = got; *c; c++)
+			lines += *c == '\n';
+		CHECK(strstr(got, "items 1000/1000") != NULL && lines == 3 &&
+		    !strstr(got, "step 6") && strstr(got, ": step 7\n") &&
+		    got[strlen(got) - 1] == '\n',
+		    "want three plain lines, got '%s'", got);
+	}
 	unlink(path);
 	rmdir(dir);
 }

@@ -602,7 +602,7 @@ train_loop(Run *r, int *inerr)
 {
 	Progress prog;
 	TrainTally tally;
-	double ema = 0, t_run = now_seconds(), shown = 0;
+	double ema = 0, t_run = now_seconds();
 	char err[CKPT_ERRLEN], line[1024];
 
 	progress_init(&prog, "train", r->verbose);
@@ -617,8 +617,8 @@ train_loop(Run *r, int *inerr)
 
 		err[0] = 0;
 		got = feed_next(r->feed, &b, &wait, err, sizeof(err));
-		if (got != 1 && prog.on)
-			fputc('\n', stderr);
+		if (got != 1)
+			progress_break(&prog);
 		if (!all_go_on(got, err)) {
 			*inerr = got == -1;
 			if (got == 1)
@@ -630,8 +630,7 @@ train_loop(Run *r, int *inerr)
 		feed_release(r->feed, b);
 		step = train_step_count(r->t);
 		if (si.status != TRAIN_OK) {
-			if (prog.on)
-				fputc('\n', stderr);
+			progress_break(&prog);
 			train_status_text(&si, step, r->o->max_grad_norm, line,
 			    sizeof(line));
 			if (r->rank0)
@@ -648,8 +647,7 @@ train_loop(Run *r, int *inerr)
 		    si.grad_norm, si.lr, dt, wait);
 		if (r->rank0 && trainlog_chance(&tally, step,
 		    r->o->chance_steps, r->cfg.sched.lr, line, sizeof(line))) {
-			if (prog.on)
-				fputc('\n', stderr);
+			progress_break(&prog);
 			warnx("%s", line);
 		}
 		m.step = step;
@@ -662,12 +660,10 @@ train_loop(Run *r, int *inerr)
 				errx(RL_EXIT_FAIL, "%s", err);
 		} else
 			trainlog_tally_metrics(&tally, &m, 0);
-		if (prog.on && (tally.steps == 0 || now_seconds() - shown >=
-		    0.5)) {
+		if (prog.on) {
 			trainlog_format(line, sizeof(line), &m, r->stop_at,
 			    (r->stop_at - step) * ema);
-			fprintf(stderr, "\r%s: %s\033[K", rl_progname(), line);
-			shown = now_seconds();
+			progress_text(&prog, line);
 		}
 		if ((r->o->ckpt_every && step % r->o->ckpt_every == 0) ||
 		    (r->o->ckpt_epochs && step % (r->o->ckpt_epochs *
@@ -676,8 +672,8 @@ train_loop(Run *r, int *inerr)
 		if (got_signal)
 			break;
 	}
-	if (prog.on && !*inerr)
-		fputc('\n', stderr);
+	if (!*inerr)
+		progress_break(&prog);
 	return 0;
 }
 

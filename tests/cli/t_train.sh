@@ -164,4 +164,11 @@ wait $pid
 [ $? -eq 1 ] && ok sigint-exit-1 || nok sigint-exit-1
 stderr_has sigint-msg "Interrupt: stopped at step [0-9]* of 2240; checkpoint"
 [ -e "$TMP/ri/last.safetensors" ] && ok sigint-ckpt || nok sigint-ckpt
+
+# -v into a log file: plain lines, no carriage returns or escapes
+"$T" $SMALL -o "$TMP/rv" -i "$TMP/db" --max-steps 3 -v 2>"$TMP/verr"
+[ $? -eq 0 ] && grep -q "3 steps done" "$TMP/verr" &&
+	! grep -q "$(printf '\r')" "$TMP/verr" &&
+	! grep -q "$(printf '\033')" "$TMP/verr" && ok verbose-log-plain ||
+	{ nok verbose-log-plain; od -c "$TMP/verr" | head >&2; }
 cli_end
