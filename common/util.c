@@ -499,31 +499,33 @@ progress_print(Progress *p, uint64_t done, uint64_t total, const char *extra,
 	fputs(p->tty ? "\033[K" : "\n", stderr);
 }
 
-void
-progress_show(Progress *p, uint64_t done, uint64_t total, const char *extra)
+/* Whether a line is due now (and if so, the time it is shown at). */
+static int
+progress_due(Progress *p)
 {
 	double t;
 
 	if (!p->on)
-		return;
+		return 0;
 	t = now_seconds();
 	if (t - p->last < (p->tty ? 0.25 : RL_PROGRESS_PLAIN_SECONDS))
-		return;
+		return 0;
 	p->last = t;
-	progress_print(p, done, total, extra, t);
+	return 1;
+}
+
+void
+progress_show(Progress *p, uint64_t done, uint64_t total, const char *extra)
+{
+	if (progress_due(p))
+		progress_print(p, done, total, extra, p->last);
 }
 
 void
 progress_text(Progress *p, const char *text)
 {
-	double t;
-
-	if (!p->on)
+	if (!progress_due(p))
 		return;
-	t = now_seconds();
-	if (t - p->last < (p->tty ? 0.25 : RL_PROGRESS_PLAIN_SECONDS))
-		return;
-	p->last = t;
 	if (p->tty)
 		fprintf(stderr, "\r%s: %s\033[K", rl_progname(), text);
 	else
