@@ -11,6 +11,7 @@
 #define _DEFAULT_SOURCE         /* explicit_bzero */
 #include <err.h>
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -1492,4 +1493,31 @@ source_close(RecordSource *s)
 	free(s->msg);
 	free(s->name);
 	free(s);
+}
+
+int
+stream_option(StreamOptions *o, int code, const char *arg)
+{
+	switch (code) {
+	case STREAM_OPT_ALLOW: o->allow_file = arg; return 1;
+	case STREAM_OPT_BAD:
+		o->bad_max = (long)estrtonum(arg, 0, LONG_MAX - 1,
+		    "--bad-records");
+		if (o->bad_max == 0)
+			o->bad_max = -1;        /* none: stop at the first */
+		return 1;
+	case STREAM_OPT_INSECURE: o->insecure = 1; return 1;
+	case STREAM_OPT_KEY: o->key_file = arg; return 1;
+	case STREAM_OPT_PEER_KEY: o->peer_file = arg; return 1;
+	default: return 0;
+	}
+}
+
+void
+stream_options_need_zmq(const StreamOptions *o, int zmq)
+{
+	if (!zmq && (o->key_file || o->allow_file || o->peer_file ||
+	    o->insecure || o->bad_max))
+		errx(RL_EXIT_USAGE, "--allow, --bad-records, --insecure, --key "
+		    "and --peer-key are for ZeroMQ endpoints (-z, -Z)");
 }

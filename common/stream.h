@@ -74,6 +74,27 @@ typedef struct {
 
 #define STREAM_BAD_MAX_DEFAULT 10
 
+/*
+ * The ZeroMQ security options of the tools (rl-keygen(1), rl-record(5)):
+ * --allow file, --bad-records n, --insecure, --key file, --peer-key file,
+ * as getopt_long codes and struct option entries, so that every tool
+ * takes them alike. stream_option applies one (1), or says it is none of
+ * them (0); a bad value exits with a usage error.
+ * stream_options_need_zmq exits with a usage error when any is given
+ * without a ZeroMQ endpoint (zmq 0).
+ */
+enum {
+	STREAM_OPT_ALLOW = 0x5000, STREAM_OPT_BAD, STREAM_OPT_INSECURE,
+	STREAM_OPT_KEY, STREAM_OPT_PEER_KEY
+};
+#define STREAM_LONGOPT_ALLOW { "allow", 1, NULL, STREAM_OPT_ALLOW }
+#define STREAM_LONGOPT_BAD { "bad-records", 1, NULL, STREAM_OPT_BAD }
+#define STREAM_LONGOPT_INSECURE { "insecure", 0, NULL, STREAM_OPT_INSECURE }
+#define STREAM_LONGOPT_KEY { "key", 1, NULL, STREAM_OPT_KEY }
+#define STREAM_LONGOPT_PEER_KEY { "peer-key", 1, NULL, STREAM_OPT_PEER_KEY }
+int stream_option(StreamOptions *o, int code, const char *arg);
+void stream_options_need_zmq(const StreamOptions *o, int zmq);
+
 /* Parse "file", "lmdb", "zmq" (for options); -1 if none. */
 int stream_kind_parse(const char *name, StreamKind *kind);
 

@@ -56,7 +56,6 @@ static const char options_text[] =
     "  --peer-key file    with -Z and --key: the receiver's public "
     "key\n";
 
-enum { O_ALLOW = 256, O_BAD, O_INSECURE, O_KEY, O_PEER_KEY };
 
 static volatile sig_atomic_t stop;
 
@@ -95,30 +94,29 @@ list_record(const Record *r)
 	putchar('\n');
 }
 
+static const struct option longopts[] = {
+	{ "count", no_argument, NULL, 'c' },
+	{ "force", no_argument, NULL, 'f' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "lmdb", required_argument, NULL, 'i' },
+	{ "list", no_argument, NULL, 'l' },
+	{ "meta", no_argument, NULL, 'm' },
+	{ "senders", required_argument, NULL, 'n' },
+	{ "to-lmdb", required_argument, NULL, 'o' },
+	{ "timeout", required_argument, NULL, 't' },
+	{ "version", no_argument, NULL, 'V' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "to-zmq", required_argument, NULL, 'Z' },
+	{ "zmq", required_argument, NULL, 'z' },
+	STREAM_LONGOPT_ALLOW, STREAM_LONGOPT_BAD,
+	STREAM_LONGOPT_INSECURE, STREAM_LONGOPT_KEY,
+	STREAM_LONGOPT_PEER_KEY,
+	{ NULL, 0, NULL, 0 }
+};
+
 int
 main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "count", no_argument, NULL, 'c' },
-		{ "force", no_argument, NULL, 'f' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "lmdb", required_argument, NULL, 'i' },
-		{ "list", no_argument, NULL, 'l' },
-		{ "meta", no_argument, NULL, 'm' },
-		{ "senders", required_argument, NULL, 'n' },
-		{ "to-lmdb", required_argument, NULL, 'o' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "version", no_argument, NULL, 'V' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "to-zmq", required_argument, NULL, 'Z' },
-		{ "zmq", required_argument, NULL, 'z' },
-		{ "allow", required_argument, NULL, O_ALLOW },
-		{ "bad-records", required_argument, NULL, O_BAD },
-		{ "insecure", no_argument, NULL, O_INSECURE },
-		{ "key", required_argument, NULL, O_KEY },
-		{ "peer-key", required_argument, NULL, O_PEER_KEY },
-		{ NULL, 0, NULL, 0 }
-	};
 	StreamOptions o = {0};
 	StreamKind ikind = STREAM_FILE, okind = STREAM_FILE;
 	const char *in = NULL, *out = NULL, *meta;
@@ -158,18 +156,9 @@ main(int argc, char **argv)
 		case 'v': verbose = 1; break;
 		case 'Z': okind = STREAM_ZMQ; out = optarg; break;
 		case 'z': ikind = STREAM_ZMQ; in = optarg; break;
-		case O_ALLOW: o.allow_file = optarg; break;
-		case O_BAD:
-			o.bad_max = (long)estrtonum(optarg, 0, LONG_MAX - 1,
-			    "--bad-records");
-			if (o.bad_max == 0)
-				o.bad_max = -1;
-			break;
-		case O_INSECURE: o.insecure = 1; break;
-		case O_KEY: o.key_file = optarg; break;
-		case O_PEER_KEY: o.peer_file = optarg; break;
 		default:
-			rl_usage(usage_line);
+			if (!stream_option(&o, c, optarg))
+				rl_usage(usage_line);
 		}
 	}
 	argc -= optind;
@@ -182,10 +171,7 @@ main(int argc, char **argv)
 		    STREAM_LMDB ? "-i" : "-z");
 	if (showmeta && ikind != STREAM_LMDB)
 		errx(RL_EXIT_USAGE, "-m needs -i lmdb-dir");
-	if ((o.key_file || o.allow_file || o.peer_file || o.insecure ||
-	    o.bad_max) && ikind != STREAM_ZMQ && okind != STREAM_ZMQ)
-		errx(RL_EXIT_USAGE, "--allow, --bad-records, --insecure, --key "
-		    "and --peer-key are for -z and -Z");
+	stream_options_need_zmq(&o, ikind == STREAM_ZMQ || okind == STREAM_ZMQ);
 	if (nmodes == 0)
 		rl_refuse_tty_stdout(force);
 	files = argc > 0 ? argv : stdin_only;

@@ -175,24 +175,25 @@ load(FData *d, const char *feat, const char *labels)
 		errx(RL_EXIT_FAIL, "%s", err);
 }
 
+static const struct option longopts[] = {
+	{"chunk-bank", required_argument, NULL, OPT_CHUNK_B},
+	{"chunk-queries", required_argument, NULL, OPT_CHUNK_Q},
+	{"bank-list", required_argument, NULL, OPT_BANK_LIST},
+	{"help", no_argument, NULL, 'h'},
+	{"json", no_argument, NULL, OPT_JSON},
+	{"k", required_argument, NULL, 'k'},
+	{"montage", required_argument, NULL, OPT_MONTAGE},
+	{"query-list", required_argument, NULL, OPT_QUERY_LIST},
+	{"root", required_argument, NULL, 'r'},
+	{"temperature", required_argument, NULL, 't'},
+	{"verbose", no_argument, NULL, 'v'},
+	{"version", no_argument, NULL, 'V'},
+	{NULL, 0, NULL, 0},
+};
+
 int
 main(int argc, char *argv[])
 {
-	static const struct option longopts[] = {
-		{"chunk-bank", required_argument, NULL, OPT_CHUNK_B},
-		{"chunk-queries", required_argument, NULL, OPT_CHUNK_Q},
-		{"bank-list", required_argument, NULL, OPT_BANK_LIST},
-		{"help", no_argument, NULL, 'h'},
-		{"json", no_argument, NULL, OPT_JSON},
-		{"k", required_argument, NULL, 'k'},
-		{"montage", required_argument, NULL, OPT_MONTAGE},
-		{"query-list", required_argument, NULL, OPT_QUERY_LIST},
-		{"root", required_argument, NULL, 'r'},
-		{"temperature", required_argument, NULL, 't'},
-		{"verbose", no_argument, NULL, 'v'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
-	};
 	int k[MAXK] = {10, 20, 100, 200}, nk = 4, kmax = 0, ch, verbose = 0;
 	int json = 0, nclass, ret;
 	const char *png = NULL, *blist = NULL, *qlist = NULL, *root = NULL;

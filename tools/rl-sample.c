@@ -251,7 +251,7 @@ parse_pixels(const char *s, GridGeometry *g)
 
 enum { OPT_CHROMA = 256, OPT_CROP, OPT_DOWN, OPT_EXACT, OPT_GAP, OPT_GRAY,
     OPT_JITTER, OPT_PATCH, OPT_PIXELS, OPT_PREVIEW, OPT_RESIZE, OPT_ROOT,
-    OPT_INSECURE, OPT_KEY, OPT_MAX_PIXELS, OPT_PEER_KEY };
+    OPT_MAX_PIXELS };
 
 typedef struct {
 	GridConfig cfg;
@@ -274,10 +274,7 @@ config_grid(Opts *o, const char *preset, const GridGeometry *geo,
 		warnx("-o and -z are exclusive");
 		rl_usage(usage_line);
 	}
-	if (!o->zep && (o->zopt.key_file || o->zopt.peer_file ||
-	    o->zopt.insecure))
-		errx(RL_EXIT_USAGE, "--insecure, --key and --peer-key are "
-		    "for -z");
+	stream_options_need_zmq(&o->zopt, o->zep != NULL);
 	if (geo->resize && geo->area_max) {
 		warnx("--resize and --pixels are exclusive");
 		rl_usage(usage_line);
@@ -317,10 +314,9 @@ parse_options(Opts *o, int argc, char **argv)
 		{ "preview", required_argument, NULL, OPT_PREVIEW },
 		{ "resize", required_argument, NULL, OPT_RESIZE },
 		{ "root", required_argument, NULL, OPT_ROOT },
-		{ "insecure", no_argument, NULL, OPT_INSECURE },
-		{ "key", required_argument, NULL, OPT_KEY },
+		STREAM_LONGOPT_INSECURE, STREAM_LONGOPT_KEY,
+		STREAM_LONGOPT_PEER_KEY,
 		{ "max-pixels", required_argument, NULL, OPT_MAX_PIXELS },
-		{ "peer-key", required_argument, NULL, OPT_PEER_KEY },
 		{ NULL, 0, NULL, 0 }
 	};
 	GridGeometry geo = {0};
@@ -376,14 +372,13 @@ parse_options(Opts *o, int argc, char **argv)
 			    "--resize");
 			break;
 		case OPT_ROOT: o->root = optarg; break;
-		case OPT_INSECURE: o->zopt.insecure = 1; break;
-		case OPT_KEY: o->zopt.key_file = optarg; break;
 		case OPT_MAX_PIXELS:
 			img_set_max_pixels((uint64_t)estrtonum(optarg, 1,
 			    INT64_MAX, "--max-pixels"));
 			break;
-		case OPT_PEER_KEY: o->zopt.peer_file = optarg; break;
-		default: rl_usage(usage_line);
+		default:
+			if (!stream_option(&o->zopt, ch, optarg))
+				rl_usage(usage_line);
 		}
 	}
 	config_grid(o, preset, &geo, gray, down, chroma);

@@ -111,8 +111,7 @@ enum {
 	O_CHANCE = 256, O_CKPT_EPOCHS, O_CKPT_EVERY, O_DROPOUT, O_EPOCHS,
 	O_GAMMA, O_IPE, O_KEEP, O_LOG_EVERY, O_LR, O_MAX_GRAD, O_MAX_STEPS,
 	O_MILESTONES, O_MMSELFSUP, O_MOMENTUM, O_NECK_DIM, O_NECK_WD, O_PLOT,
-	O_RESUME, O_SHARD, O_SHUFFLE, O_WARMUP, O_WARMUP_RATIO, O_WD, O_WIDTH,
-	O_ALLOW, O_BAD, O_INSECURE, O_KEY
+	O_RESUME, O_SHARD, O_SHUFFLE, O_WARMUP, O_WARMUP_RATIO, O_WD, O_WIDTH
 };
 
 static const struct option longopts[] = {
@@ -152,10 +151,8 @@ static const struct option longopts[] = {
 	{ "warmup-ratio", required_argument, NULL, O_WARMUP_RATIO },
 	{ "wd", required_argument, NULL, O_WD },
 	{ "width", required_argument, NULL, O_WIDTH },
-	{ "allow", required_argument, NULL, O_ALLOW },
-	{ "bad-records", required_argument, NULL, O_BAD },
-	{ "insecure", no_argument, NULL, O_INSECURE },
-	{ "key", required_argument, NULL, O_KEY },
+	STREAM_LONGOPT_ALLOW, STREAM_LONGOPT_BAD, STREAM_LONGOPT_INSECURE,
+	STREAM_LONGOPT_KEY,
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -344,22 +341,9 @@ parse(int argc, char **argv, Opts *o, Given *given, int *ngiven,
 			o->shuffle = (size_t)estrtonum(optarg, 0, 1 << 24,
 			    "shuffle buffer");
 			break;
-		case O_ALLOW:
-			o->zopt.allow_file = optarg;
-			break;
-		case O_BAD:
-			o->zopt.bad_max = (long)estrtonum(optarg, 0, 1L << 40,
-			    "bad records");
-			if (o->zopt.bad_max == 0)
-				o->zopt.bad_max = -1;
-			break;
-		case O_INSECURE:
-			o->zopt.insecure = 1;
-			break;
-		case O_KEY:
-			o->zopt.key_file = optarg;
-			break;
 		default:
+			if (stream_option(&o->zopt, ch, optarg))
+				break;
 			/* check the value now, apply it later */
 			if (!apply(&probe, ch, optarg))
 				rl_usage(usage_line);
@@ -375,10 +359,7 @@ parse(int argc, char **argv, Opts *o, Given *given, int *ngiven,
 		warnx("no run directory (-o)");
 		rl_usage(usage_line);
 	}
-	if (!o->zmq && (o->zopt.key_file || o->zopt.allow_file ||
-	    o->zopt.insecure || o->zopt.bad_max))
-		errx(RL_EXIT_USAGE, "--allow, --bad-records, --insecure and "
-		    "--key are for -z");
+	stream_options_need_zmq(&o->zopt, o->zmq != NULL);
 	if (o->lmdb && o->ipe)
 		errx(RL_EXIT_USAGE, "--iters-per-epoch is for streams: an "
 		    "LMDB's epoch is its size");
