@@ -749,6 +749,7 @@ main(int argc, char **argv)
 	given = emalloc(argc * sizeof(*given));
 	parse(argc, argv, &o, given, &ngiven, &batch);
 	if (o.plot) {
+		free(given);
 		if (trainlog_plot(o.plot, err, sizeof(err)) < 0)
 			errx(RL_EXIT_FAIL, "%s", err);
 		dist_finish();
