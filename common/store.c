@@ -147,10 +147,9 @@ scan(Store *st, MDB_txn *txn, int *has_meta, char *err, size_t errlen)
 static int
 lock_reserve(const char *dir, char *err, size_t errlen)
 {
-	char *path = emalloc(strlen(dir) + sizeof "/lock.mdb");
+	char *path = rl_concat(dir, "/lock.mdb", NULL);
 	int fd, rc;
 
-	sprintf(path, "%s/lock.mdb", dir);
 	if ((fd = open(path, O_RDWR | O_CREAT, 0644)) == -1)
 		rc = errno;
 	else {

@@ -859,6 +859,18 @@ sink_count(const RecordSink *s)
 	return s->count;
 }
 
+/* The sink's memory, once its file, store or socket is closed. */
+static void
+sink_free(RecordSink *s)
+{
+	msgpack_sbuffer_destroy(&s->sb);
+	json_decref(s->meta);
+	free(s->offs);
+	free(s->items);
+	free(s->name);
+	free(s);
+}
+
 int
 sink_close(RecordSink *s, char *err, size_t errlen)
 {
@@ -902,13 +914,21 @@ sink_close(RecordSink *s, char *err, size_t errlen)
 		zmq_end(s->ctx, s->sock, s->mon, NULL);
 		break;
 	}
-	msgpack_sbuffer_destroy(&s->sb);
-	json_decref(s->meta);
-	free(s->offs);
-	free(s->items);
-	free(s->name);
-	free(s);
+	sink_free(s);
 	return rc;
+}
+
+int
+sink_close_now(RecordSink *s, char *err, size_t errlen)
+{
+	int zero = 0;
+
+	if (s == NULL || s->kind != STREAM_ZMQ)
+		return sink_close(s, err, errlen);
+	zmq_setsockopt(s->sock, ZMQ_LINGER, &zero, sizeof zero);
+	zmq_end(s->ctx, s->sock, s->mon, NULL);
+	sink_free(s);
+	return 0;
 }
 
 // ---- sources

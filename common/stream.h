@@ -156,6 +156,10 @@ uint64_t sink_count(const RecordSink *s);
  * (NULL is ignored). 0, or -1 with a message.
  */
 int sink_close(RecordSink *s, char *err, size_t errlen);
+/* For an interrupted run: a ZeroMQ sink is closed at once, without its
+ * end-of-stream marker and dropping what is still queued (its receiver
+ * reports a sender that ended early); other sinks close as sink_close. */
+int sink_close_now(RecordSink *s, char *err, size_t errlen);
 
 typedef struct RecordSource RecordSource;
 

@@ -498,7 +498,7 @@ finish(Run *r, RecordSink *sink, const Opts *o)
 	 * (closing would wait for a receiver to take it): the receiver then
 	 * reports a sender that ended early, which is what happened. */
 	if (got_signal && o->zep)
-		;
+		sink_close_now(sink, NULL, 0);
 	else if (sink_close(sink, err, sizeof err) < 0 && !r->fail) {
 		warnx("%s", err);
 		r->fail = 1;
