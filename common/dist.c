@@ -97,6 +97,13 @@ dist_sum_doubles(double *x, size_t n)
 		sum(x, n, sizeof(double), MPI_DOUBLE);
 }
 
+void
+dist_barrier(void)
+{
+	if (size > 1)
+		MPI_Barrier(MPI_COMM_WORLD);
+}
+
 double
 dist_comm_seconds(void)
 {

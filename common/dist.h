@@ -30,6 +30,9 @@ int dist_size(void);
 void dist_sum_floats(float *x, size_t n);
 void dist_sum_doubles(double *x, size_t n);
 
+/* Wait until every rank has arrived here (nothing with one rank). */
+void dist_barrier(void);
+
 /* Seconds spent in dist_sum_* since the start: summing (the transfer),
  * and waiting before it for the slowest rank to arrive. */
 double dist_comm_seconds(void);

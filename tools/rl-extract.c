@@ -354,7 +354,7 @@ part_prefix(const char *prefix, int r)
 
 /* This rank's range of the list, as a list of its own (borrowed). */
 static List
-rank_range(const List *l, size_t *lo)
+rank_range(const List *l)
 {
 	size_t P = (size_t)dist_size(), r = (size_t)dist_rank();
 	List sub = *l;
@@ -362,9 +362,8 @@ rank_range(const List *l, size_t *lo)
 	if (l->n < P)
 		errx(RL_EXIT_FAIL, "%zu images for %zu ranks: fewer ranks, "
 		    "please", l->n, P);
-	*lo = l->n * r / P;
-	sub.item = l->item + *lo;
-	sub.n = l->n * (r + 1) / P - *lo;
+	sub.item = l->item + l->n * r / P;
+	sub.n = l->n * (r + 1) / P - l->n * r / P;
 	return sub;
 }
 
@@ -438,8 +437,6 @@ main(int argc, char *argv[])
 	json_t *js;
 	struct stat st;
 	List sub;
-	size_t lo;
-	double sync = 0;
 
 	blas_init(argv);
 	dist_init(&argc, &argv);
@@ -450,14 +447,14 @@ main(int argc, char *argv[])
 	if (img_start(argv[0], msg, sizeof msg))
 		errx(RL_EXIT_FAIL, "%s", msg);
 	load_model(&m, &mi, &o);
-	sub = rank_range(&l, &lo);
+	sub = rank_range(&l);
 	if (extract_plan(&plan, &m, o.mask, o.ps.size,
 	    (int)RL_MIN((size_t)o.batch, sub.n), msg, sizeof msg))
 		errx(RL_EXIT_FAIL, "%s", msg);
 	rl_catch_signals(on_signal, 0, NULL);
 	if (dist_rank() > 0) {
 		write_part(&m, &plan, &sub, o);
-		dist_sum_doubles(&sync, 1);     /* every part is written */
+		dist_barrier();                 /* every part is written */
 		dist_finish();
 		return 0;
 	}
@@ -470,7 +467,7 @@ main(int argc, char *argv[])
 		extract_outputs_abort(&op);
 		errx(RL_EXIT_FAIL, "%s", msg);
 	}
-	dist_sum_doubles(&sync, 1);     /* every part is written */
+	dist_barrier();                 /* every part is written */
 	gather_parts(&op, &plan, &l, &o);
 	js = extract_sidecar(&mi, &m, &o.ps, &plan, op.file, op.labels ?
 	    strrchr(op.labels, '/') + 1 : NULL, &lb, o.list, l.n);
