@@ -710,17 +710,14 @@ bn_affine(float *scale, float *shift, const float *gamma, const float *beta,
 	}
 }
 
-/* out = inp * scale + shift [+ res] [then max(0, .)], per channel; rows
- * on the threads. The four variants are separate loops so each vectorises
+/* out = inp * scale + shift [+ res] [then max(0, .)], per channel, for
+ * rows r0..r1-1. The four variants are separate loops so each vectorises
  * without a test per element. */
 static void
-bn_apply(float *out, const float *inp, const float *res, const float *scale,
-    const float *shift, long M, int C, int relu)
+bn_apply_rows(float *out, const float *inp, const float *res,
+    const float *scale, const float *shift, long r0, long r1, int C, int relu)
 {
-	long rows = bn_rows_per_chunk(C);
-
-#pragma omp parallel for schedule(dynamic, rows)
-	for (long r = 0; r < M; r++) {
+	for (long r = r0; r < r1; r++) {
 		const float *x = inp + (size_t)r * C;
 		const float *e = res != NULL ? res + (size_t)r * C : NULL;
 		float *y = out + (size_t)r * C;
@@ -746,6 +743,43 @@ bn_apply(float *out, const float *inp, const float *res, const float *scale,
 	}
 }
 
+/* bn_apply_rows over all M rows, in chunks on the threads. */
+static void
+bn_apply(float *out, const float *inp, const float *res, const float *scale,
+    const float *shift, long M, int C, int relu)
+{
+	long rows = bn_rows_per_chunk(C);
+
+#pragma omp parallel for schedule(dynamic, 1)
+	for (long r = 0; r < M; r += rows)
+		bn_apply_rows(out, inp, res, scale, shift, r, RL_MIN(r + rows,
+		    M), C, relu);
+}
+
+/*
+ * A channel's batch statistics from its sums about a shift k over M rows
+ * (su = sum (x - k), suv = sum (x - k)^2): mean and invstd =
+ * 1/sqrt(var + eps), the biased variance; the running statistics updated
+ * when not NULL (the unbiased variance, as PyTorch).
+ */
+static void
+bn_stats(float *mean, float *invstd, float *running_mean, float *running_var,
+    double su, double suv, float k, long M, float momentum, float eps)
+{
+	double d = su / M, mu = k + d, var = suv / M - d * d;
+
+	if (var < 0)
+		var = 0;
+	*mean = (float)mu;
+	*invstd = (float)(1.0 / sqrt(var + eps));
+	if (running_mean != NULL)
+		*running_mean = (float)((1.0 - momentum) * *running_mean +
+		    momentum * mu);
+	if (running_var != NULL)
+		*running_var = (float)((1.0 - momentum) * *running_var +
+		    momentum * var * M / (M - 1));
+}
+
 void
 batchnorm_forward(float *out, float *mean, float *invstd,
     float *running_mean, float *running_var, const float *inp,
@@ -767,21 +801,11 @@ batchnorm_forward(float *out, float *mean, float *invstd,
 		bn_sums(s1, s2, inp, k, inp, k, NULL, NULL, M, C, c0, n);
 		for (int j = 0; j < n; j++) {
 			int c = c0 + j;
-			double d = s1[j] / M, mu = k[j] + d;
-			double var = s2[j] / M - d * d;
 
-			if (var < 0)
-				var = 0;
-			mean[c] = (float)mu;
-			invstd[c] = (float)(1.0 / sqrt(var + eps));
+			bn_stats(mean + c, invstd + c, running_mean ?
+			    running_mean + c : NULL, running_var ? running_var +
+			    c : NULL, s1[j], s2[j], k[j], M, momentum, eps);
 			bn_affine(scale, shift, gamma, beta, mean, invstd, c, 1);
-			if (running_mean != NULL)
-				running_mean[c] = (float)((1.0 - momentum) *
-				    running_mean[c] + momentum * mu);
-			if (running_var != NULL)
-				running_var[c] = (float)((1.0 - momentum) *
-				    running_var[c] + momentum * var * M /
-				    (M - 1));
 		}
 	}
 	bn_apply(out, inp, res, scale, shift, M, C, relu);
@@ -802,6 +826,55 @@ batchnorm_forward_eval(float *out, const float *inp, const float *res,
 		shift[c] = beta[c] - running_mean[c] * scale[c];
 	}
 	bn_apply(out, inp, res, scale, shift, M, C, relu);
+}
+
+/*
+ * The backward of channel c from its sums over M rows (sg = sum g, sgx =
+ * sum g (x - mean)): dbeta, dgamma accumulated, and the coefficients of
+ * dx = k0 g + k1 (x - mean) + k2.
+ */
+static void
+bn_grad(float *k0, float *k1, float *k2, float *dgamma, float *dbeta,
+    double sg, double sgx, const float *gamma, const float *invstd, int c,
+    long M)
+{
+	double is = invstd[c];
+
+	dbeta[c] += (float)sg;
+	dgamma[c] += (float)(sgx * is);
+	k0[c] = (float)(gamma[c] * is);
+	k1[c] = (float)(-gamma[c] * is * is * is * sgx / M);
+	k2[c] = (float)(-gamma[c] * is * sg / M);
+}
+
+/*
+ * dx = k0 g + k1 (x - mean) + k2 per channel for rows r0..r1-1, g masked
+ * by the fused ReLU when relu (recomputed from x: x scale + shift > 0).
+ */
+static void
+bn_backward_rows(float *dinp, const float *dout, const float *inp,
+    const float *mean, const float *scale, const float *shift,
+    const float *k0, const float *k1, const float *k2, long r0, long r1,
+    int C, int relu)
+{
+	for (long r = r0; r < r1; r++) {
+		const float *x = inp + (size_t)r * C;
+		const float *g = dout + (size_t)r * C;
+		float *dx = dinp + (size_t)r * C;
+
+		if (relu)
+			for (int c = 0; c < C; c++) {
+				float v = x[c] * scale[c] + shift[c];
+				float gc = v > 0 ? g[c] : 0;
+
+				dx[c] = k0[c] * gc + k1[c] * (x[c] - mean[c]) +
+				    k2[c];
+			}
+		else
+			for (int c = 0; c < C; c++)
+				dx[c] = k0[c] * g[c] + k1[c] * (x[c] - mean[c]) +
+				    k2[c];
+	}
 }
 
 /*
@@ -835,36 +908,138 @@ batchnorm_backward(float *dinp, float *dgamma, float *dbeta,
 		bn_affine(scale, shift, gamma, beta, mean, invstd, c0, n);
 		bn_sums(sg, sgx, dout, zero, inp, mean + c0, relu ? scale + c0 :
 		    NULL, shift + c0, M, C, c0, n);
-		for (int j = 0; j < n; j++) {
-			int c = c0 + j;
-			double is = invstd[c];
-
-			dbeta[c] += (float)sg[j];
-			dgamma[c] += (float)(sgx[j] * is);
-			k0[c] = (float)(gamma[c] * is);
-			k1[c] = (float)(-gamma[c] * is * is * is * sgx[j] / M);
-			k2[c] = (float)(-gamma[c] * is * sg[j] / M);
-		}
+		for (int j = 0; j < n; j++)
+			bn_grad(k0, k1, k2, dgamma, dbeta, sg[j], sgx[j], gamma,
+			    invstd, c0 + j, M);
 	}
-#pragma omp parallel for schedule(dynamic, rows)
-	for (long r = 0; r < M; r++) {
-		const float *x = inp + (size_t)r * C;
-		const float *g = dout + (size_t)r * C;
-		float *dx = dinp + (size_t)r * C;
+#pragma omp parallel for schedule(dynamic, 1)
+	for (long r = 0; r < M; r += rows)
+		bn_backward_rows(dinp, dout, inp, mean, scale, shift, k0, k1,
+		    k2, r, RL_MIN(r + rows, M), C, relu);
+}
 
-		if (relu)
-			for (int c = 0; c < C; c++) {
-				float v = x[c] * scale[c] + shift[c];
-				float gc = v > 0 ? g[c] : 0;
+/*
+ * The team's sums (layers.h). Thread t's part over its rows r0..r1-1 of
+ * all C channels (bn_sums' su and suv, block by block of channels) goes
+ * to its slot of the round's buffer, with the shifts ka its sums of a are
+ * about and its row count; after the barrier every thread reads all the
+ * parts (team_total). Returns the round's buffer.
+ */
+#define TEAM_STRIDE(cmax) ((size_t)3 * (cmax) + 8)
 
-				dx[c] = k0[c] * gc + k1[c] * (x[c] - mean[c]) +
-				    k2[c];
-			}
-		else
-			for (int c = 0; c < C; c++)
-				dx[c] = k0[c] * g[c] + k1[c] * (x[c] - mean[c]) +
-				    k2[c];
+static const double *
+team_sums(Team *tm, const float *a, const float *ka, const float *b,
+    const float *kb, const float *sc, const float *sh, long r0, long r1,
+    int C)
+{
+	size_t stride = TEAM_STRIDE(tm->cmax);
+	double *buf = tm->sums + (size_t)(tm->round & 1) * tm->n * stride;
+	double *mine = buf + (size_t)tm->t * stride;
+
+	assert(C <= tm->cmax);
+	for (int c0 = 0; c0 < C; c0 += BN_BLOCK)
+		bn_sums(mine + c0, mine + tm->cmax + c0, a + (size_t)r0 * C,
+		    ka + c0, b + (size_t)r0 * C, kb + c0, sc != NULL ? sc + c0 :
+		    NULL, sh != NULL ? sh + c0 : NULL, r1 - r0, C, c0,
+		    RL_MIN(BN_BLOCK, C - c0));
+	for (int c = 0; c < C; c++)
+		mine[2 * tm->cmax + c] = ka[c];
+	mine[3 * tm->cmax] = (double)(r1 - r0);
+	tm->round++;
+#pragma omp barrier
+	return buf;
+}
+
+/*
+ * Channel c's totals over the team's parts, added in thread order. With
+ * shifted, each part's sums of a were taken about its own shift (its
+ * first row: another thread's rows may not be written yet when a thread
+ * starts) and are moved to thread 0's, k0[c]:
+ *     sum (x - k0)   = su + n d,  sum (x - k0)^2 = suv + 2 d su + n d^2
+ * with d = k - k0 (the forward, where b is a and kb is ka). Without, all
+ * parts share their shifts (the backward's zero and mean).
+ */
+static void
+team_total(const Team *tm, const double *buf, int c, int shifted,
+    double *su, double *suv)
+{
+	size_t stride = TEAM_STRIDE(tm->cmax);
+	double k0 = buf[2 * tm->cmax + c];
+
+	*su = *suv = 0;
+	for (int u = 0; u < tm->n; u++) {
+		const double *p = buf + u * stride;
+		double d = shifted ? p[2 * tm->cmax + c] - k0 : 0;
+		double n = p[3 * tm->cmax];
+
+		*su += p[c] + n * d;
+		*suv += p[tm->cmax + c] + 2 * d * p[c] + n * d * d;
 	}
+}
+
+void
+batchnorm_forward_team(Team *tm, float *out, float *mean, float *invstd,
+    float *running_mean, float *running_var, const float *inp,
+    const float *res, const float *gamma, const float *beta, long r0,
+    long r1, long M, int C, float momentum, float eps, int relu)
+{
+	float scale[BN_MAXC], shift[BN_MAXC];
+	float mu[BN_MAXC], is[BN_MAXC];
+	const float *k = inp + (size_t)r0 * C;  /* this thread's shift */
+	const double *buf;
+	int lead = tm->t == 0;
+
+	assert(M >= 2 && C >= 1 && C <= BN_MAXC && r1 > r0);
+	buf = team_sums(tm, inp, k, inp, k, NULL, NULL, r0, r1, C);
+	for (int c = 0; c < C; c++) {
+		double su, suv;
+
+		team_total(tm, buf, c, 1, &su, &suv);
+		bn_stats(mu + c, is + c, lead && running_mean ?
+		    running_mean + c : NULL, lead && running_var ?
+		    running_var + c : NULL, su, suv,
+		    (float)buf[2 * tm->cmax + c], M, momentum, eps);
+	}
+	bn_affine(scale, shift, gamma, beta, mu, is, 0, C);
+	if (lead) {
+		memcpy(mean, mu, C * sizeof *mean);
+		memcpy(invstd, is, C * sizeof *invstd);
+	}
+	bn_apply_rows(out, inp, res, scale, shift, r0, r1, C, relu);
+}
+
+void
+batchnorm_backward_team(Team *tm, float *dinp, float *dgamma, float *dbeta,
+    const float *dout, const float *inp, const float *mean,
+    const float *invstd, const float *gamma, const float *beta, long r0,
+    long r1, long M, int C, int relu)
+{
+	float k0[BN_MAXC], k1[BN_MAXC], k2[BN_MAXC];
+	float scale[BN_MAXC], shift[BN_MAXC], zero[BN_MAXC];
+	float dg[BN_MAXC], db[BN_MAXC];
+	const double *buf;
+
+	assert(C >= 1 && C <= BN_MAXC);
+	memset(zero, 0, C * sizeof *zero);
+	bn_affine(scale, shift, gamma, beta, mean, invstd, 0, C);
+	buf = team_sums(tm, dout, zero, inp, mean, relu ? scale : NULL, shift,
+	    r0, r1, C);
+	/* every thread computes the coefficients; thread 0 keeps dgamma and
+	 * dbeta */
+	for (int c = 0; c < C; c++) {
+		double sg, sgx;
+
+		team_total(tm, buf, c, 0, &sg, &sgx);
+		dg[c] = tm->t == 0 ? dgamma[c] : 0;
+		db[c] = tm->t == 0 ? dbeta[c] : 0;
+		bn_grad(k0, k1, k2, dg, db, sg, sgx, gamma, invstd, c, M);
+	}
+	if (tm->t == 0) {
+		memcpy(dgamma, dg, C * sizeof *dgamma);
+		memcpy(dbeta, db, C * sizeof *dbeta);
+	}
+	bn_backward_rows(dinp, dout, inp, mean, scale, shift, k0, k1, k2, r0,
+	    r1, C, relu);
 }
 
 // ----------------------------------------------------------------------------

@@ -18,10 +18,12 @@
  * that have one consumer. Each prototype repeats which. A NULL dinp means
  * "not needed" where stated (the first layer).
  *
- * Threads: loops run on the OpenMP threads, products through blas_gemm.
- * Results do not depend on the thread count except through the order of
- * float additions inside blas_gemm and in the per-thread parts of a
- * convolution's weight gradient. Per-channel sums (batch norm) are
+ * Threads: loops run on the OpenMP threads, products through blas_gemm;
+ * called by one thread of a team (below), whose OpenMP regions resnet.c
+ * sets to one thread, they run on that thread alone. Results do not depend on the
+ * thread count except through the order of float additions inside
+ * blas_gemm and in the per-thread parts of a convolution's weight
+ * gradient. Per-channel sums (batch norm) are
  * taken in float over blocks of 64 rows, then in double. Convolutions
  * with small weights (a ResNet's stem, layer1, layer2) build their
  * im2col columns tile by tile on each thread instead of in the
@@ -154,6 +156,39 @@ void batchnorm_backward(float *dinp, float *dgamma, float *dbeta,
     const float *dout, const float *inp, const float *mean,
     const float *invstd, const float *gamma, const float *beta, int M,
     int C, int relu);
+
+/*
+ * Teams: the threads of one `omp parallel` region sharing a batch. Each
+ * thread takes its own rows (images) of every tensor through the layers
+ * with single-threaded kernels, and the team meets only where a layer
+ * needs the whole batch: the batch norms below (and the weight gradients,
+ * in resnet.c). Every thread of the team makes the same calls in the same
+ * order; each call holds an `omp barrier`. A thread's rows are r0..r1-1
+ * (at least one) of M; the tensors are the whole batch's, of which a
+ * thread reads and writes its own rows only. The sums are taken as
+ * batchnorm_forward's, per thread, then added in thread order: the
+ * results depend on the team's size, not on the timing. Thread 0 alone
+ * writes mean, invstd, the running statistics, dgamma and dbeta; the
+ * others see them after a barrier (a backward that follows a forward in
+ * the same region needs one between).
+ */
+typedef struct {
+	int t, n;          /* this thread, the team's size */
+	int cmax;          /* channels, at most, of the team's batch norms */
+	double *sums;      /* shared: TEAM_SUMS(n, cmax) doubles */
+	unsigned round;    /* this thread's reductions so far */
+} Team;
+
+#define TEAM_SUMS(n, cmax) ((size_t)2 * (n) * (3 * (size_t)(cmax) + 8))
+
+void batchnorm_forward_team(Team *tm, float *out, float *mean,
+    float *invstd, float *running_mean, float *running_var, const float *inp,
+    const float *res, const float *gamma, const float *beta, long r0,
+    long r1, long M, int C, float momentum, float eps, int relu);
+void batchnorm_backward_team(Team *tm, float *dinp, float *dgamma,
+    float *dbeta, const float *dout, const float *inp, const float *mean,
+    const float *invstd, const float *gamma, const float *beta, long r0,
+    long r1, long M, int C, int relu);
 
 /* ------------------------------------------------------------------------ */
 /* element-wise and pooling */

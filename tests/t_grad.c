@@ -261,6 +261,93 @@ TEST(batchnorm_running)
 	CHECK_NEAR(y[4], (x[4] - rm[1]) / sqrt(rv[1] + 1e-5), 1e-6, 1e-5);
 }
 
+/*
+ * A team's batch norm (layers.h) against the one-call kernels: 3 threads
+ * over 50 rows (17, 16, 17) of 300 channels (two channel blocks), twice
+ * in a row (the team's two rounds of sums), forward and backward, with
+ * and without the fused ReLU. The rows sit far from zero, and each
+ * thread's first row, about which it sums, differs from thread 0's: the
+ * parts must be moved to one shift before they add up. Statistics are
+ * also checked against sums in double.
+ */
+static void
+bn_team_case(double offset, double step, int relu)
+{
+	enum { M = 50, C = 300, NT = 3 };
+	size_t n = (size_t)M * C;
+	float *x = randn(n, 1), *g = randn(n, 1), *gamma = randn(C, 1);
+	float *beta = randn(C, 1), *y1 = zeros(n), *y2 = zeros(n);
+	float *m1 = zeros(C), *m2 = zeros(C), *s1 = zeros(C), *s2 = zeros(C);
+	float *rm1 = zeros(C), *rm2 = zeros(C), *rv1 = zeros(C), *rv2 = zeros(C);
+	float *dx1 = zeros(n), *dx2 = zeros(n), *dg1 = zeros(C), *dg2 = zeros(C);
+	float *db1 = zeros(C), *db2 = zeros(C);
+	double *sums = emalloc(TEAM_SUMS(NT, C) * sizeof *sums);
+	double dmax = 0, ymax = 0, gmax = 0;
+
+	for (int r = 0; r < M; r++)
+		for (int c = 0; c < C; c++)
+			x[(size_t)r * C + c] += (float)(offset + step * (r / 17));
+	for (int rep = 0; rep < 2; rep++) {
+		batchnorm_forward(y1, m1, s1, rm1, rv1, x, NULL, gamma, beta, M,
+		    C, 0.1f, 1e-5f, relu);
+		batchnorm_backward(dx1, dg1, db1, g, x, m1, s1, gamma, beta, M,
+		    C, relu);
+#pragma omp parallel num_threads(NT)
+		{
+			Team tm = { omp_get_thread_num(), omp_get_num_threads(),
+			    C, sums, 0 };
+			long r0 = (long)M * tm.t / tm.n;
+			long r1 = (long)M * (tm.t + 1) / tm.n;
+
+			batchnorm_forward_team(&tm, y2, m2, s2, rm2, rv2, x, NULL,
+			    gamma, beta, r0, r1, M, C, 0.1f, 1e-5f, relu);
+#pragma omp barrier
+			/* (thread 0's mean and invstd, seen by all) */
+			batchnorm_backward_team(&tm, dx2, dg2, db2, g, x, m2, s2,
+			    gamma, beta, r0, r1, M, C, relu);
+		}
+	}
+	for (int c = 0; c < C; c++) {
+		double su = 0, q = 0, mu, var;
+
+		for (int r = 0; r < M; r++)
+			su += x[(size_t)r * C + c];
+		mu = su / M;
+		for (int r = 0; r < M; r++)
+			q += (x[(size_t)r * C + c] - mu) * (x[(size_t)r * C + c] -
+			    mu);
+		var = q / M;
+		CHECK_NEAR(m2[c], mu, 1e-6, 1e-6);
+		CHECK_NEAR(s2[c], 1 / sqrt(var + 1e-5), 0, 1e-4);
+		CHECK_NEAR(s1[c], 1 / sqrt(var + 1e-5), 0, 1e-4);
+		CHECK_NEAR(rm2[c], rm1[c], 1e-6, 1e-6);
+		CHECK_NEAR(rv2[c], rv1[c], 0, 1e-4);
+		CHECK_NEAR(dg2[c], dg1[c], 1e-3, 1e-4);
+		CHECK_NEAR(db2[c], db1[c], 1e-3, 1e-5);
+	}
+	for (size_t i = 0; i < n; i++) {
+		ymax = fmax(ymax, fabs(y1[i] - y2[i]));
+		dmax = fmax(dmax, fabs(dx1[i] - dx2[i]));
+		gmax = fmax(gmax, fabs(dx1[i]));
+	}
+	CHECK(ymax < 1e-3, "offset %g step %g relu %d: out differs by %g",
+	    offset, step, relu, ymax);
+	CHECK(dmax < 1e-4 * gmax, "offset %g step %g relu %d: dinp differs "
+	    "by %g of %g", offset, step, relu, dmax, gmax);
+	free(x), free(g), free(gamma), free(beta), free(y1), free(y2);
+	free(m1), free(m2), free(s1), free(s2), free(rm1), free(rm2);
+	free(rv1), free(rv2), free(dx1), free(dx2), free(dg1), free(dg2);
+	free(db1), free(db2), free(sums);
+}
+
+TEST(batchnorm_team)
+{
+	bn_team_case(0.5, 0, 0);
+	bn_team_case(0.5, 0, 1);
+	bn_team_case(1e3, 0, 0);      /* far from zero, shifts within 1 */
+	bn_team_case(1e3, 5, 1);      /* and each thread's rows apart */
+}
+
 // ----------------------------------------------------------------------------
 
 typedef struct {
@@ -737,6 +824,7 @@ main(int argc, char **argv)
 	RUN(conv);
 	RUN(batchnorm);
 	RUN(batchnorm_running);
+	RUN(batchnorm_team);
 	RUN(pooling);
 	RUN(maxpool_ties);
 	RUN(avgpool_divisor);
