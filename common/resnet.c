@@ -7,6 +7,7 @@
  */
 #include <assert.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -512,6 +513,9 @@ struct ResNetCtx {
 	int maxB, H, W, training;
 	int B, bn_train, fresh;  /* the last forward */
 	const float *inp;
+	const float *dgap;       /* resnet_backward's arguments */
+	const float *const *dstage;
+	float *dinput;
 	int h[5], w[5];          /* stage output sides */
 	int mph, mpw;            /* max-pool output */
 	UnitCtx *uc;
@@ -521,6 +525,12 @@ struct ResNetCtx {
 	float *g0, *g1, *da;     /* backward: ping-pong gradients, d(a) */
 	float *work;
 	size_t nwork;
+	int team;                /* threads of a team (1: none; see Mate) */
+	int cmax;                /* channels of the widest batch norm */
+	double *tsums;           /* the team's batch-norm sums */
+	float *dwpart[2];        /* weight gradients of threads 1.., 2 rounds */
+	size_t maxw;             /* floats of the largest convolution weight */
+	size_t nwork_t;          /* a team thread's workspace, at most */
 	float *mem;
 	size_t bytes;
 };
@@ -544,6 +554,30 @@ static int
 side(int h, int k, int s, int p)
 {
 	return (h + 2 * p - k) / s + 1;
+}
+
+/* Images per im2col chunk for a batch of B (see CHUNK_FLOATS). */
+static int
+plan_chunk(const ConvShape *s, int B)
+{
+	size_t per = (size_t)s->OH * s->OW * s->K * s->K * s->C;
+	size_t chunk = RL_MAX((size_t)1, CHUNK_FLOATS / per);
+
+	return (int)RL_MIN(chunk, (size_t)B);
+}
+
+/* conv_work_floats as a team's thread sees it: its kernels alone on it. */
+static size_t
+work_alone(const ConvShape *s, int chunk)
+{
+	size_t n = 0;
+
+#pragma omp parallel num_threads(1)
+	{
+		omp_set_num_threads(1);
+		n = conv_work_floats(s, chunk);
+	}
+	return n;
 }
 
 /* Lay out every buffer of ctx in a (pass 1 counts, pass 2 assigns). */
@@ -668,19 +702,36 @@ ctx_plan(ResNetCtx *ctx, Arena *ar)
 		ctx->da = take(ar, dmax);
 	}
 
-	/* the im2col workspace (and the weight-gradient split's scratch) */
-	ctx->nwork = 0;
+	/* the im2col workspace (and the weight-gradient split's scratch):
+	 * the whole batch's on all threads, or, in a team, n parts of a
+	 * thread's with its share of the images on that thread alone */
+	ctx->team = RL_MAX(1, RL_MIN(omp_get_max_threads(), B));
+	ctx->nwork = ctx->nwork_t = ctx->maxw = 0;
+	ctx->cmax = 1;
 	for (int i = 0; i < net->nunits; i++) {
 		const ConvShape *s = &ctx->uc[i].s;
-		size_t per = (size_t)s->OH * s->OW * s->K * s->K * s->C;
-		size_t chunk = RL_MAX((size_t)1, CHUNK_FLOATS / per);
+		ConvShape st = *s;
 
-		if (chunk > (size_t)B)
-			chunk = B;
 		ctx->nwork = RL_MAX(ctx->nwork, conv_work_floats(s,
-		    (int)chunk));
+		    plan_chunk(s, B)));
+		st.B = (B + ctx->team - 1) / ctx->team;
+		if (ctx->team > 1)
+			ctx->nwork_t = RL_MAX(ctx->nwork_t, work_alone(&st,
+			    plan_chunk(&st, st.B)));
+		ctx->maxw = RL_MAX(ctx->maxw, (size_t)s->K * s->K * s->C *
+		    s->OC);
+		ctx->cmax = RL_MAX(ctx->cmax, s->OC);
 	}
+	ctx->nwork = RL_MAX(ctx->nwork, ctx->team * ctx->nwork_t);
 	ctx->work = take(ar, ctx->nwork);
+	if (ctx->team > 1) {
+		size_t nd = tr ? (ctx->team - 1) * ctx->maxw : 0;
+
+		ctx->tsums = (double *)(void *)take(ar, 2 * TEAM_SUMS(
+		    ctx->team, ctx->cmax));
+		ctx->dwpart[0] = take(ar, nd);
+		ctx->dwpart[1] = take(ar, nd);
+	}
 }
 
 int
@@ -765,67 +816,173 @@ resnet_ctx_macs(const ResNetCtx *ctx)
 /* ------------------------------------------------------------------------ */
 /* forward */
 
-/* z = conv(x); a = bn(z) [+ res] [relu], for a batch of B. */
+/*
+ * A thread's part of a forward or backward. With several threads (the
+ * context's team, when the batch has an image for each), the threads run
+ * as a team (layers.h): each takes images b0..b1-1 through every layer
+ * with single-threaded kernels and its own part of the workspace, and the
+ * team meets at the training batch norms and at each weight gradient
+ * (unit_conv_backward). Alone (t = 0, n = 1), a thread has the batch and
+ * the kernels share out their own loops. A team spares the hundreds of
+ * fork-joins of a step and the splitting of every product: measured on 2
+ * cores (Zen 4), a ResNet-50 training step of 144 patches 1.2 times faster.
+ */
+typedef struct {
+	Team tm;
+	int b0, b1;        /* images */
+	float *work;
+	size_t nwork;
+	unsigned dwround;  /* weight gradients so far (dwpart's round) */
+} Mate;
+
+static Mate
+mate(const ResNetCtx *ctx, int t, int n, int B)
+{
+	Mate m;
+
+	m.tm.t = t, m.tm.n = n, m.tm.cmax = ctx->cmax;
+	m.tm.sums = ctx->tsums, m.tm.round = 0;
+	m.b0 = (int)((long)B * t / n), m.b1 = (int)((long)B * (t + 1) / n);
+	m.work = ctx->work + (n > 1 ? (size_t)t * (ctx->nwork / n) : 0);
+	m.nwork = n > 1 ? ctx->nwork / n : ctx->nwork;
+	m.dwround = 0;
+	return m;
+}
+
+/* Run f(net, ctx, m) as a team when B allows it, else on one thread. */
 static void
-unit_forward(ResNet *net, ResNetCtx *ctx, int i, const float *x, int B,
+run(void (*f)(ResNet *, ResNetCtx *, Mate *), ResNet *net, ResNetCtx *ctx)
+{
+	int n = RL_MIN(ctx->team, ctx->B);
+
+	if (n > 1) {
+#pragma omp parallel num_threads(n)
+		{
+			int nn = omp_get_num_threads();
+			Mate m = mate(ctx, omp_get_thread_num(), nn, ctx->B);
+
+			omp_set_num_threads(1);  /* nested kernels: this thread */
+			f(net, ctx, &m);
+		}
+		return;
+	}
+	{
+		Mate m = mate(ctx, 0, 1, ctx->B);
+
+		f(net, ctx, &m);
+	}
+}
+
+/*
+ * Wait for the team. The buffers a network reuses (the ping-pong block
+ * outputs and the temporaries of evaluation, d(a) and the gradients of
+ * the backward) change their layout from one stage, or one unit, to the
+ * next: a thread's images then sit at other offsets, and a thread ahead
+ * would overwrite what one behind still reads. Every block starts with
+ * this, and so does each reuse of d(a) within a block.
+ */
+static void
+team_wait(const Mate *m)
+{
+	if (m->tm.n > 1) {
+#pragma omp barrier
+	}
+}
+
+/* Floats per image of a unit's input and output. */
+static size_t
+per_in(const ConvShape *s)
+{
+	return (size_t)s->H * s->W * s->C;
+}
+
+static size_t
+per_out(const ConvShape *s)
+{
+	return (size_t)s->OH * s->OW * s->OC;
+}
+
+/* z = conv(x); a = bn(z) [+ res] [relu], for m's images; x and res are
+ * the whole batch's. */
+static void
+unit_forward(ResNet *net, ResNetCtx *ctx, Mate *m, int i, const float *x,
     const float *res, int relu)
 {
 	Unit *u = &net->units[i];
 	UnitCtx *c = &ctx->uc[i];
 	ConvShape s = c->s;
-	int M;
+	size_t in = per_in(&s), on = per_out(&s);
+	long per = (long)s.OH * s.OW, M = ctx->B * per;
+	long r0 = m->b0 * per, r1 = m->b1 * per;
+	const float *mres = res != NULL ? res + m->b0 * on : NULL;
 
-	s.B = B;
-	M = B * s.OH * s.OW;
+	s.B = m->b1 - m->b0;
+	x += m->b0 * in;
 	if (u->fbias != NULL) {
-		ConvPost post = { u->fbias, res, relu };
+		ConvPost post = { u->fbias, mres, relu };
 
 		assert(!ctx->bn_train);
-		conv_forward_post(c->a, x, u->w, &post, &s, ctx->work,
-		    ctx->nwork);
+		conv_forward_post(c->a + m->b0 * on, x, u->w, &post, &s,
+		    m->work, m->nwork);
 		return;
 	}
-	conv_forward(c->z, x, u->w, &s, ctx->work, ctx->nwork);
-	if (ctx->bn_train) {
+	conv_forward(c->z + m->b0 * on, x, u->w, &s, m->work, m->nwork);
+	if (!ctx->bn_train)
+		batchnorm_forward_eval(c->a + m->b0 * on, c->z + m->b0 * on,
+		    mres, u->gamma, u->beta, u->rmean, u->rvar, (int)(r1 - r0),
+		    u->cout, net->cfg.bn_eps, relu);
+	else if (m->tm.n > 1)
+		batchnorm_forward_team(&m->tm, c->a, c->mean, c->invstd,
+		    u->rmean, u->rvar, c->z, res, u->gamma, u->beta, r0, r1, M,
+		    u->cout, net->cfg.bn_momentum, net->cfg.bn_eps, relu);
+	else
 		batchnorm_forward(c->a, c->mean, c->invstd, u->rmean, u->rvar,
-		    c->z, res, u->gamma, u->beta, M, u->cout,
+		    c->z, res, u->gamma, u->beta, (int)M, u->cout,
 		    net->cfg.bn_momentum, net->cfg.bn_eps, relu);
+	if (ctx->bn_train && m->tm.t == 0)
 		(*u->tracked)++;
-	} else
-		batchnorm_forward_eval(c->a, c->z, res, u->gamma, u->beta,
-		    u->rmean, u->rvar, M, u->cout, net->cfg.bn_eps, relu);
+}
+
+static void
+forward_run(ResNet *net, ResNetCtx *ctx, Mate *m)
+{
+	const Unit *stem = &net->units[0];
+	size_t mpi = (size_t)ctx->mph * ctx->mpw * stem->cout;
+	const float *x;
+
+	unit_forward(net, ctx, m, 0, ctx->inp, NULL, 1);
+	maxpool_forward(ctx->mp + m->b0 * mpi, ctx->training ? ctx->mparg +
+	    m->b0 * mpi : NULL, ctx->stage[0] + m->b0 * per_out(
+	    &ctx->uc[0].s), m->b1 - m->b0, ctx->h[0], ctx->w[0], stem->cout);
+	x = ctx->mp;
+	for (int bi = 0; bi < net->nblocks; bi++) {
+		const Block *bl = &net->blocks[bi];
+		const float *res = x, *in = x;
+
+		team_wait(m);
+		if (bl->down >= 0) {
+			unit_forward(net, ctx, m, bl->down, x, NULL, 0);
+			res = ctx->uc[bl->down].a;
+		}
+		for (int j = 0; j < bl->n; j++) {
+			int last = j == bl->n - 1;
+
+			unit_forward(net, ctx, m, bl->u[j], in, last ? res :
+			    NULL, 1);
+			in = ctx->uc[bl->u[j]].a;
+		}
+		x = ctx->bout[bi];
+	}
 }
 
 void
 resnet_forward(ResNet *net, ResNetCtx *ctx, const float *inp, int B,
     int bn_train)
 {
-	const float *x;
-
 	assert(ctx->net == net && B >= 1 && B <= ctx->maxB);
 	assert(!bn_train || B >= 2);
 	ctx->B = B, ctx->bn_train = bn_train, ctx->inp = inp, ctx->fresh = 1;
-	unit_forward(net, ctx, 0, inp, B, NULL, 1);
-	maxpool_forward(ctx->mp, ctx->training ? ctx->mparg : NULL,
-	    ctx->stage[0], B, ctx->h[0], ctx->w[0], net->units[0].cout);
-	x = ctx->mp;
-	for (int bi = 0; bi < net->nblocks; bi++) {
-		const Block *bl = &net->blocks[bi];
-		const float *res = x, *in = x;
-
-		if (bl->down >= 0) {
-			unit_forward(net, ctx, bl->down, x, B, NULL, 0);
-			res = ctx->uc[bl->down].a;
-		}
-		for (int j = 0; j < bl->n; j++) {
-			int last = j == bl->n - 1;
-
-			unit_forward(net, ctx, bl->u[j], in, B, last ? res :
-			    NULL, 1);
-			in = ctx->uc[bl->u[j]].a;
-		}
-		x = ctx->bout[bi];
-	}
+	run(forward_run, net, ctx);
 }
 
 void
@@ -881,33 +1038,65 @@ resnet_gap(const ResNetCtx *ctx, float *feat)
 /* ------------------------------------------------------------------------ */
 /* backward */
 
-/* The batch norm of unit i backward, in place into its z (which then holds
- * the gradient of the conv output); relu: g is the gradient after the
- * unit's fused ReLU. */
+/* The batch norm of unit i backward for m's images, in place into its z
+ * (which then holds the gradient of the conv output); relu: g (the whole
+ * batch's) is the gradient after the unit's fused ReLU. */
 static void
-unit_bn_backward(ResNet *net, ResNetCtx *ctx, int i, const float *g,
-    int relu)
+unit_bn_backward(ResNet *net, ResNetCtx *ctx, Mate *m, int i,
+    const float *g, int relu)
 {
 	Unit *u = &net->units[i];
 	UnitCtx *c = &ctx->uc[i];
-	int M = ctx->B * c->s.OH * c->s.OW;
+	long per = (long)c->s.OH * c->s.OW, M = ctx->B * per;
 
-	batchnorm_backward(c->z, u->dgamma, u->dbeta, g, c->z, c->mean,
-	    c->invstd, u->gamma, u->beta, M, u->cout, relu);
+	if (m->tm.n > 1)
+		batchnorm_backward_team(&m->tm, c->z, u->dgamma, u->dbeta, g,
+		    c->z, c->mean, c->invstd, u->gamma, u->beta, m->b0 * per,
+		    m->b1 * per, M, u->cout, relu);
+	else
+		batchnorm_backward(c->z, u->dgamma, u->dbeta, g, c->z, c->mean,
+		    c->invstd, u->gamma, u->beta, (int)M, u->cout, relu);
 }
 
-/* The conv of unit i backward from the gradient in its z; dx += d(input)
- * unless NULL. */
+/*
+ * The conv of unit i backward for m's images from the gradient in its z;
+ * dx (the whole batch's) += d(input) unless NULL. In a team, thread 0
+ * adds its part of the weight gradient to dw, the others put theirs in
+ * dwpart (two rounds: a thread clears a round's part only after the next
+ * round's barrier, when every thread has added it), and after a barrier
+ * each adds its share of the elements in thread order.
+ */
 static void
-unit_conv_backward(ResNet *net, ResNetCtx *ctx, int i, float *dx,
+unit_conv_backward(ResNet *net, ResNetCtx *ctx, Mate *m, int i, float *dx,
     const float *x)
 {
 	Unit *u = &net->units[i];
 	UnitCtx *c = &ctx->uc[i];
 	ConvShape s = c->s;
+	size_t nw = (size_t)s.K * s.K * s.C * s.OC, in = per_in(&s);
+	int t = m->tm.t, n = m->tm.n;
+	float *part = ctx->dwpart[m->dwround & 1], *dw = u->dw;
 
-	s.B = ctx->B;
-	conv_backward(dx, u->dw, c->z, x, u->w, &s, ctx->work, ctx->nwork);
+	s.B = m->b1 - m->b0;
+	if (t > 0) {
+		dw = part + (size_t)(t - 1) * ctx->maxw;
+		memset(dw, 0, nw * sizeof *dw);
+	}
+	conv_backward(dx != NULL ? dx + m->b0 * in : NULL, dw, c->z + m->b0 *
+	    per_out(&s), x + m->b0 * in, u->w, &s, m->work, m->nwork);
+	if (n > 1) {
+		size_t j0 = nw * t / n, j1 = nw * (t + 1) / n;
+
+		m->dwround++;
+#pragma omp barrier
+		for (size_t j = j0; j < j1; j++) {
+			float sum = u->dw[j];
+
+			for (int v = 1; v < n; v++)
+				sum += part[(size_t)(v - 1) * ctx->maxw + j];
+			u->dw[j] = sum;
+		}
+	}
 }
 
 static void
@@ -919,83 +1108,103 @@ add_into(float *dst, const float *src, size_t n)
 }
 
 /*
- * Block bi backward: g holds d(block output) and may be overwritten; the
- * gradient of the block input is left in g (identity shortcut) or in
- * spare. Returns where.
+ * Block bi backward for m's images: g holds d(block output) and may be
+ * overwritten; the gradient of the block input is left in g (identity
+ * shortcut) or in spare. Returns where. (Tensors are the whole batch's.)
  */
 static float *
-block_backward(ResNet *net, ResNetCtx *ctx, int bi, float *g, float *spare)
+block_backward(ResNet *net, ResNetCtx *ctx, Mate *m, int bi, float *g,
+    float *spare)
 {
 	const Block *bl = &net->blocks[bi];
 	const float *x = bi == 0 ? ctx->mp : ctx->bout[bi - 1];
-	const UnitCtx *lc = &ctx->uc[bl->u[bl->n - 1]];
-	const UnitCtx *fc = &ctx->uc[bl->u[0]];
-	int B = ctx->B;
-	size_t nout = (size_t)B * lc->s.OH * lc->s.OW * lc->s.OC;
-	size_t nin = (size_t)B * fc->s.H * fc->s.W * fc->s.C;
+	const ConvShape *ls = &ctx->uc[bl->u[bl->n - 1]].s;
+	const ConvShape *fs = &ctx->uc[bl->u[0]].s;
+	size_t on = per_out(ls), in = per_in(fs);
+	int nb = m->b1 - m->b0;
 	float *dx = g;
 
-	relu_backward(g, g, ctx->bout[bi], nout);
-	unit_bn_backward(net, ctx, bl->u[bl->n - 1], g, 0);
+	team_wait(m);
+	relu_backward(g + m->b0 * on, g + m->b0 * on, ctx->bout[bi] + m->b0 *
+	    on, nb * on);
+	unit_bn_backward(net, ctx, m, bl->u[bl->n - 1], g, 0);
 	if (bl->down >= 0) {
-		unit_bn_backward(net, ctx, bl->down, g, 0);
+		unit_bn_backward(net, ctx, m, bl->down, g, 0);
 		dx = spare;
-		zero(dx, nin);
-		unit_conv_backward(net, ctx, bl->down, dx, x);
+		zero(dx + m->b0 * in, nb * in);
+		unit_conv_backward(net, ctx, m, bl->down, dx, x);
 	}
 	for (int j = bl->n - 1; j >= 0; j--) {
-		const UnitCtx *c = &ctx->uc[bl->u[j]];
+		const ConvShape *s = &ctx->uc[bl->u[j]].s;
 
 		if (j == 0) {
-			unit_conv_backward(net, ctx, bl->u[0], dx, x);
+			unit_conv_backward(net, ctx, m, bl->u[0], dx, x);
 			break;
 		}
-		zero(ctx->da, (size_t)B * c->s.H * c->s.W * c->s.C);
-		unit_conv_backward(net, ctx, bl->u[j], ctx->da,
+		if (j < bl->n - 1)
+			team_wait(m);  /* d(a) of unit j + 1 read */
+		zero(ctx->da + m->b0 * per_in(s), nb * per_in(s));
+		unit_conv_backward(net, ctx, m, bl->u[j], ctx->da,
 		    ctx->uc[bl->u[j - 1]].a);
-		unit_bn_backward(net, ctx, bl->u[j - 1], ctx->da, 1);
+		unit_bn_backward(net, ctx, m, bl->u[j - 1], ctx->da, 1);
 	}
 	return dx;
 }
 
-void
-resnet_backward(ResNet *net, ResNetCtx *ctx, const float *dgap,
-    const float *const *dstage, float *dinput)
+static void
+backward_run(ResNet *net, ResNetCtx *ctx, Mate *m)
 {
-	int B = ctx->B, C4 = net->stage_c[4];
-	size_t n4 = (size_t)B * ctx->h[4] * ctx->w[4] * C4;
+	int C4 = net->stage_c[4], nb = m->b1 - m->b0;
+	size_t p4 = (size_t)ctx->h[4] * ctx->w[4] * C4;
+	size_t p0 = (size_t)ctx->h[0] * ctx->w[0] * net->stage_c[0];
+	size_t pm = (size_t)ctx->mph * ctx->mpw * net->stage_c[0];
 	float *g = ctx->g0, *spare = ctx->g1, *dx;
-	size_t n0 = (size_t)B * ctx->h[0] * ctx->w[0] * net->stage_c[0];
 
-	assert(ctx->training && ctx->bn_train && ctx->fresh);
-	ctx->fresh = 0;
-	if (dgap != NULL)
-		gap_backward(g, dgap, B, ctx->h[4], ctx->w[4], C4);
+	if (ctx->dgap != NULL)
+		gap_backward(g + m->b0 * p4, ctx->dgap + (size_t)m->b0 * C4, nb,
+		    ctx->h[4], ctx->w[4], C4);
 	else
-		zero(g, n4);
+		zero(g + m->b0 * p4, nb * p4);
 	for (int bi = net->nblocks - 1; bi >= 0; bi--) {
 		const Block *bl = &net->blocks[bi];
 
-		if (bl->last && dstage != NULL && dstage[bl->stage] != NULL) {
-			int s = bl->stage;
+		if (bl->last && ctx->dstage != NULL &&
+		    ctx->dstage[bl->stage] != NULL) {
+			int st = bl->stage;
+			size_t ps = (size_t)ctx->h[st] * ctx->w[st] *
+			    net->stage_c[st];
 
-			add_into(g, dstage[s], (size_t)B * ctx->h[s] *
-			    ctx->w[s] * net->stage_c[s]);
+			add_into(g + m->b0 * ps, ctx->dstage[st] + m->b0 * ps,
+			    nb * ps);
 		}
-		dx = block_backward(net, ctx, bi, g, spare);
+		dx = block_backward(net, ctx, m, bi, g, spare);
 		if (dx != g) {
 			spare = g;
 			g = dx;
 		}
 	}
 	/* the stem: g = d(max-pool output) */
-	maxpool_backward(spare, g, ctx->mparg, B, ctx->h[0], ctx->w[0],
-	    net->stage_c[0]);
-	if (dstage != NULL && dstage[0] != NULL)
-		add_into(spare, dstage[0], n0);
-	unit_bn_backward(net, ctx, 0, spare, 1);
-	if (dinput != NULL)
-		zero(dinput, (size_t)B * ctx->H * ctx->W *
-		    net->cfg.in_channels);
-	unit_conv_backward(net, ctx, 0, dinput, ctx->inp);
+	team_wait(m);
+	maxpool_backward(spare + m->b0 * p0, g + m->b0 * pm, ctx->mparg +
+	    m->b0 * pm, nb, ctx->h[0], ctx->w[0], net->stage_c[0]);
+	if (ctx->dstage != NULL && ctx->dstage[0] != NULL)
+		add_into(spare + m->b0 * p0, ctx->dstage[0] + m->b0 * p0,
+		    nb * p0);
+	unit_bn_backward(net, ctx, m, 0, spare, 1);
+	if (ctx->dinput != NULL) {
+		size_t pi = per_in(&ctx->uc[0].s);
+
+		zero(ctx->dinput + m->b0 * pi, nb * pi);
+	}
+	unit_conv_backward(net, ctx, m, 0, ctx->dinput, ctx->inp);
+}
+
+void
+resnet_backward(ResNet *net, ResNetCtx *ctx, const float *dgap,
+    const float *const *dstage, float *dinput)
+{
+	assert(ctx->training && ctx->bn_train && ctx->fresh);
+	ctx->fresh = 0;
+	ctx->dgap = dgap, ctx->dstage = dstage, ctx->dinput = dinput;
+	run(backward_run, net, ctx);
 }

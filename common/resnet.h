@@ -159,6 +159,14 @@ double resnet_ctx_macs(const ResNetCtx *ctx);
  * (and num_batches_tracked), as PyTorch's train(); 0: running statistics
  * (eval()). A training context must be given bn_train != 0 for a later
  * resnet_backward. inp is borrowed until resnet_backward returns.
+ *
+ * Threads: with n = min(omp_get_max_threads() at resnet_ctx_create, B)
+ * above 1, the forward and the backward run as a team (layers.h): each
+ * thread takes its run of the B inputs through every layer with
+ * single-threaded kernels, and the batch norms and weight gradients are
+ * reduced over the team in thread order. Results are reproducible for a
+ * given thread count and differ between counts by float rounding only.
+ * Call from outside any OpenMP parallel region.
  */
 void resnet_forward(ResNet *net, ResNetCtx *ctx, const float *inp, int B,
     int bn_train);

@@ -18,6 +18,7 @@
  * save/load round trip keeps every tensor.
  */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,7 @@ static char err[CKPT_ERRLEN];
  * does not have.
  */
 static double floor_scale;
+static int nthreads;  /* OpenMP's default, restored after each file */
 
 static void
 compare(const char *what, const float *ours, const float *ref, size_t n,
@@ -295,8 +297,39 @@ check_pool(const Ckpt *c, ResNet *net)
 	free(x);
 }
 
+/*
+ * A train forward and backward on ctx from the reference input x: the
+ * head's logits and loss gradient, then resnet_backward into the
+ * gradient block (zeroed first) and dx.
+ */
 static void
-check_file(const char *path)
+train_step(ResNet *net, ResNetCtx *ctx, const float *x, const float *hw,
+    const float *hb, const int *labels, float *feat, float *logits,
+    float *probs, float *dlogits, float *dfeat, float *dhw, float *dhb,
+    float *dx, int N, int C4, int K)
+{
+	int ncorrect;
+
+	resnet_zero_grad(net);
+	resnet_forward(net, ctx, x, N, 1);
+	resnet_gap(ctx, feat);
+	linear_forward(logits, feat, hw, hb, N, C4, K);
+	crossentropy_forward(probs, &ncorrect, logits, labels, N, K);
+	crossentropy_backward(dlogits, probs, labels, N, K, 1.0f);
+	memset(dfeat, 0, (size_t)N * C4 * sizeof *dfeat);
+	linear_backward(dfeat, dhw, dhb, dlogits, feat, hw, N, C4, K, NULL);
+	resnet_backward(net, ctx, dfeat, NULL, dx);
+}
+
+/*
+ * The reference file at path, with nt threads (a team of min(nt, N):
+ * resnet.h). Ends with a check that the train step repeats bit for bit:
+ * the team's threads share buffers whose layouts change from layer to
+ * layer, and a missing barrier shows as results that vary from run to
+ * run.
+ */
+static void
+check_file(const char *path, int nt)
 {
 	Ckpt *c;
 	ResNetConfig cfg;
@@ -309,8 +342,10 @@ check_file(const char *path)
 	float *dhw, *dhb, loss;
 	const float *hw, *hb, *ref;
 	int *labels;
-	size_t n;
+	size_t n = 0;
 
+	printf("  %d thread%s:\n", nt, nt > 1 ? "s" : "");
+	omp_set_num_threads(nt);
 	if (ckpt_open(&c, path, err, sizeof err) != 0) {
 		CHECK(0, "%s", err);
 		return;
@@ -399,19 +434,51 @@ check_file(const char *path)
 	}
 
 	resnet_free(net);
+
+	/* the train step again, three times: bit for bit the same */
+	resnet_create(&net, &cfg, NULL, NULL, 1);
+	CHECK(resnet_load(net, c, "", err, sizeof err) == 0, "%s", err);
+	CHECK(resnet_ctx_create(&ctx, net, N, H, W, 1, err, sizeof err) == 0,
+	    "%s", err);
+	{
+		size_t np = resnet_nparams(&cfg);
+		float *g0 = emalloc(np * sizeof *g0);
+
+		for (int rep = 0; rep < 3; rep++) {
+			train_step(net, ctx, x, hw, hb, labels, feat, logits,
+			    probs, dlogits, dfeat, dhw, dhb, rep ? dxn : dx, N,
+			    C4, K);
+			if (rep == 0) {
+				memcpy(g0, resnet_grads(net), np * sizeof *g0);
+				continue;
+			}
+			CHECK(memcmp(g0, resnet_grads(net), np * sizeof *g0) ==
+			    0 && memcmp(dx, dxn, in->count * sizeof *dx) == 0,
+			    "%d threads: train step %d differs from step 0",
+			    nt, rep);
+		}
+		free(g0);
+	}
+	resnet_ctx_free(ctx);
+	resnet_free(net);
 	ckpt_close(c);
+	omp_set_num_threads(nthreads);
 	free(x), free(dx), free(dxn), free(labels), free(feat), free(dfeat);
 	free(logits), free(probs), free(dlogits), free(dhw), free(dhb);
 }
 
+/* On 1, 2 and 3 threads (3: an uneven team of 3 over 4 inputs, and a team
+ * of 2 over the bottleneck file's 2). */
 TEST(basic)
 {
-	check_file("tests/ref/basic.safetensors");
+	for (int nt = 1; nt <= 3; nt++)
+		check_file("tests/ref/basic.safetensors", nt);
 }
 
 TEST(bottleneck)
 {
-	check_file("tests/ref/bottleneck.safetensors");
+	for (int nt = 1; nt <= 3; nt++)
+		check_file("tests/ref/bottleneck.safetensors", nt);
 }
 
 /*
@@ -652,6 +719,7 @@ main(int argc, char **argv)
 {
 	(void)argc;
 	blas_init(argv);
+	nthreads = omp_get_max_threads();
 	RUN(basic);
 	RUN(bottleneck);
 	RUN(stage_gradients);
