@@ -15,7 +15,7 @@
 # also given as shares of this machine's sgemm peak (2048^3 through
 # blas_gemm: $SGEMM_PEAK from bench/run.sh, or engine_bench measures it).
 # The engine runs the OpenBLAS kernels blas_init chose for this CPU
-# (blas.h) and OMP_WAIT_POLICY=passive unless set; PyTorch runs with its
+# (blas.h) and GOMP_SPINCOUNT=100000 unless set; PyTorch runs with its
 # defaults.
 # engine_bench is $BIN/bench/engine_bench, which `make bench` builds with
 # the tools' flags against libcommon.a.

@@ -639,7 +639,7 @@ blas_init(char **argv)
 			snprintf(origin, sizeof origin, "user");
 	} else if ((pick = choose(argv, core)) != NULL) {
 		/* set even when OpenBLAS runs it already, so that a re-exec
-		 * for OMP_WAIT_POLICY keeps it and its origin */
+		 * for GOMP_SPINCOUNT keeps it and its origin */
 		snprintf(chosen_var, sizeof chosen_var, "%s %s", pick, origin);
 		if (setenv("OPENBLAS_CORETYPE", pick, 1) == 0 &&
 		    setenv("RL_BLAS_CHOSEN", chosen_var, 1) == 0)
@@ -647,7 +647,7 @@ blas_init(char **argv)
 	}
 	if (getenv("OMP_WAIT_POLICY") == NULL &&
 	    getenv("GOMP_SPINCOUNT") == NULL)
-		again |= setenv("OMP_WAIT_POLICY", "passive", 1) == 0;
+		again |= setenv("GOMP_SPINCOUNT", BLAS_SPINCOUNT, 1) == 0;
 	if (again) {
 		/* The libraries read these when loaded: start again. */
 		fflush(NULL);
@@ -713,11 +713,13 @@ blas_gemm(int ta, int tb, int M, int N, int K, const float *A, int lda,
 	double flops = 2.0 * M * N * K;
 
 	blas_single_thread();
-	if (nt == 1 || flops < 2e6) {
+	/* one thread (a team's, layers.h): only the row blocks below pay */
+	if (flops < 2e6 || (nt == 1 && (M < N || K >= 1024))) {
 		gemm1(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
 		return;
 	}
-	if (scratch != NULL && K >= 4 * M && K >= 4 * N && K >= 64 * nt) {
+	if (nt > 1 && scratch != NULL && K >= 4 * M && K >= 4 * N &&
+	    K >= 64 * nt) {
 		/*
 		 * Split K: each thread sums its part into scratch, then the
 		 * parts are added into C. When M > N the parts are computed

@@ -59,10 +59,16 @@
  *     directory (HOME and XDG_CACHE_HOME unset), or nothing to compare.
  *     Delete the file to calibrate again (on a quiet machine: the
  *     choice is only as good as the timing);
- *   - OMP_WAIT_POLICY=passive, if neither it nor GOMP_SPINCOUNT is set:
- *     threads that wait sleep instead of spinning, which costs nothing
- *     measurable on idle cores and keeps a step from collapsing when the
- *     cores are shared by other processes (bench notes in rl-train(1)).
+ *   - GOMP_SPINCOUNT=BLAS_SPINCOUNT, if neither it nor OMP_WAIT_POLICY is
+ *     set: a thread that waits spins for about a millisecond, then
+ *     sleeps. The threads of a team (layers.h) meet hundreds of times a
+ *     step, for microseconds each, and waking a sleeping thread costs
+ *     more than that: a ResNet-50 training step ran 1.1-1.2 times faster
+ *     than with OMP_WAIT_POLICY=passive (the former default); and when
+ *     other processes share the cores, threads that spin without end
+ *     (OMP_WAIT_POLICY=active) took the cores from the ones with work
+ *     and steps ran two to five times slower, where this costs about 10%
+ *     against passive (bench notes in rl-train(1));
  * A value the user set is always kept (OPENBLAS_CORETYPE is the user's
  * override), and RL_BLAS_NO_REEXEC=1 in the environment disables all of
  * it. Returns normally (possibly in the new process image); if the
@@ -70,6 +76,9 @@
  * (blas_gemm threads itself).
  */
 void blas_init(char **argv);
+
+/* The spin count blas_init sets (GOMP_SPINCOUNT, iterations of a pause). */
+#define BLAS_SPINCOUNT "100000"
 
 /* The core type OpenBLAS runs with (e.g. "Haswell"), for logs. */
 const char *blas_corename(void);
