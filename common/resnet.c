@@ -763,6 +763,12 @@ resnet_ctx_create(ResNetCtx **out, const ResNet *net, int maxB, int H,
 	ar.base = ctx->mem;
 	ar.used = 0;
 	ctx_plan(ctx, &ar);
+	if (ctx->team > 1 && training) {  /* see unit_conv_backward */
+		size_t nd = (ctx->team - 1) * ctx->maxw;
+
+		memset(ctx->dwpart[0], 0, nd * sizeof(float));
+		memset(ctx->dwpart[1], 0, nd * sizeof(float));
+	}
 	*out = ctx;
 	return 0;
 }
@@ -1061,10 +1067,13 @@ unit_bn_backward(ResNet *net, ResNetCtx *ctx, Mate *m, int i,
 /*
  * The conv of unit i backward for m's images from the gradient in its z;
  * dx (the whole batch's) += d(input) unless NULL. In a team, thread 0
- * adds its part of the weight gradient to dw, the others put theirs in
- * dwpart (two rounds: a thread clears a round's part only after the next
- * round's barrier, when every thread has added it), and after a barrier
- * each adds its share of the elements in thread order.
+ * adds its part of the weight gradient to dw, the others add theirs to
+ * their slots of dwpart, and after a barrier each thread adds its share
+ * of the elements to dw in thread order and clears them in the slots:
+ * the slots are zero whenever no unit uses them (zeroed when the context
+ * is made), which spares a clearing pass on threads 1.. alone. Two rounds
+ * alternate: a round's slots are used again only after the next round's
+ * barrier, when every thread has finished adding them.
  */
 static void
 unit_conv_backward(ResNet *net, ResNetCtx *ctx, Mate *m, int i, float *dx,
@@ -1078,10 +1087,8 @@ unit_conv_backward(ResNet *net, ResNetCtx *ctx, Mate *m, int i, float *dx,
 	float *part = ctx->dwpart[m->dwround & 1], *dw = u->dw;
 
 	s.B = m->b1 - m->b0;
-	if (t > 0) {
+	if (t > 0)
 		dw = part + (size_t)(t - 1) * ctx->maxw;
-		memset(dw, 0, nw * sizeof *dw);
-	}
 	conv_backward(dx != NULL ? dx + m->b0 * in : NULL, dw, c->z + m->b0 *
 	    per_out(&s), x + m->b0 * in, u->w, &s, m->work, m->nwork);
 	if (n > 1) {
@@ -1092,8 +1099,12 @@ unit_conv_backward(ResNet *net, ResNetCtx *ctx, Mate *m, int i, float *dx,
 		for (size_t j = j0; j < j1; j++) {
 			float sum = u->dw[j];
 
-			for (int v = 1; v < n; v++)
-				sum += part[(size_t)(v - 1) * ctx->maxw + j];
+			for (int v = 1; v < n; v++) {
+				float *p = part + (size_t)(v - 1) * ctx->maxw + j;
+
+				sum += *p;
+				*p = 0;
+			}
 			u->dw[j] = sum;
 		}
 	}
