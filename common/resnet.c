@@ -530,7 +530,6 @@ struct ResNetCtx {
 	double *tsums;           /* the team's batch-norm sums */
 	float *dwpart[2];        /* weight gradients of threads 1.., 2 rounds */
 	size_t maxw;             /* floats of the largest convolution weight */
-	size_t nwork_t;          /* a team thread's workspace, at most */
 	float *mem;
 	size_t bytes;
 };
@@ -587,6 +586,7 @@ ctx_plan(ResNetCtx *ctx, Arena *ar)
 	const ResNet *net = ctx->net;
 	int B = ctx->maxB, tr = ctx->training;
 	size_t tmax[3] = { 0, 0, 0 }, tdown = 0, pmax = 0, dmax = 0;
+	size_t nwork_t = 0;  /* a team thread's workspace */
 	float *t[3], *td, *p[2];
 	int h = ctx->H, w = ctx->W, pp = 0;
 
@@ -706,7 +706,7 @@ ctx_plan(ResNetCtx *ctx, Arena *ar)
 	 * the whole batch's on all threads, or, in a team, n parts of a
 	 * thread's with its share of the images on that thread alone */
 	ctx->team = RL_MAX(1, RL_MIN(omp_get_max_threads(), B));
-	ctx->nwork = ctx->nwork_t = ctx->maxw = 0;
+	ctx->nwork = ctx->maxw = 0;
 	ctx->cmax = 1;
 	for (int i = 0; i < net->nunits; i++) {
 		const ConvShape *s = &ctx->uc[i].s;
@@ -716,13 +716,13 @@ ctx_plan(ResNetCtx *ctx, Arena *ar)
 		    plan_chunk(s, B)));
 		st.B = (B + ctx->team - 1) / ctx->team;
 		if (ctx->team > 1)
-			ctx->nwork_t = RL_MAX(ctx->nwork_t, work_alone(&st,
+			nwork_t = RL_MAX(nwork_t, work_alone(&st,
 			    plan_chunk(&st, st.B)));
 		ctx->maxw = RL_MAX(ctx->maxw, (size_t)s->K * s->K * s->C *
 		    s->OC);
 		ctx->cmax = RL_MAX(ctx->cmax, s->OC);
 	}
-	ctx->nwork = RL_MAX(ctx->nwork, ctx->team * ctx->nwork_t);
+	ctx->nwork = RL_MAX(ctx->nwork, ctx->team * nwork_t);
 	ctx->work = take(ar, ctx->nwork);
 	if (ctx->team > 1) {
 		size_t nd = tr ? (ctx->team - 1) * ctx->maxw : 0;

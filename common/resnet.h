@@ -166,7 +166,7 @@ double resnet_ctx_macs(const ResNetCtx *ctx);
  * single-threaded kernels, and the batch norms and weight gradients are
  * reduced over the team in thread order. Results are reproducible for a
  * given thread count and differ between counts by float rounding only.
- * Call from outside any OpenMP parallel region.
+ * Called inside an OpenMP parallel region, they run on the calling thread.
  */
 void resnet_forward(ResNet *net, ResNetCtx *ctx, const float *inp, int B,
     int bn_train);
