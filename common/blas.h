@@ -63,7 +63,7 @@
  *     set: a thread that waits spins for about a millisecond, then
  *     sleeps. The threads of a team (layers.h) meet hundreds of times a
  *     step, for microseconds each, and waking a sleeping thread costs
- *     more than that: a ResNet-50 training step ran 1.1-1.2 times faster
+ *     more than that: a ResNet-50 training step ran 1.04-1.2 times faster
  *     than with OMP_WAIT_POLICY=passive (the former default); and when
  *     other processes share the cores, threads that spin without end
  *     (OMP_WAIT_POLICY=active) took the cores from the ones with work
