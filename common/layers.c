@@ -430,7 +430,7 @@ conv_forward_post(float *out, const float *inp, const float *weight,
 		return;
 	}
 	if (wino_applies(s) && nwork >= wino_work_floats(s)) {
-		wino_forward(out, inp, weight, post, s, work, nwork);
+		wino_forward(out, inp, weight, NULL, post, s, work, nwork);
 		return;
 	}
 	if ((rows = conv_tile_rows(s, KKC, nwork)) > 0) {

@@ -30,8 +30,9 @@
  * workspace at once, and a stride-1 one computes its input gradient as a
  * convolution of dout with the rotated weights; conv_work_floats covers
  * both. A 3x3 stride-1 convolution with padding 1 (most of a ResNet's
- * work) goes to wino.c instead: Winograd's F(2x2, 3x3), 2.25 times fewer
- * multiplications, the same sums up to float rounding.
+ * work) goes to wino.c instead: Winograd's F(4x4, 3x3) or F(2x2, 3x3),
+ * 4 or 2.25 times fewer multiplications, the same sums up to float
+ * rounding.
  *
  * The naive reference kernels (conv_forward_naive, conv_backward_naive)
  * exist for tests only.

@@ -16,6 +16,7 @@
 #include "common/resnet.h"
 #include "common/rng.h"
 #include "common/util.h"
+#include "common/wino.h"
 
 /* Columns of one im2col chunk, at most (floats); a chunk is at least one
  * image. Large enough for products that run near the BLAS peak (thousands
@@ -506,6 +507,8 @@ typedef struct {
 	float *z, *a;           /* conv output; batch-norm output */
 	float *mean, *invstd;   /* batch statistics [cout] */
 	ConvShape s;            /* at maxB */
+	const float *wU;        /* folded weights as wino_weights transformed
+	                         * them, or NULL (see ctx_wino_weights) */
 } UnitCtx;
 
 struct ResNetCtx {
@@ -532,6 +535,7 @@ struct ResNetCtx {
 	size_t maxw;             /* floats of the largest convolution weight */
 	float *mem;
 	size_t bytes;
+	float *wino;             /* the units' wU */
 };
 
 /* Two passes over the same plan: count (base NULL), then hand out. */
@@ -795,6 +799,7 @@ resnet_ctx_free(ResNetCtx *ctx)
 	if (ctx == NULL)
 		return;
 	free(ctx->mem);
+	free(ctx->wino);
 	free(ctx->uc);
 	free(ctx->bout);
 	free(ctx);
@@ -932,8 +937,12 @@ unit_forward(ResNet *net, ResNetCtx *ctx, Mate *m, int i, const float *x,
 		ConvPost post = { u->fbias, mres, relu };
 
 		assert(!ctx->bn_train);
-		conv_forward_post(c->a + m->b0 * on, x, u->w, &post, &s,
-		    m->work, m->nwork);
+		if (c->wU != NULL && m->nwork >= wino_work_floats(&s))
+			wino_forward(c->a + m->b0 * on, x, u->w, c->wU, &post,
+			    &s, m->work, m->nwork);
+		else
+			conv_forward_post(c->a + m->b0 * on, x, u->w, &post,
+			    &s, m->work, m->nwork);
 		return;
 	}
 	conv_forward(c->z + m->b0 * on, x, u->w, &s, m->work, m->nwork);
@@ -985,12 +994,40 @@ forward_run(ResNet *net, ResNetCtx *ctx, Mate *m)
 	}
 }
 
+/*
+ * The Winograd transforms of the folded weights of every unit wino
+ * computes, for ctx's sides: a folded network's weights no longer change
+ * (resnet_fold_bn), so its forwards skip transforming them every batch.
+ */
+static void
+ctx_wino_weights(const ResNet *net, ResNetCtx *ctx)
+{
+	size_t n = 0;
+	float *U;
+
+	for (int i = 0; i < net->nunits; i++)
+		if (wino_applies(&ctx->uc[i].s))
+			n += wino_weight_floats(&ctx->uc[i].s);
+	ctx->wino = U = emalloc_aligned(RL_MAX(n, 1) * sizeof *U);
+	for (int i = 0; i < net->nunits; i++) {
+		UnitCtx *c = &ctx->uc[i];
+
+		if (!wino_applies(&c->s))
+			continue;
+		wino_weights(U, net->units[i].w, &c->s);
+		c->wU = U;
+		U += wino_weight_floats(&c->s);
+	}
+}
+
 void
 resnet_forward(ResNet *net, ResNetCtx *ctx, const float *inp, int B,
     int bn_train)
 {
 	assert(ctx->net == net && B >= 1 && B <= ctx->maxB);
 	assert(!bn_train || B >= 2);
+	if (net->fold != NULL && ctx->wino == NULL)
+		ctx_wino_weights(net, ctx);
 	ctx->B = B, ctx->bn_train = bn_train, ctx->inp = inp, ctx->fresh = 1;
 	run(forward_run, net, ctx);
 }
@@ -999,13 +1036,14 @@ void
 resnet_fold_bn(ResNet *net)
 {
 	size_t n = 0;
-	float eps = net->cfg.bn_eps;
+	float eps = net->cfg.bn_eps, *sc;
 
 	if (net->fold != NULL)
 		return;
 	for (int i = 0; i < net->nunits; i++)
 		n += net->units[i].cout;
 	net->fold = emalloc(n * sizeof *net->fold);
+	sc = emalloc(n * sizeof *sc);
 	n = 0;
 	for (int i = 0; i < net->nunits; i++) {
 		Unit *u = &net->units[i];
@@ -1016,13 +1054,15 @@ resnet_fold_bn(ResNet *net)
 		/* scale and shift as batchnorm_forward_eval computes them */
 		for (int o = 0; o < u->cout; o++) {
 			float is = (float)(1.0 / sqrt((double)u->rvar[o] + eps));
-			float sc = u->gamma[o] * is;
 
-			u->fbias[o] = u->beta[o] - u->rmean[o] * sc;
-			for (size_t j = 0; j < nin; j++)
-				u->w[j * u->cout + o] *= sc;
+			sc[o] = u->gamma[o] * is;
+			u->fbias[o] = u->beta[o] - u->rmean[o] * sc[o];
 		}
+		for (size_t j = 0; j < nin; j++)
+			for (int o = 0; o < u->cout; o++)
+				u->w[j * u->cout + o] *= sc[o];
 	}
+	free(sc);
 }
 
 const float *

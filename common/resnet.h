@@ -179,9 +179,12 @@ void resnet_forward(ResNet *net, ResNetCtx *ctx, const float *inp, int B,
  * that scale becomes a bias added, with the residual and the ReLU, as the
  * convolution writes its outputs (conv_forward_post), which spares a pass
  * over every activation. The results equal the unfolded ones up to float
- * rounding. Afterwards the parameters are the folded ones (do not train
- * or save the network) and a bn_train forward asserts. A second call does
- * nothing.
+ * rounding. Afterwards the parameters are the folded ones (do not train,
+ * change or save the network) and a bn_train forward asserts. The first
+ * forward of a context after the fold keeps the Winograd transforms of
+ * the weights of its 3x3 convolutions (wino_weights, with the context),
+ * and the later ones use them instead of transforming the weights per
+ * batch. A second call does nothing.
  */
 void resnet_fold_bn(ResNet *net);
 

@@ -1,15 +1,26 @@
 /*
- * wino: F(2x2, 3x3) Winograd convolutions. See wino.h for the method.
+ * wino: Winograd convolutions, F(2x2, 3x3) and F(4x4, 3x3). See wino.h
+ * for the method.
  *
- * Transforms (Lavin and Gray's matrices):
+ * Transforms (Lavin and Gray's matrices), F(2x2, 3x3):
  *     B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]     (input, 4x4)
  *     G   = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]   (weights, 4x3)
  *     A^T = [1 1 1 0; 0 1 -1 -1]                        (output, 2x4)
- * A transformed tile is 16 numbers per channel, stored as 16 matrices
- * (one per transform position p = 4i + j) of tiles x channels, so each
+ * and F(4x4, 3x3), interpolation points 0, 1, -1, 2, -2 and infinity:
+ *     B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0;
+ *            0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]  (input, 6x6)
+ *     G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6;
+ *            1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]       (weights, 6x3)
+ *     A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0;
+ *            0 1 -1 8 -8 1]                              (output, 4x6)
+ * A tile of m x m outputs reads a = m + 2 input cells a side. Its
+ * transform is P = a x a numbers per channel, stored as P matrices (one
+ * per transform position p = a i + j) of tiles x channels, so each
  * position is one product with the (C x OC) matrix of transformed weights
- * U[p]. Every transform loops over channels innermost, the contiguous
- * dimension of the channels-last layout, and vectorises.
+ * U[p]. Every transform is the one-dimensional one (the *_1d functions)
+ * down the columns, then along the rows, and loops over channels
+ * innermost, the contiguous dimension of the channels-last layout, so it
+ * vectorises; the functions taking m are inlined with m constant.
  */
 #include <assert.h>
 #include <omp.h>
@@ -18,6 +29,8 @@
 #include "common/blas.h"
 #include "common/util.h"
 #include "common/wino.h"
+
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
 
 /* Floats of transformed input and products per block of tiles a thread
  * works on (cache-sized), and the bounds of a block's tile count (see
@@ -30,139 +43,305 @@
 #define WINO_MAXTILES 2048
 #define WINO_WEIGHT_ROWS 2
 
+/* The largest tile's input side and positions (F(4x4, 3x3)). */
+#define AMAX 6
+#define PMAX (AMAX * AMAX)
+
 /* The convolution a pass computes: inp (B, H, W, C) -> out (B, H, W, OC),
- * in T tiles of 2x2 outputs, TH x TW per image. */
+ * in T tiles of m x m outputs, TH x TW per image, each from a x a input
+ * cells, P = a a transform positions. */
 typedef struct {
 	int B, H, W, C, OC;
+	int m, a, P;
 	int TH, TW;
 	long T;
 } Tiling;
 
 static Tiling
-tiling(int B, int H, int W, int C, int OC)
+tiling(int B, int H, int W, int C, int OC, int m)
 {
 	Tiling t;
 
 	t.B = B, t.H = H, t.W = W, t.C = C, t.OC = OC;
-	t.TH = (H + 1) / 2, t.TW = (W + 1) / 2;
+	t.m = m, t.a = m + 2, t.P = t.a * t.a;
+	t.TH = (H + m - 1) / m, t.TW = (W + m - 1) / m;
 	t.T = (long)B * t.TH * t.TW;
 	return t;
 }
 
+/* Multiplications per channel pair of an H x W image in m x m tiles. */
+static long
+products(int m, int H, int W)
+{
+	return (long)(m + 2) * (m + 2) * ((H + m - 1) / m) * ((W + m - 1) / m);
+}
+
 /*
- * Tiles per block with `scale` times the block floats, for a pass over T
- * tiles. OpenBLAS packs the (C x OC) weights again for every block's
+ * The tile side: F(4x4, 3x3) where it saves a fifth of F(2x2, 3x3)'s
+ * multiplications (maps of 3 or 4 pixels, 7 and more), else F(2x2, 3x3),
+ * and neither (0) for other convolutions or below a saving of a quarter
+ * against the direct sum's 9 H W: tiles hanging over the edge compute
+ * outputs that are thrown away, a 1x1 image costs 16 multiplications
+ * where the direct sum costs 9.
+ */
+int
+wino_tile_side(const ConvShape *s)
+{
+	long p2 = products(2, s->H, s->W), p4 = products(4, s->H, s->W);
+	int m = 5 * p4 <= 4 * p2 ? 4 : 2;
+
+	if (s->K != 3 || s->S != 1 || s->P != 1)
+		return 0;
+	return 4 * RL_MIN(p2, p4) <= 3 * 9L * s->H * s->W ? m : 0;
+}
+
+int
+wino_applies(const ConvShape *s)
+{
+	return wino_tile_side(s) != 0;
+}
+
+static Tiling
+shape_tiling(const ConvShape *s)
+{
+	return tiling(s->B, s->H, s->W, s->C, s->OC, wino_tile_side(s));
+}
+
+/*
+ * Tiles per block with `scale` times the block floats, for a pass over
+ * tl's tiles. OpenBLAS packs the (C x OC) weights again for every block's
  * product, so a block has at least WINO_WEIGHT_ROWS x max(C, OC) tiles:
  * the weights' packing then costs at most a fraction of the tiles'. No
- * more than a thread's share of the T tiles, though (small maps, where
+ * more than a thread's share of the tiles, though (small maps, where
  * the blocks would otherwise exceed the work).
  */
 static long
-block_tiles(int C, int OC, size_t scale, long T)
+block_tiles(const Tiling *tl, size_t scale)
 {
-	size_t r = scale * WINO_BLOCK_FLOATS / (16 * (size_t)(C + OC));
-	long share = (T + omp_get_max_threads() - 1) / omp_get_max_threads();
+	int C = tl->C, OC = tl->OC, nt = omp_get_max_threads();
+	size_t r = scale * WINO_BLOCK_FLOATS / (tl->P * (size_t)(C + OC));
+	long share = (tl->T + nt - 1) / nt;
 
 	r = RL_MAX(r, (size_t)WINO_WEIGHT_ROWS * RL_MAX(C, OC));
 	r = RL_MIN(r, (size_t)RL_MAX(share, WINO_MINTILES));
 	return RL_MAX(WINO_MINTILES, RL_MIN(WINO_MAXTILES, (long)r));
 }
 
-/*
- * Tiles hanging over the edge compute outputs that are thrown away: a 1x1
- * image costs 16 multiplications per channel pair where the direct sum
- * costs 9, a 3x3 one 64 against 81. Below a saving of a quarter
- * (16 TH TW <= 3/4 of 9 H W) the transforms are not worth it and the
- * convolution stays with im2col: a ResNet's layer4 on patches of 24 to 40
- * pixels, for one.
- */
-int
-wino_applies(const ConvShape *s)
-{
-	long wino = 16L * ((s->H + 1) / 2) * ((s->W + 1) / 2);
-
-	return s->K == 3 && s->S == 1 && s->P == 1 &&
-	    4 * wino <= 3 * 9L * s->H * s->W;
-}
-
 /* Per-thread floats: a forward block (input, products, output sink), and
  * a weight-gradient block (input, output gradient, partial sums). */
 static size_t
-fwd_thread_floats(int C, int OC, long T)
+fwd_thread_floats(const Tiling *tl)
 {
-	return 16 * block_tiles(C, OC, 1, T) * (size_t)(C + OC) +
-	    4 * (size_t)RL_MAX(C, OC);
+	return tl->P * block_tiles(tl, 1) * (size_t)(tl->C + tl->OC) +
+	    (size_t)tl->m * tl->m * RL_MAX(tl->C, tl->OC);
 }
 
 static size_t
-dw_thread_floats(int C, int OC, long T)
+dw_thread_floats(const Tiling *tl)
 {
-	return 16 * block_tiles(C, OC, WINO_DW_SCALE, T) * (size_t)(C + OC) +
-	    16 * (size_t)C * OC;
+	return tl->P * block_tiles(tl, WINO_DW_SCALE) *
+	    (size_t)(tl->C + tl->OC) + tl->P * (size_t)tl->C * tl->OC;
 }
 
-/* Leading floats of work: U (16 C OC) and a zero row of max(C, OC). */
+/* The work's parts: U (P C OC), a zero row of max(C, OC), then the
+ * threads' blocks. */
+typedef struct {
+	float *U, *zero, *blocks;
+} Work;
+
 static size_t
-head_floats(const ConvShape *s)
+head_floats(const ConvShape *s, const Tiling *tl)
 {
-	return 16 * (size_t)s->C * s->OC + (size_t)RL_MAX(s->C, s->OC);
+	return tl->P * (size_t)s->C * s->OC +
+	    (size_t)RL_MAX(s->C, s->OC);
+}
+
+static Work
+work_parts(float *work, const ConvShape *s, const Tiling *tl)
+{
+	Work w;
+
+	w.U = work;
+	w.zero = w.U + tl->P * (size_t)s->C * s->OC;
+	w.blocks = work + head_floats(s, tl);
+	memset(w.zero, 0, RL_MAX(s->C, s->OC) * sizeof *w.zero);
+	return w;
 }
 
 size_t
 wino_work_floats(const ConvShape *s)
 {
-	long T = tiling(s->B, s->H, s->W, s->C, s->OC).T;
-	size_t per = RL_MAX(fwd_thread_floats(s->C, s->OC, T),
-	    dw_thread_floats(s->C, s->OC, T));
+	Tiling tl = shape_tiling(s);
+	Tiling tf = tiling(s->B, s->H, s->W, s->OC, s->C, tl.m);
+	size_t per = RL_MAX(fwd_thread_floats(&tl), dw_thread_floats(&tl));
 
-	return head_floats(s) + (size_t)omp_get_max_threads() * per;
+	per = RL_MAX(per, fwd_thread_floats(&tf));
+	return head_floats(s, &tl) + (size_t)omp_get_max_threads() * per;
 }
 
-/* U[p] (C x OC) = G g G^T for every channel pair; weight (3, 3, C, OC). */
-static void
-weight_transform(float *U, const float *weight, int C, int OC)
+/* ------------------------------------------------------------------------ */
+/* the one-dimensional transforms */
+
+/* u (a) = G g */
+ALWAYS_INLINE void
+weight_1d(int m, float *u, float g0, float g1, float g2)
 {
+	if (m == 2) {
+		u[0] = g0;
+		u[1] = 0.5f * (g0 + g1 + g2);
+		u[2] = 0.5f * (g0 - g1 + g2);
+		u[3] = g2;
+	} else {
+		u[0] = 0.25f * g0;
+		u[1] = (g0 + g1 + g2) / -6.0f;
+		u[2] = (g0 - g1 + g2) / -6.0f;
+		u[3] = (g0 + 2.0f * g1 + 4.0f * g2) / 24.0f;
+		u[4] = (g0 - 2.0f * g1 + 4.0f * g2) / 24.0f;
+		u[5] = g2;
+	}
+}
+
+/* g (3) += G^T u, u (a) */
+ALWAYS_INLINE void
+weight_grad_1d(int m, float *g, const float *u)
+{
+	if (m == 2) {
+		float h = 0.5f * (u[1] + u[2]);
+
+		g[0] = u[0] + h;
+		g[1] = 0.5f * (u[1] - u[2]);
+		g[2] = h + u[3];
+	} else {
+		float s = u[1] + u[2], d = u[2] - u[1];
+		float p = u[3] + u[4], q = u[3] - u[4];
+
+		g[0] = (6.0f * u[0] - 4.0f * s + p) / 24.0f;
+		g[1] = (2.0f * d + q) / 12.0f;
+		g[2] = (p - s) / 6.0f + u[5];
+	}
+}
+
+/* v (a) = B^T d, d (a) */
+ALWAYS_INLINE void
+input_1d(int m, float *v, const float *d)
+{
+	if (m == 2) {
+		v[0] = d[0] - d[2];
+		v[1] = d[1] + d[2];
+		v[2] = d[2] - d[1];
+		v[3] = d[1] - d[3];
+	} else {
+		v[0] = 4.0f * d[0] - 5.0f * d[2] + d[4];
+		v[1] = (d[3] + d[4]) - 4.0f * (d[1] + d[2]);
+		v[2] = (d[4] - d[3]) + 4.0f * (d[1] - d[2]);
+		v[3] = (d[4] - d[2]) + 2.0f * (d[3] - d[1]);
+		v[4] = (d[4] - d[2]) - 2.0f * (d[3] - d[1]);
+		v[5] = 4.0f * d[1] - 5.0f * d[3] + d[5];
+	}
+}
+
+/* v (a) = A y, y (m): an output gradient's transform */
+ALWAYS_INLINE void
+dout_1d(int m, float *v, const float *y)
+{
+	if (m == 2) {
+		v[0] = y[0];
+		v[1] = y[0] + y[1];
+		v[2] = y[0] - y[1];
+		v[3] = -y[1];
+	} else {
+		float e = y[0] + y[2], o = y[1] + y[3];
+		float e4 = y[0] + 4.0f * y[2], o4 = 2.0f * y[1] + 8.0f * y[3];
+
+		v[0] = y[0];
+		v[1] = e + o;
+		v[2] = e - o;
+		v[3] = e4 + o4;
+		v[4] = e4 - o4;
+		v[5] = y[3];
+	}
+}
+
+/* y (m) = A^T x, x (a): products back to outputs */
+ALWAYS_INLINE void
+output_1d(int m, float *y, const float *x)
+{
+	if (m == 2) {
+		y[0] = x[0] + x[1] + x[2];
+		y[1] = x[1] - x[2] - x[3];
+	} else {
+		float s = x[1] + x[2], d = x[1] - x[2];
+		float p = x[3] + x[4], q = x[3] - x[4];
+
+		y[0] = x[0] + s + p;
+		y[1] = d + 2.0f * q;
+		y[2] = s + 4.0f * p;
+		y[3] = d + 8.0f * q + x[5];
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* the two-dimensional ones, per channel */
+
+/* U[p][c] (OC) = G g G^T for the channel c and every output channel;
+ * weight (3, 3, C, OC), read at the kernel positions at[0..8], U[p]
+ * (C x OC). */
+ALWAYS_INLINE void
+weight_channel_m(int m, float *U, const float *weight, int C, int OC, int c,
+    const size_t *at)
+{
+	int a = m + 2;
 	size_t CO = (size_t)C * OC;
+	const float *restrict g = weight + (size_t)c * OC;
+	float *restrict u = U + (size_t)c * OC;
 
-#pragma omp parallel for schedule(static)
-	for (int c = 0; c < C; c++) {
-		const float *g = weight + (size_t)c * OC;
-		float *u = U + (size_t)c * OC;
+#pragma GCC ivdep
+	for (int o = 0; o < OC; o++) {
+		float t[3][AMAX], r[AMAX];
 
-#pragma omp simd
-		for (int o = 0; o < OC; o++) {
-			float t[4][3], x[3][3];
-
-			for (int k = 0; k < 9; k++)
-				x[k / 3][k % 3] = g[k * CO + o];
-			for (int j = 0; j < 3; j++) {
-				t[0][j] = x[0][j];
-				t[1][j] = 0.5f * (x[0][j] + x[1][j] + x[2][j]);
-				t[2][j] = 0.5f * (x[0][j] - x[1][j] + x[2][j]);
-				t[3][j] = x[2][j];
-			}
-			for (int i = 0; i < 4; i++) {
-				u[(4 * i + 0) * CO + o] = t[i][0];
-				u[(4 * i + 1) * CO + o] = 0.5f * (t[i][0] +
-				    t[i][1] + t[i][2]);
-				u[(4 * i + 2) * CO + o] = 0.5f * (t[i][0] -
-				    t[i][1] + t[i][2]);
-				u[(4 * i + 3) * CO + o] = t[i][2];
-			}
+		#pragma GCC unroll 6
+		for (int j = 0; j < 3; j++)
+			weight_1d(m, t[j], g[at[j] + o], g[at[3 + j] + o],
+			    g[at[6 + j] + o]);
+		#pragma GCC unroll 6
+		for (int i = 0; i < a; i++) {
+			weight_1d(m, r, t[0][i], t[1][i], t[2][i]);
+			#pragma GCC unroll 6
+			for (int j = 0; j < a; j++)
+				u[(a * i + j) * CO + o] = r[j];
 		}
 	}
 }
 
+/* U[p] (C x OC) = G g G^T for every channel pair, of the kernel rotated
+ * by 180 degrees when rot (the input gradient's). */
+static void
+weight_transform(float *U, const float *weight, int C, int OC, int m,
+    int rot)
+{
+	size_t at[9];
+
+	for (int k = 0; k < 9; k++)
+		at[k] = (size_t)(rot ? 8 - k : k) * C * OC;
+#pragma omp parallel for schedule(static)
+	for (int c = 0; c < C; c++)
+		if (m == 2)
+			weight_channel_m(2, U, weight, C, OC, c, at);
+		else
+			weight_channel_m(4, U, weight, C, OC, c, at);
+}
+
 /*
  * at[n i + j] = the cell (b, h, w) of the batch, as (b H + h) W + w, at
- * row 2 ty + off + i and column 2 tx + off + j of tile r's n x n window
+ * row m ty + off + i and column m tx + off + j of tile r's n x n window
  * (tile (ty, tx) of image b), or -1 outside the image.
  */
 static void
 tile_cells(long *at, int n, int off, const Tiling *tl, long r)
 {
 	long per = (long)tl->TH * tl->TW, q = r % per, b = r / per;
-	int h0 = (int)(q / tl->TW) * 2 + off, w0 = (int)(q % tl->TW) * 2 + off;
+	int h0 = (int)(q / tl->TW) * tl->m + off;
+	int w0 = (int)(q % tl->TW) * tl->m + off;
 
 	for (int i = 0; i < n; i++)
 		for (int j = 0; j < n; j++) {
@@ -179,193 +358,273 @@ static void
 tile_reads(const float **d, int n, int off, const float *base, int ch,
     const float *zero, const Tiling *tl, long r)
 {
-	long at[16];
+	long at[PMAX];
 
 	tile_cells(at, n, off, tl, r);
 	for (int k = 0; k < n * n; k++)
 		d[k] = at[k] < 0 ? zero : base + (size_t)at[k] * ch;
 }
 
-/* v[p * ps + c] = (B^T d B)[p] for the 4x4 input cells d of tile r
+/* v[p * ps + c] = (B^T d B)[p] for the a x a input cells d of tile r
  * (zeros outside the image, which is the padding). */
-static void
-tile_input(float *restrict v, size_t ps, const float *inp,
+ALWAYS_INLINE void
+tile_input_m(int m, float *restrict v, size_t ps, const float *inp,
     const float *zero, const Tiling *tl, long r)
 {
-	const float *d[16];
-	int C = tl->C;
+	const float *d[PMAX];
+	int a = m + 2, C = tl->C;
 
-	tile_reads(d, 4, -1, inp, C, zero, tl, r);
-	{
-		const float *restrict d0 = d[0], *restrict d1 = d[1];
-		const float *restrict d2 = d[2], *restrict d3 = d[3];
-		const float *restrict d4 = d[4], *restrict d5 = d[5];
-		const float *restrict d6 = d[6], *restrict d7 = d[7];
-		const float *restrict d8 = d[8], *restrict d9 = d[9];
-		const float *restrict d10 = d[10], *restrict d11 = d[11];
-		const float *restrict d12 = d[12], *restrict d13 = d[13];
-		const float *restrict d14 = d[14], *restrict d15 = d[15];
+	tile_reads(d, a, -1, inp, C, zero, tl, r);
+#pragma GCC ivdep
+	for (int c = 0; c < C; c++) {
+		float t[AMAX][AMAX], x[AMAX], y[AMAX];
 
-#pragma omp simd
-		for (int c = 0; c < C; c++) {
-			/* rows of B^T d, then each row times B */
-			float t[4][4] = {
-				{ d0[c] - d8[c], d1[c] - d9[c],
-				  d2[c] - d10[c], d3[c] - d11[c] },
-				{ d4[c] + d8[c], d5[c] + d9[c],
-				  d6[c] + d10[c], d7[c] + d11[c] },
-				{ d8[c] - d4[c], d9[c] - d5[c],
-				  d10[c] - d6[c], d11[c] - d7[c] },
-				{ d4[c] - d12[c], d5[c] - d13[c],
-				  d6[c] - d14[c], d7[c] - d15[c] },
-			};
-
-			for (int i = 0; i < 4; i++) {
-				v[(4 * i + 0) * ps + c] = t[i][0] - t[i][2];
-				v[(4 * i + 1) * ps + c] = t[i][1] + t[i][2];
-				v[(4 * i + 2) * ps + c] = t[i][2] - t[i][1];
-				v[(4 * i + 3) * ps + c] = t[i][1] - t[i][3];
-			}
+		/* columns of B^T d, then each row times B */
+		#pragma GCC unroll 6
+		for (int j = 0; j < a; j++) {
+			#pragma GCC unroll 6
+			for (int i = 0; i < a; i++)
+				x[i] = d[a * i + j][c];
+			input_1d(m, y, x);
+			#pragma GCC unroll 6
+			for (int i = 0; i < a; i++)
+				t[i][j] = y[i];
+		}
+		#pragma GCC unroll 6
+		for (int i = 0; i < a; i++) {
+			input_1d(m, y, t[i]);
+			#pragma GCC unroll 6
+			for (int j = 0; j < a; j++)
+				v[(a * i + j) * ps + c] = y[j];
 		}
 	}
 }
 
-/* v[p * ps + o] = (A dY A^T)[p] for the 2x2 output gradient dY of tile r
- * (zeros past the image's edge: outputs that do not exist). */
 static void
-tile_dout(float *restrict v, size_t ps, const float *dout,
+tile_input(float *v, size_t ps, const float *inp, const float *zero,
+    const Tiling *tl, long r)
+{
+	if (tl->m == 2)
+		tile_input_m(2, v, ps, inp, zero, tl, r);
+	else
+		tile_input_m(4, v, ps, inp, zero, tl, r);
+}
+
+/* v[p * ps + o] = (A dY A^T)[p] for the m x m output gradient dY of tile
+ * r (zeros past the image's edge: outputs that do not exist). */
+ALWAYS_INLINE void
+tile_dout_m(int m, float *restrict v, size_t ps, const float *dout,
     const float *zero, const Tiling *tl, long r)
 {
-	const float *y[4];
-	int OC = tl->OC;
+	const float *y[PMAX];
+	int a = m + 2, OC = tl->OC;
 
-	tile_reads(y, 2, 0, dout, OC, zero, tl, r);
-#pragma omp simd
+	tile_reads(y, m, 0, dout, OC, zero, tl, r);
+#pragma GCC ivdep
 	for (int o = 0; o < OC; o++) {
-		float t[4][2];
+		float t[AMAX][AMAX], x[AMAX], z[AMAX];
 
-		for (int j = 0; j < 2; j++) {
-			float a = y[j][o], c = y[2 + j][o];
-
-			t[0][j] = a;
-			t[1][j] = a + c;
-			t[2][j] = a - c;
-			t[3][j] = -c;
+		#pragma GCC unroll 6
+		for (int j = 0; j < m; j++) {
+			#pragma GCC unroll 6
+			for (int i = 0; i < m; i++)
+				x[i] = y[m * i + j][o];
+			dout_1d(m, z, x);
+			#pragma GCC unroll 6
+			for (int i = 0; i < a; i++)
+				t[i][j] = z[i];
 		}
-		for (int i = 0; i < 4; i++) {
-			v[(4 * i + 0) * ps + o] = t[i][0];
-			v[(4 * i + 1) * ps + o] = t[i][0] + t[i][1];
-			v[(4 * i + 2) * ps + o] = t[i][0] - t[i][1];
-			v[(4 * i + 3) * ps + o] = -t[i][1];
+		#pragma GCC unroll 6
+		for (int i = 0; i < a; i++) {
+			dout_1d(m, z, t[i]);
+			#pragma GCC unroll 6
+			for (int j = 0; j < a; j++)
+				v[(a * i + j) * ps + o] = z[j];
 		}
 	}
 }
 
-/* The outputs of tile r: A^T m A, m[p * ps + o], written (beta 0) or
- * added (beta 1), then post added (post NULL, or beta 0) while the cells
- * are in cache; outputs past the image's edge go to sink (4 OC). */
 static void
-tile_output(float *out, const float *restrict m, size_t ps, float beta,
-    const ConvPost *post, float *sink, const Tiling *tl, long r)
+tile_dout(float *v, size_t ps, const float *dout, const float *zero,
+    const Tiling *tl, long r)
 {
-	float *y[4];
-	long at[4];
-	int OC = tl->OC;
+	if (tl->m == 2)
+		tile_dout_m(2, v, ps, dout, zero, tl, r);
+	else
+		tile_dout_m(4, v, ps, dout, zero, tl, r);
+}
 
-	tile_cells(at, 2, 0, tl, r);
-	for (int k = 0; k < 4; k++)
+/* The outputs of tile r: A^T x A, x[p * ps + o], written (beta 0) or
+ * added (beta 1), then post added (post NULL, or beta 0) while the cells
+ * are in cache; outputs past the image's edge go to sink (m m OC). */
+ALWAYS_INLINE void
+tile_output_m(int m, float *out, const float *restrict x, size_t ps,
+    float beta, const ConvPost *post, float *sink, const Tiling *tl, long r)
+{
+	float *y[PMAX];
+	long at[PMAX];
+	int a = m + 2, OC = tl->OC;
+
+	tile_cells(at, m, 0, tl, r);
+	for (int k = 0; k < m * m; k++)
 		y[k] = at[k] < 0 ? sink + (size_t)k * OC :
 		    out + (size_t)at[k] * OC;
-	{
-		float *restrict y0 = y[0], *restrict y1 = y[1];
-		float *restrict y2 = y[2], *restrict y3 = y[3];
+#pragma GCC ivdep
+	for (int o = 0; o < OC; o++) {
+		float t[AMAX][AMAX], col[AMAX], z[AMAX];
 
-		for (int o = 0; o < OC; o++) {
-			float t[2][4], r0, r1, r2, r3;
-
-			for (int j = 0; j < 4; j++) {
-				float m0 = m[j * ps + o], m1 = m[(4 + j) * ps + o];
-				float m2 = m[(8 + j) * ps + o];
-				float m3 = m[(12 + j) * ps + o];
-
-				t[0][j] = m0 + m1 + m2;
-				t[1][j] = m1 - m2 - m3;
-			}
-			r0 = t[0][0] + t[0][1] + t[0][2];
-			r1 = t[0][1] - t[0][2] - t[0][3];
-			r2 = t[1][0] + t[1][1] + t[1][2];
-			r3 = t[1][1] - t[1][2] - t[1][3];
-			if (beta != 0.0f) {
-				r0 += y0[o], r1 += y1[o];
-				r2 += y2[o], r3 += y3[o];
-			}
-			y0[o] = r0, y1[o] = r1, y2[o] = r2, y3[o] = r3;
+		#pragma GCC unroll 6
+		for (int j = 0; j < a; j++) {
+			#pragma GCC unroll 6
+			for (int i = 0; i < a; i++)
+				col[i] = x[(a * i + j) * ps + o];
+			output_1d(m, z, col);
+			#pragma GCC unroll 6
+			for (int i = 0; i < m; i++)
+				t[i][j] = z[i];
+		}
+		#pragma GCC unroll 6
+		for (int i = 0; i < m; i++) {
+			output_1d(m, z, t[i]);
+			#pragma GCC unroll 6
+			for (int j = 0; j < m; j++)
+				y[m * i + j][o] = beta != 0.0f ?
+				    y[m * i + j][o] + z[j] : z[j];
 		}
 	}
-	for (int k = 0; post != NULL && k < 4; k++)
+	for (int k = 0; post != NULL && k < m * m; k++)
 		if (at[k] >= 0)
 			conv_post_vec(y[k], post, post->res != NULL ?
 			    post->res + (size_t)at[k] * OC : NULL, OC);
 }
 
-/* The transposition of a flipped (180-degree rotated) kernel's transform:
- * positions i and 3 - i of the row and the column swap for i = 0, 3. */
-static int
-flip_pos(int p)
+static void
+tile_output(float *out, const float *x, size_t ps, float beta,
+    const ConvPost *post, float *sink, const Tiling *tl, long r)
 {
-	static const int sw[4] = { 3, 1, 2, 0 };
-
-	return 4 * sw[p / 4] + sw[p % 4];
+	if (tl->m == 2)
+		tile_output_m(2, out, x, ps, beta, post, sink, tl, r);
+	else
+		tile_output_m(4, out, x, ps, beta, post, sink, tl, r);
 }
+
+/* g (3, 3, C, OC) += G^T u G, u: the P summed products (C x OC each) of
+ * the channels [c0, c1). */
+ALWAYS_INLINE void
+weight_grad_m(int m, float *dweight, const float *U, int C, int OC,
+    int c0, int c1)
+{
+	int a = m + 2;
+	size_t CO = (size_t)C * OC;
+
+	for (int c = c0; c < c1; c++) {
+		const float *restrict u = U + (size_t)c * OC;
+		float *restrict g = dweight + (size_t)c * OC;
+
+#pragma GCC ivdep
+		for (int o = 0; o < OC; o++) {
+			float x[3][AMAX], col[AMAX], r[3];
+
+			/* x = G^T u, then x G */
+			#pragma GCC unroll 6
+			for (int j = 0; j < a; j++) {
+				#pragma GCC unroll 6
+				for (int i = 0; i < a; i++)
+					col[i] = u[(a * i + j) * CO + o];
+				weight_grad_1d(m, r, col);
+				#pragma GCC unroll 6
+				for (int i = 0; i < 3; i++)
+					x[i][j] = r[i];
+			}
+			#pragma GCC unroll 6
+			for (int i = 0; i < 3; i++) {
+				weight_grad_1d(m, r, x[i]);
+				#pragma GCC unroll 6
+				for (int j = 0; j < 3; j++)
+					g[(3 * i + j) * CO + o] += r[j];
+			}
+		}
+	}
+}
+
+static void
+weight_grad(float *dweight, const float *U, const Tiling *tl, int c0,
+    int c1)
+{
+	if (tl->m == 2)
+		weight_grad_m(2, dweight, U, tl->C, tl->OC, c0, c1);
+	else
+		weight_grad_m(4, dweight, U, tl->C, tl->OC, c0, c1);
+}
+
+/* ------------------------------------------------------------------------ */
+/* the passes */
 
 /*
  * out = conv(inp) (beta 0) or out += conv(inp) (beta 1) for the tiling tl,
- * with the transformed weights U: U[p] (C x OC) or, when flip, the input
- * gradient's U[flip_pos(p)]^T (U then holds the forward's (OC x C)
- * matrices). blocks: the threads' fwd_thread_floats.
+ * with the transformed weights U[p] (C x OC), or, when trans, U[p]^T (U
+ * then holds (OC x C) matrices: the input gradient's, with tl's C the
+ * forward's OC). blocks: the threads' fwd_thread_floats.
  */
 static void
-wino_pass(float *out, const float *inp, const float *U, int flip,
+wino_pass(float *out, const float *inp, const float *U, int trans,
     const Tiling *tl, float beta, const ConvPost *post, float *blocks,
     const float *zero)
 {
-	int C = tl->C, OC = tl->OC;
-	long R = block_tiles(C, OC, 1, tl->T), nb = (tl->T + R - 1) / R;
-	size_t per = fwd_thread_floats(C, OC, tl->T), CO = (size_t)C * OC;
+	int C = tl->C, OC = tl->OC, P = tl->P;
+	long R = block_tiles(tl, 1), nb = (tl->T + R - 1) / R;
+	size_t per = fwd_thread_floats(tl), CO = (size_t)C * OC;
 
 	/* dynamic: a thread that loses its core leaves its blocks to the
 	 * other; each output's sums are the same either way */
 #pragma omp parallel for schedule(dynamic, 1)
 	for (long k = 0; k < nb; k++) {
 		float *v = blocks + (size_t)omp_get_thread_num() * per;
-		float *m = v + 16 * R * C, *sink = m + 16 * R * OC;
+		float *x = v + P * R * C, *sink = x + P * R * OC;
 		long r0 = k * R, r1 = RL_MIN(r0 + R, tl->T);
 		int n = (int)(r1 - r0);
 
 		for (long r = r0; r < r1; r++)
 			tile_input(v + (r - r0) * C, R * C, inp, zero, tl, r);
-		for (int p = 0; p < 16; p++)
-			blas_gemm_serial(0, flip, n, OC, C, v + p * R * C, C,
-			    U + (flip ? flip_pos(p) : p) * CO, flip ? C : OC,
-			    0.0f, m + p * R * OC, OC);
+		for (int p = 0; p < P; p++)
+			blas_gemm_serial(0, trans, n, OC, C, v + p * R * C, C,
+			    U + p * CO, trans ? C : OC, 0.0f, x + p * R * OC,
+			    OC);
 		for (long r = r0; r < r1; r++)
-			tile_output(out, m + (r - r0) * OC, R * OC, beta, post,
+			tile_output(out, x + (r - r0) * OC, R * OC, beta, post,
 			    sink, tl, r);
 	}
 }
 
+size_t
+wino_weight_floats(const ConvShape *s)
+{
+	int m = wino_tile_side(s);
+
+	return (size_t)(m + 2) * (m + 2) * s->C * s->OC;
+}
+
+void
+wino_weights(float *U, const float *weight, const ConvShape *s)
+{
+	assert(wino_applies(s));
+	weight_transform(U, weight, s->C, s->OC, wino_tile_side(s), 0);
+}
+
 void
 wino_forward(float *out, const float *inp, const float *weight,
-    const ConvPost *post, const ConvShape *s, float *work, size_t nwork)
+    const float *U, const ConvPost *post, const ConvShape *s, float *work,
+    size_t nwork)
 {
-	Tiling tl = tiling(s->B, s->H, s->W, s->C, s->OC);
-	float *U = work, *zero = U + 16 * (size_t)s->C * s->OC;
+	Tiling tl = shape_tiling(s);
+	Work w;
 
 	assert(wino_applies(s) && nwork >= wino_work_floats(s));
-	weight_transform(U, weight, s->C, s->OC);
-	memset(zero, 0, RL_MAX(s->C, s->OC) * sizeof *zero);
-	wino_pass(out, inp, U, 0, &tl, 0.0f, post, work + head_floats(s),
-	    zero);
+	w = work_parts(work, s, &tl);
+	if (U == NULL)
+		weight_transform(w.U, weight, s->C, s->OC, tl.m, 0);
+	wino_pass(out, inp, U != NULL ? U : w.U, 0, &tl, 0.0f, post,
+	    w.blocks, w.zero);
 }
 
 /*
@@ -377,20 +636,20 @@ static void
 wino_dweight(float *dweight, const float *dout, const float *inp,
     const Tiling *tl, float *blocks, const float *zero)
 {
-	int C = tl->C, OC = tl->OC;
-	long R = block_tiles(C, OC, WINO_DW_SCALE, tl->T);
-	size_t per = dw_thread_floats(C, OC, tl->T), CO = (size_t)C * OC;
-	size_t partoff = 16 * R * (size_t)(C + OC);
+	int C = tl->C, OC = tl->OC, P = tl->P;
+	long R = block_tiles(tl, WINO_DW_SCALE);
+	size_t per = dw_thread_floats(tl), CO = (size_t)C * OC;
+	size_t partoff = P * R * (size_t)(C + OC);
 
 #pragma omp parallel
 	{
 		int t = omp_get_thread_num(), n = omp_get_num_threads();
 		long r0 = tl->T * t / n, r1 = tl->T * (t + 1) / n;
-		float *v = blocks + (size_t)t * per, *dy = v + 16 * R * C;
+		float *v = blocks + (size_t)t * per, *dy = v + P * R * C;
 		float *part = blocks + (size_t)t * per + partoff;
 
 		if (r1 <= r0)
-			memset(part, 0, 16 * CO * sizeof *part);
+			memset(part, 0, P * CO * sizeof *part);
 		for (long r = r0; r < r1; r += R) {
 			int nr = (int)RL_MIN(R, r1 - r);
 
@@ -400,7 +659,7 @@ wino_dweight(float *dweight, const float *dout, const float *inp,
 				tile_dout(dy + (size_t)i * OC, R * OC, dout,
 				    zero, tl, r + i);
 			}
-			for (int p = 0; p < 16; p++)
+			for (int p = 0; p < P; p++)
 				blas_gemm_serial(1, 0, C, OC, nr,
 				    v + p * R * C, C, dy + p * R * OC, OC,
 				    r == r0 ? 0.0f : 1.0f, part + p * CO, OC);
@@ -408,42 +667,12 @@ wino_dweight(float *dweight, const float *dout, const float *inp,
 #pragma omp barrier
 		/* the parts' sum into thread 0's part */
 #pragma omp for schedule(static)
-		for (size_t i = 0; i < 16 * CO; i++)
+		for (size_t i = 0; i < P * CO; i++)
 			for (int q = 1; q < n; q++)
 				blocks[partoff + i] += blocks[(size_t)q * per +
 				    partoff + i];
-#pragma omp for schedule(static)
-		for (int c = 0; c < C; c++) {
-			const float *restrict u = blocks + partoff +
-			    (size_t)c * OC;
-			float *restrict g = dweight + (size_t)c * OC;
-
-#pragma omp simd
-			for (int o = 0; o < OC; o++) {
-				float x[3][4];
-
-				/* x = G^T u, then x G */
-				for (int j = 0; j < 4; j++) {
-					float u0 = u[j * CO + o];
-					float u1 = u[(4 + j) * CO + o];
-					float u2 = u[(8 + j) * CO + o];
-					float u3 = u[(12 + j) * CO + o];
-					float h = 0.5f * (u1 + u2);
-
-					x[0][j] = u0 + h;
-					x[1][j] = 0.5f * (u1 - u2);
-					x[2][j] = h + u3;
-				}
-				for (int i = 0; i < 3; i++) {
-					float h = 0.5f * (x[i][1] + x[i][2]);
-
-					g[(3 * i) * CO + o] += x[i][0] + h;
-					g[(3 * i + 1) * CO + o] += 0.5f *
-					    (x[i][1] - x[i][2]);
-					g[(3 * i + 2) * CO + o] += h + x[i][3];
-				}
-			}
-		}
+		weight_grad(dweight, blocks + partoff, tl, C * t / n,
+		    C * (t + 1) / n);
 	}
 }
 
@@ -452,16 +681,17 @@ wino_backward(float *dinp, float *dweight, const float *dout,
     const float *inp, const float *weight, const ConvShape *s, float *work,
     size_t nwork)
 {
-	Tiling tl = tiling(s->B, s->H, s->W, s->C, s->OC);
-	Tiling tf = tiling(s->B, s->H, s->W, s->OC, s->C);
-	float *U = work, *zero = U + 16 * (size_t)s->C * s->OC;
-	float *blocks = work + head_floats(s);
+	Tiling tl = shape_tiling(s);
+	Tiling tf = tiling(s->B, s->H, s->W, s->OC, s->C, tl.m);
+	Work w;
 
 	assert(wino_applies(s) && nwork >= wino_work_floats(s));
-	memset(zero, 0, RL_MAX(s->C, s->OC) * sizeof *zero);
-	wino_dweight(dweight, dout, inp, &tl, blocks, zero);
+	w = work_parts(work, s, &tl);
+	wino_dweight(dweight, dout, inp, &tl, w.blocks, w.zero);
 	if (dinp == NULL)
 		return;
-	weight_transform(U, weight, s->C, s->OC);
-	wino_pass(dinp, dout, U, 1, &tf, 1.0f, NULL, blocks, zero);
+	/* the input gradient: dout convolved with the rotated, transposed
+	 * weights */
+	weight_transform(w.U, weight, s->C, s->OC, tl.m, 1);
+	wino_pass(dinp, dout, w.U, 1, &tf, 1.0f, NULL, w.blocks, w.zero);
 }

@@ -1,26 +1,35 @@
 /*
  * wino: 3x3 stride-1 convolutions with padding 1 (every 3x3 convolution of
  * a ResNet but the strided ones, on images not too small for it: see
- * wino_applies) by Winograd's minimal filtering
- * F(2x2, 3x3) (Lavin and Gray, "Fast Algorithms for Convolutional Neural
- * Networks", CVPR 2016).
+ * wino_tile_side) by Winograd's minimal filtering F(m x m, 3x3), m = 2 or
+ * 4 (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks",
+ * CVPR 2016).
  *
- * Each 2x2 block of outputs (a tile) is computed from the 4x4 input cells
- * under it as
+ * Each m x m block of outputs (a tile) is computed from the a x a input
+ * cells under it (a = m + 2) as
  *     Y = A^T [ (G g G^T) . (B^T d B) ] A
- * per channel pair, and the sum over input channels of the 16 element-wise
- * products is 16 matrix products (tiles x C) x (C x OC). That is 16
- * multiplications per 4 outputs where im2col does 36: 2.25 times fewer,
- * less the transforms (additions and halvings on cache-resident blocks).
+ * per channel pair, and the sum over input channels of the a^2
+ * element-wise products is a^2 matrix products (tiles x C) x (C x OC).
+ * F(2x2, 3x3) does 16 multiplications per 4 outputs where im2col does 36
+ * (2.25 times fewer), F(4x4, 3x3) 36 per 16 (4 times fewer), less the
+ * transforms (additions and scalings on cache-resident blocks), which
+ * F(4x4) also does per 16 outputs instead of 4. F(4x4) is used where its
+ * tiles do not waste much more than F(2x2)'s on the image's edge: from
+ * 7x7 up and at 3x3 and 4x4; a ResNet at 224 pixels has it everywhere, at
+ * 64 pixels on all but its 2x2 layer4.
  * The input gradient is the same computation on the output gradient with
- * the weights rotated and transposed (which in the transformed domain is a
- * transposition and a swap of the first and last rows and columns), and
- * the weight gradient is
+ * the weights rotated by 180 degrees and transposed (the rotated
+ * weights' transform, used transposed in the products), and the weight
+ * gradient is
  *     dg = G^T [ sum over tiles (B^T d B) . (A dY A^T) ] G.
  *
- * Accuracy: the transforms' coefficients are 0, +-1 and +-1/2, so the
- * results differ from the direct sums only by float rounding (a few units
- * in the last place of the largest term; t_conv checks 1e-5 relative).
+ * Accuracy: results differ from the direct sums only by float rounding.
+ * F(2x2)'s coefficients are 0, +-1 and +-1/2: a few units in the last
+ * place of the largest term (t_conv checks 1e-5 relative). F(4x4)'s
+ * reach 8, 5 and 1/24, and its rounding is about ten times larger
+ * (t_conv: 5e-5); through a whole ResNet-50 at 224 the features still
+ * equal PyTorch's float64 ones to 6.2e-7 of their largest (bench/
+ * extract_parity.py; 5.3e-7 with F(2x2) everywhere), and t_ref's 1e-4.
  *
  * Threads: tiles are handed out in blocks to the OpenMP threads; each
  * output depends only on its own tile, so the forward and the input
@@ -42,13 +51,28 @@
  * and gains by it (the image is not too small for 2x2 tiles). */
 int wino_applies(const ConvShape *s);
 
+/* The side of the tiles of output wino computes s in: 4 (F(4x4, 3x3)), 2
+ * (F(2x2, 3x3)), or 0 where wino does not apply. */
+int wino_tile_side(const ConvShape *s);
+
 /* Floats of workspace wino_forward and wino_backward need for s. */
 size_t wino_work_floats(const ConvShape *s);
 
+/* Floats of s's weights transformed by wino_weights. */
+size_t wino_weight_floats(const ConvShape *s);
+
+/* U = weight (3, 3, C, OC) transformed for s (its tile side, which
+ * depends on H and W only), for wino_forward: weights that do not change
+ * (an evaluation's) are transformed once. */
+void wino_weights(float *U, const float *weight, const ConvShape *s);
+
 /* out (B, H, W, OC) = conv(inp, weight (3, 3, C, OC)), then post (or
- * NULL) added to each tile's outputs as they are written; work as above. */
+ * NULL) added to each tile's outputs as they are written; U: the weights
+ * as wino_weights transformed them for a shape of the same H and W, or
+ * NULL (weight is then transformed into work); work as above. */
 void wino_forward(float *out, const float *inp, const float *weight,
-    const ConvPost *post, const ConvShape *s, float *work, size_t nwork);
+    const float *U, const ConvPost *post, const ConvShape *s, float *work,
+    size_t nwork);
 
 /* dweight += gradient; dinp += gradient unless dinp is NULL. */
 void wino_backward(float *dinp, float *dweight, const float *dout,
