@@ -13,14 +13,23 @@
  *            1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]       (weights, 6x3)
  *     A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0;
  *            0 1 -1 8 -8 1]                              (output, 4x6)
- * A tile of m x m outputs reads a = m + 2 input cells a side. Its
+ * A tile of m x m outputs reads a = m + 2 input cells a side. A 2x2
+ * image is one F(2x2) tile whose border cells are all padding: only its
+ * own 2 x 2 cells are read, and each output row is a 2x2 Toeplitz
+ * product [w1 w2; w0 w1] x, done in 3 multiplications instead of 4
+ * (F(2, 2) on the image alone, a = 3):
+ *     B^T = [1 1; 1 0; 0 1]                             (input, 3x2)
+ *     G   = [0 1 0; 1 -1 0; 0 -1 1]                     (weights, 3x3)
+ *     A^T = [1 0 1; 1 1 0]                              (output, 2x3)
+ * 9 multiplications per 4 outputs where F(2x2, 3x3) does 16. A tile's
  * transform is P = a x a numbers per channel, stored as P matrices (one
  * per transform position p = a i + j) of tiles x channels, so each
  * position is one product with the (C x OC) matrix of transformed weights
  * U[p]. Every transform is the one-dimensional one (the *_1d functions)
  * down the columns, then along the rows, and loops over channels
  * innermost, the contiguous dimension of the channels-last layout, so it
- * vectorises; the functions taking m are inlined with m constant.
+ * vectorises; the functions taking a (the transform's side: 3, 4 or 6,
+ * which names the kind of tile) are inlined with a constant.
  */
 #include <assert.h>
 #include <omp.h>
@@ -31,6 +40,16 @@
 #include "common/wino.h"
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+/* f(A, ...) with A the constant for the transform side a (3, 4 or 6). */
+#define BY_SIDE(a, f, ...) ((a) == 3 ? f(3, __VA_ARGS__) : \
+    (a) == 4 ? f(4, __VA_ARGS__) : f(6, __VA_ARGS__))
+
+/* A tile kind's output side, and the side and offset of the input cells
+ * it reads (all of its window but on a 2x2 image: see the top). */
+#define OUT_SIDE(a) ((a) == 6 ? 4 : 2)
+#define IN_SIDE(a) ((a) == 3 ? 2 : (a))
+#define IN_OFF(a) ((a) == 3 ? 0 : -1)
 
 /* Floats of transformed input and products per block of tiles a thread
  * works on (cache-sized), and the bounds of a block's tile count (see
@@ -48,8 +67,8 @@
 #define PMAX (AMAX * AMAX)
 
 /* The convolution a pass computes: inp (B, H, W, C) -> out (B, H, W, OC),
- * in T tiles of m x m outputs, TH x TW per image, each from a x a input
- * cells, P = a a transform positions. */
+ * in T tiles of m x m outputs, TH x TW per image, each transformed to
+ * a x a, P = a a transform positions. */
 typedef struct {
 	int B, H, W, C, OC;
 	int m, a, P;
@@ -58,12 +77,13 @@ typedef struct {
 } Tiling;
 
 static Tiling
-tiling(int B, int H, int W, int C, int OC, int m)
+tiling(int B, int H, int W, int C, int OC, int a)
 {
 	Tiling t;
+	int m = OUT_SIDE(a);
 
 	t.B = B, t.H = H, t.W = W, t.C = C, t.OC = OC;
-	t.m = m, t.a = m + 2, t.P = t.a * t.a;
+	t.m = m, t.a = a, t.P = a * a;
 	t.TH = (H + m - 1) / m, t.TW = (W + m - 1) / m;
 	t.T = (long)B * t.TH * t.TW;
 	return t;
@@ -77,34 +97,46 @@ products(int m, int H, int W)
 }
 
 /*
- * The tile side: F(4x4, 3x3) where it saves a fifth of F(2x2, 3x3)'s
- * multiplications (maps of 3 or 4 pixels, 7 and more), else F(2x2, 3x3),
- * and neither (0) for other convolutions or below a saving of a quarter
- * against the direct sum's 9 H W: tiles hanging over the edge compute
- * outputs that are thrown away, a 1x1 image costs 16 multiplications
- * where the direct sum costs 9.
+ * The tile kind, as its transform's side a: 3 on a 2x2 image (F(2, 2)
+ * on the image alone), 6 (F(4x4, 3x3)) where it saves a fifth of F(2x2,
+ * 3x3)'s multiplications (maps of 3 or 4 pixels, 7 and more), else 4
+ * (F(2x2, 3x3)), and 0 (none) for other convolutions or below a saving
+ * of a quarter against the direct sum's 9 H W: tiles hanging over the
+ * edge compute outputs that are thrown away, a 1x1 image costs 16
+ * multiplications where the direct sum costs 9.
  */
-int
-wino_tile_side(const ConvShape *s)
+static int
+tile_kind(const ConvShape *s)
 {
 	long p2 = products(2, s->H, s->W), p4 = products(4, s->H, s->W);
-	int m = 5 * p4 <= 4 * p2 ? 4 : 2;
 
 	if (s->K != 3 || s->S != 1 || s->P != 1)
 		return 0;
-	return 4 * RL_MIN(p2, p4) <= 3 * 9L * s->H * s->W ? m : 0;
+	if (s->H == 2 && s->W == 2)
+		return 3;
+	if (4 * RL_MIN(p2, p4) > 3 * 9L * s->H * s->W)
+		return 0;
+	return 5 * p4 <= 4 * p2 ? 6 : 4;
+}
+
+int
+wino_tile_side(const ConvShape *s)
+{
+	int a = tile_kind(s);
+
+	return a == 0 ? 0 : OUT_SIDE(a);
 }
 
 int
 wino_applies(const ConvShape *s)
 {
-	return wino_tile_side(s) != 0;
+	return tile_kind(s) != 0;
 }
 
 static Tiling
 shape_tiling(const ConvShape *s)
 {
-	return tiling(s->B, s->H, s->W, s->C, s->OC, wino_tile_side(s));
+	return tiling(s->B, s->H, s->W, s->C, s->OC, tile_kind(s));
 }
 
 /*
@@ -172,7 +204,7 @@ size_t
 wino_work_floats(const ConvShape *s)
 {
 	Tiling tl = shape_tiling(s);
-	Tiling tf = tiling(s->B, s->H, s->W, s->OC, s->C, tl.m);
+	Tiling tf = tiling(s->B, s->H, s->W, s->OC, s->C, tl.a);
 	size_t per = RL_MAX(fwd_thread_floats(&tl), dw_thread_floats(&tl));
 
 	per = RL_MAX(per, fwd_thread_floats(&tf));
@@ -184,9 +216,13 @@ wino_work_floats(const ConvShape *s)
 
 /* u (a) = G g */
 ALWAYS_INLINE void
-weight_1d(int m, float *u, float g0, float g1, float g2)
+weight_1d(int a, float *u, float g0, float g1, float g2)
 {
-	if (m == 2) {
+	if (a == 3) {
+		u[0] = g1;
+		u[1] = g0 - g1;
+		u[2] = g2 - g1;
+	} else if (a == 4) {
 		u[0] = g0;
 		u[1] = 0.5f * (g0 + g1 + g2);
 		u[2] = 0.5f * (g0 - g1 + g2);
@@ -201,11 +237,15 @@ weight_1d(int m, float *u, float g0, float g1, float g2)
 	}
 }
 
-/* g (3) += G^T u, u (a) */
+/* g (3) = G^T u, u (a) */
 ALWAYS_INLINE void
-weight_grad_1d(int m, float *g, const float *u)
+weight_grad_1d(int a, float *g, const float *u)
 {
-	if (m == 2) {
+	if (a == 3) {
+		g[0] = u[1];
+		g[1] = u[0] - u[1] - u[2];
+		g[2] = u[2];
+	} else if (a == 4) {
 		float h = 0.5f * (u[1] + u[2]);
 
 		g[0] = u[0] + h;
@@ -221,11 +261,15 @@ weight_grad_1d(int m, float *g, const float *u)
 	}
 }
 
-/* v (a) = B^T d, d (a) */
+/* v (a) = B^T d, d (IN_SIDE(a)) */
 ALWAYS_INLINE void
-input_1d(int m, float *v, const float *d)
+input_1d(int a, float *v, const float *d)
 {
-	if (m == 2) {
+	if (a == 3) {
+		v[0] = d[0] + d[1];
+		v[1] = d[0];
+		v[2] = d[1];
+	} else if (a == 4) {
 		v[0] = d[0] - d[2];
 		v[1] = d[1] + d[2];
 		v[2] = d[2] - d[1];
@@ -242,9 +286,13 @@ input_1d(int m, float *v, const float *d)
 
 /* v (a) = A y, y (m): an output gradient's transform */
 ALWAYS_INLINE void
-dout_1d(int m, float *v, const float *y)
+dout_1d(int a, float *v, const float *y)
 {
-	if (m == 2) {
+	if (a == 3) {
+		v[0] = y[0] + y[1];
+		v[1] = y[1];
+		v[2] = y[0];
+	} else if (a == 4) {
 		v[0] = y[0];
 		v[1] = y[0] + y[1];
 		v[2] = y[0] - y[1];
@@ -264,9 +312,12 @@ dout_1d(int m, float *v, const float *y)
 
 /* y (m) = A^T x, x (a): products back to outputs */
 ALWAYS_INLINE void
-output_1d(int m, float *y, const float *x)
+output_1d(int a, float *y, const float *x)
 {
-	if (m == 2) {
+	if (a == 3) {
+		y[0] = x[0] + x[2];
+		y[1] = x[0] + x[1];
+	} else if (a == 4) {
 		y[0] = x[0] + x[1] + x[2];
 		y[1] = x[1] - x[2] - x[3];
 	} else {
@@ -287,10 +338,9 @@ output_1d(int m, float *y, const float *x)
  * weight (3, 3, C, OC), read at the kernel positions at[0..8], U[p]
  * (C x OC). */
 ALWAYS_INLINE void
-weight_channel_m(int m, float *U, const float *weight, int C, int OC, int c,
+weight_channel_a(int a, float *U, const float *weight, int C, int OC, int c,
     const size_t *at)
 {
-	int a = m + 2;
 	size_t CO = (size_t)C * OC;
 	const float *restrict g = weight + (size_t)c * OC;
 	float *restrict u = U + (size_t)c * OC;
@@ -299,14 +349,14 @@ weight_channel_m(int m, float *U, const float *weight, int C, int OC, int c,
 	for (int o = 0; o < OC; o++) {
 		float t[3][AMAX], r[AMAX];
 
-		#pragma GCC unroll 6
+#pragma GCC unroll 6
 		for (int j = 0; j < 3; j++)
-			weight_1d(m, t[j], g[at[j] + o], g[at[3 + j] + o],
+			weight_1d(a, t[j], g[at[j] + o], g[at[3 + j] + o],
 			    g[at[6 + j] + o]);
-		#pragma GCC unroll 6
+#pragma GCC unroll 6
 		for (int i = 0; i < a; i++) {
-			weight_1d(m, r, t[0][i], t[1][i], t[2][i]);
-			#pragma GCC unroll 6
+			weight_1d(a, r, t[0][i], t[1][i], t[2][i]);
+#pragma GCC unroll 6
 			for (int j = 0; j < a; j++)
 				u[(a * i + j) * CO + o] = r[j];
 		}
@@ -316,7 +366,7 @@ weight_channel_m(int m, float *U, const float *weight, int C, int OC, int c,
 /* U[p] (C x OC) = G g G^T for every channel pair, of the kernel rotated
  * by 180 degrees when rot (the input gradient's). */
 static void
-weight_transform(float *U, const float *weight, int C, int OC, int m,
+weight_transform(float *U, const float *weight, int C, int OC, int a,
     int rot)
 {
 	size_t at[9];
@@ -325,10 +375,7 @@ weight_transform(float *U, const float *weight, int C, int OC, int m,
 		at[k] = (size_t)(rot ? 8 - k : k) * C * OC;
 #pragma omp parallel for schedule(static)
 	for (int c = 0; c < C; c++)
-		if (m == 2)
-			weight_channel_m(2, U, weight, C, OC, c, at);
-		else
-			weight_channel_m(4, U, weight, C, OC, c, at);
+		BY_SIDE(a, weight_channel_a, U, weight, C, OC, c, at);
 }
 
 /*
@@ -365,35 +412,35 @@ tile_reads(const float **d, int n, int off, const float *base, int ch,
 		d[k] = at[k] < 0 ? zero : base + (size_t)at[k] * ch;
 }
 
-/* v[p * ps + c] = (B^T d B)[p] for the a x a input cells d of tile r
- * (zeros outside the image, which is the padding). */
+/* v[p * ps + c] = (B^T d B)[p] for the input cells d of tile r (zeros
+ * outside the image, which is the padding). */
 ALWAYS_INLINE void
-tile_input_m(int m, float *restrict v, size_t ps, const float *inp,
+tile_input_a(int a, float *restrict v, size_t ps, const float *inp,
     const float *zero, const Tiling *tl, long r)
 {
 	const float *d[PMAX];
-	int a = m + 2, C = tl->C;
+	int n = IN_SIDE(a), C = tl->C;
 
-	tile_reads(d, a, -1, inp, C, zero, tl, r);
+	tile_reads(d, n, IN_OFF(a), inp, C, zero, tl, r);
 #pragma GCC ivdep
 	for (int c = 0; c < C; c++) {
 		float t[AMAX][AMAX], x[AMAX], y[AMAX];
 
 		/* columns of B^T d, then each row times B */
-		#pragma GCC unroll 6
-		for (int j = 0; j < a; j++) {
-			#pragma GCC unroll 6
-			for (int i = 0; i < a; i++)
-				x[i] = d[a * i + j][c];
-			input_1d(m, y, x);
-			#pragma GCC unroll 6
+#pragma GCC unroll 6
+		for (int j = 0; j < n; j++) {
+#pragma GCC unroll 6
+			for (int i = 0; i < n; i++)
+				x[i] = d[n * i + j][c];
+			input_1d(a, y, x);
+#pragma GCC unroll 6
 			for (int i = 0; i < a; i++)
 				t[i][j] = y[i];
 		}
-		#pragma GCC unroll 6
+#pragma GCC unroll 6
 		for (int i = 0; i < a; i++) {
-			input_1d(m, y, t[i]);
-			#pragma GCC unroll 6
+			input_1d(a, y, t[i]);
+#pragma GCC unroll 6
 			for (int j = 0; j < a; j++)
 				v[(a * i + j) * ps + c] = y[j];
 		}
@@ -404,40 +451,37 @@ static void
 tile_input(float *v, size_t ps, const float *inp, const float *zero,
     const Tiling *tl, long r)
 {
-	if (tl->m == 2)
-		tile_input_m(2, v, ps, inp, zero, tl, r);
-	else
-		tile_input_m(4, v, ps, inp, zero, tl, r);
+	BY_SIDE(tl->a, tile_input_a, v, ps, inp, zero, tl, r);
 }
 
 /* v[p * ps + o] = (A dY A^T)[p] for the m x m output gradient dY of tile
  * r (zeros past the image's edge: outputs that do not exist). */
 ALWAYS_INLINE void
-tile_dout_m(int m, float *restrict v, size_t ps, const float *dout,
+tile_dout_a(int a, float *restrict v, size_t ps, const float *dout,
     const float *zero, const Tiling *tl, long r)
 {
 	const float *y[PMAX];
-	int a = m + 2, OC = tl->OC;
+	int m = OUT_SIDE(a), OC = tl->OC;
 
 	tile_reads(y, m, 0, dout, OC, zero, tl, r);
 #pragma GCC ivdep
 	for (int o = 0; o < OC; o++) {
 		float t[AMAX][AMAX], x[AMAX], z[AMAX];
 
-		#pragma GCC unroll 6
+#pragma GCC unroll 6
 		for (int j = 0; j < m; j++) {
-			#pragma GCC unroll 6
+#pragma GCC unroll 6
 			for (int i = 0; i < m; i++)
 				x[i] = y[m * i + j][o];
-			dout_1d(m, z, x);
-			#pragma GCC unroll 6
+			dout_1d(a, z, x);
+#pragma GCC unroll 6
 			for (int i = 0; i < a; i++)
 				t[i][j] = z[i];
 		}
-		#pragma GCC unroll 6
+#pragma GCC unroll 6
 		for (int i = 0; i < a; i++) {
-			dout_1d(m, z, t[i]);
-			#pragma GCC unroll 6
+			dout_1d(a, z, t[i]);
+#pragma GCC unroll 6
 			for (int j = 0; j < a; j++)
 				v[(a * i + j) * ps + o] = z[j];
 		}
@@ -448,22 +492,19 @@ static void
 tile_dout(float *v, size_t ps, const float *dout, const float *zero,
     const Tiling *tl, long r)
 {
-	if (tl->m == 2)
-		tile_dout_m(2, v, ps, dout, zero, tl, r);
-	else
-		tile_dout_m(4, v, ps, dout, zero, tl, r);
+	BY_SIDE(tl->a, tile_dout_a, v, ps, dout, zero, tl, r);
 }
 
 /* The outputs of tile r: A^T x A, x[p * ps + o], written (beta 0) or
  * added (beta 1), then post added (post NULL, or beta 0) while the cells
  * are in cache; outputs past the image's edge go to sink (m m OC). */
 ALWAYS_INLINE void
-tile_output_m(int m, float *out, const float *restrict x, size_t ps,
+tile_output_a(int a, float *out, const float *restrict x, size_t ps,
     float beta, const ConvPost *post, float *sink, const Tiling *tl, long r)
 {
 	float *y[PMAX];
 	long at[PMAX];
-	int a = m + 2, OC = tl->OC;
+	int m = OUT_SIDE(a), OC = tl->OC;
 
 	tile_cells(at, m, 0, tl, r);
 	for (int k = 0; k < m * m; k++)
@@ -473,20 +514,20 @@ tile_output_m(int m, float *out, const float *restrict x, size_t ps,
 	for (int o = 0; o < OC; o++) {
 		float t[AMAX][AMAX], col[AMAX], z[AMAX];
 
-		#pragma GCC unroll 6
+#pragma GCC unroll 6
 		for (int j = 0; j < a; j++) {
-			#pragma GCC unroll 6
+#pragma GCC unroll 6
 			for (int i = 0; i < a; i++)
 				col[i] = x[(a * i + j) * ps + o];
-			output_1d(m, z, col);
-			#pragma GCC unroll 6
+			output_1d(a, z, col);
+#pragma GCC unroll 6
 			for (int i = 0; i < m; i++)
 				t[i][j] = z[i];
 		}
-		#pragma GCC unroll 6
+#pragma GCC unroll 6
 		for (int i = 0; i < m; i++) {
-			output_1d(m, z, t[i]);
-			#pragma GCC unroll 6
+			output_1d(a, z, t[i]);
+#pragma GCC unroll 6
 			for (int j = 0; j < m; j++)
 				y[m * i + j][o] = beta != 0.0f ?
 				    y[m * i + j][o] + z[j] : z[j];
@@ -502,19 +543,15 @@ static void
 tile_output(float *out, const float *x, size_t ps, float beta,
     const ConvPost *post, float *sink, const Tiling *tl, long r)
 {
-	if (tl->m == 2)
-		tile_output_m(2, out, x, ps, beta, post, sink, tl, r);
-	else
-		tile_output_m(4, out, x, ps, beta, post, sink, tl, r);
+	BY_SIDE(tl->a, tile_output_a, out, x, ps, beta, post, sink, tl, r);
 }
 
 /* g (3, 3, C, OC) += G^T u G, u: the P summed products (C x OC each) of
  * the channels [c0, c1). */
 ALWAYS_INLINE void
-weight_grad_m(int m, float *dweight, const float *U, int C, int OC,
+weight_grad_a(int a, float *dweight, const float *U, int C, int OC,
     int c0, int c1)
 {
-	int a = m + 2;
 	size_t CO = (size_t)C * OC;
 
 	for (int c = c0; c < c1; c++) {
@@ -526,20 +563,20 @@ weight_grad_m(int m, float *dweight, const float *U, int C, int OC,
 			float x[3][AMAX], col[AMAX], r[3];
 
 			/* x = G^T u, then x G */
-			#pragma GCC unroll 6
+#pragma GCC unroll 6
 			for (int j = 0; j < a; j++) {
-				#pragma GCC unroll 6
+#pragma GCC unroll 6
 				for (int i = 0; i < a; i++)
 					col[i] = u[(a * i + j) * CO + o];
-				weight_grad_1d(m, r, col);
-				#pragma GCC unroll 6
+				weight_grad_1d(a, r, col);
+#pragma GCC unroll 6
 				for (int i = 0; i < 3; i++)
 					x[i][j] = r[i];
 			}
-			#pragma GCC unroll 6
+#pragma GCC unroll 6
 			for (int i = 0; i < 3; i++) {
-				weight_grad_1d(m, r, x[i]);
-				#pragma GCC unroll 6
+				weight_grad_1d(a, r, x[i]);
+#pragma GCC unroll 6
 				for (int j = 0; j < 3; j++)
 					g[(3 * i + j) * CO + o] += r[j];
 			}
@@ -551,10 +588,7 @@ static void
 weight_grad(float *dweight, const float *U, const Tiling *tl, int c0,
     int c1)
 {
-	if (tl->m == 2)
-		weight_grad_m(2, dweight, U, tl->C, tl->OC, c0, c1);
-	else
-		weight_grad_m(4, dweight, U, tl->C, tl->OC, c0, c1);
+	BY_SIDE(tl->a, weight_grad_a, dweight, U, tl->C, tl->OC, c0, c1);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -599,16 +633,16 @@ wino_pass(float *out, const float *inp, const float *U, int trans,
 size_t
 wino_weight_floats(const ConvShape *s)
 {
-	int m = wino_tile_side(s);
+	int a = tile_kind(s);
 
-	return (size_t)(m + 2) * (m + 2) * s->C * s->OC;
+	return (size_t)a * a * s->C * s->OC;
 }
 
 void
 wino_weights(float *U, const float *weight, const ConvShape *s)
 {
 	assert(wino_applies(s));
-	weight_transform(U, weight, s->C, s->OC, wino_tile_side(s), 0);
+	weight_transform(U, weight, s->C, s->OC, tile_kind(s), 0);
 }
 
 void
@@ -622,7 +656,7 @@ wino_forward(float *out, const float *inp, const float *weight,
 	assert(wino_applies(s) && nwork >= wino_work_floats(s));
 	w = work_parts(work, s, &tl);
 	if (U == NULL)
-		weight_transform(w.U, weight, s->C, s->OC, tl.m, 0);
+		weight_transform(w.U, weight, s->C, s->OC, tl.a, 0);
 	wino_pass(out, inp, U != NULL ? U : w.U, 0, &tl, 0.0f, post,
 	    w.blocks, w.zero);
 }
@@ -682,7 +716,7 @@ wino_backward(float *dinp, float *dweight, const float *dout,
     size_t nwork)
 {
 	Tiling tl = shape_tiling(s);
-	Tiling tf = tiling(s->B, s->H, s->W, s->OC, s->C, tl.m);
+	Tiling tf = tiling(s->B, s->H, s->W, s->OC, s->C, tl.a);
 	Work w;
 
 	assert(wino_applies(s) && nwork >= wino_work_floats(s));
@@ -692,6 +726,6 @@ wino_backward(float *dinp, float *dweight, const float *dout,
 		return;
 	/* the input gradient: dout convolved with the rotated, transposed
 	 * weights */
-	weight_transform(w.U, weight, s->C, s->OC, tl.m, 1);
+	weight_transform(w.U, weight, s->C, s->OC, tl.a, 1);
 	wino_pass(dinp, dout, w.U, 1, &tf, 1.0f, NULL, w.blocks, w.zero);
 }

@@ -16,7 +16,10 @@
  * F(4x4) also does per 16 outputs instead of 4. F(4x4) is used where its
  * tiles do not waste much more than F(2x2)'s on the image's edge: from
  * 7x7 up and at 3x3 and 4x4; a ResNet at 224 pixels has it everywhere, at
- * 64 pixels on all but its 2x2 layer4.
+ * 64 pixels on all but its 2x2 layer4. A 2x2 image is one tile whose
+ * border is all padding; it reads only its own 4 cells, by F(2, 2) (the
+ * 2x2 Toeplitz product in 3 multiplications), 9 multiplications per
+ * channel pair where F(2x2, 3x3) does 16 and the direct sum 36.
  * The input gradient is the same computation on the output gradient with
  * the weights rotated by 180 degrees and transposed (the rotated
  * weights' transform, used transposed in the products), and the weight

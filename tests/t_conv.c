@@ -207,8 +207,8 @@ TEST(threaded_split)
 }
 
 /* Winograd (wino.c), each shape with the tile side it gets: odd sides
- * (tiles hanging over the edge), a 2x2 image (one F(2x2) tile, all
- * padding), a 3x3 one (one F(4x4) tile), a 1x1 (left to im2col: too
+ * (tiles hanging over the edge), a 2x2 image (one tile, all padding:
+ * F(2, 2) on its 4 cells) at 16 and 512 channels, a 3x3 one (one F(4x4) tile), a 1x1 (left to im2col: too
  * small to gain), 5x5 and 6x6 (as many products either way: F(2x2)), one
  * channel, more tiles than a block (forward), and more than a
  * weight-gradient block per thread, its last one partial, with each side
@@ -223,6 +223,7 @@ TEST(winograd)
 		{ 3, 1, 1, 4, 6, 0 },
 		{ 2, 3, 3, 4, 6, 4 },
 		{ 2, 2, 2, 16, 8, 2 },
+		{ 3, 2, 2, 512, 256, 2 },
 		{ 2, 6, 6, 8, 8, 2 },
 		{ 1, 9, 6, 1, 1, 2 },
 		{ 2, 32, 32, 64, 64, 4 },
