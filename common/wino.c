@@ -422,34 +422,48 @@ tile_reads(const float **d, int n, int off, const float *base, int ch,
 		d[k] = at[k] < 0 ? zero : base + (size_t)at[k] * ch;
 }
 
-/* v[p * ps + c] = (B^T d B)[p] for the input cells d of tile r (zeros
- * outside the image, which is the padding). */
+/* v (a) = B^T x (of an input) or A x (dy: of an output gradient) */
 ALWAYS_INLINE void
-tile_input_a(int a, float *restrict v, size_t ps, const float *inp,
-    const float *zero, const Tiling *tl, long r)
+forward_1d(int a, int dy, float *v, const float *x)
+{
+	if (dy)
+		dout_1d(a, v, x);
+	else
+		input_1d(a, v, x);
+}
+
+/*
+ * v[p * ps + c] = (B^T d B)[p] for the input cells d of tile r (zeros
+ * outside the image, which is the padding), or, when dy, (A d A^T)[p]
+ * for the m x m output gradient d of tile r (zeros past the image's edge:
+ * outputs that do not exist); base has ch channels a cell.
+ */
+ALWAYS_INLINE void
+tile_forward_a(int a, int dy, float *restrict v, size_t ps,
+    const float *base, int ch, const float *zero, const Tiling *tl, long r)
 {
 	const float *d[PMAX];
-	int n = IN_SIDE(a), C = tl->C;
+	int n = dy ? OUT_SIDE(a) : IN_SIDE(a);
 
-	tile_reads(d, n, IN_OFF(a), inp, C, zero, tl, r);
+	tile_reads(d, n, dy ? 0 : IN_OFF(a), base, ch, zero, tl, r);
 IVDEP
-	for (int c = 0; c < C; c++) {
+	for (int c = 0; c < ch; c++) {
 		float t[AMAX][AMAX], x[AMAX], y[AMAX];
 
-		/* columns of B^T d, then each row times B */
+		/* down the columns, then along each row */
 #pragma GCC unroll 6
 		for (int j = 0; j < n; j++) {
 #pragma GCC unroll 6
 			for (int i = 0; i < n; i++)
 				x[i] = d[n * i + j][c];
-			input_1d(a, y, x);
+			forward_1d(a, dy, y, x);
 #pragma GCC unroll 6
 			for (int i = 0; i < a; i++)
 				t[i][j] = y[i];
 		}
 #pragma GCC unroll 6
 		for (int i = 0; i < a; i++) {
-			input_1d(a, y, t[i]);
+			forward_1d(a, dy, y, t[i]);
 #pragma GCC unroll 6
 			for (int j = 0; j < a; j++)
 				v[(a * i + j) * ps + c] = y[j];
@@ -461,48 +475,14 @@ static void
 tile_input(float *v, size_t ps, const float *inp, const float *zero,
     const Tiling *tl, long r)
 {
-	BY_SIDE(tl->a, tile_input_a, v, ps, inp, zero, tl, r);
-}
-
-/* v[p * ps + o] = (A dY A^T)[p] for the m x m output gradient dY of tile
- * r (zeros past the image's edge: outputs that do not exist). */
-ALWAYS_INLINE void
-tile_dout_a(int a, float *restrict v, size_t ps, const float *dout,
-    const float *zero, const Tiling *tl, long r)
-{
-	const float *y[PMAX];
-	int m = OUT_SIDE(a), OC = tl->OC;
-
-	tile_reads(y, m, 0, dout, OC, zero, tl, r);
-IVDEP
-	for (int o = 0; o < OC; o++) {
-		float t[AMAX][AMAX], x[AMAX], z[AMAX];
-
-#pragma GCC unroll 6
-		for (int j = 0; j < m; j++) {
-#pragma GCC unroll 6
-			for (int i = 0; i < m; i++)
-				x[i] = y[m * i + j][o];
-			dout_1d(a, z, x);
-#pragma GCC unroll 6
-			for (int i = 0; i < a; i++)
-				t[i][j] = z[i];
-		}
-#pragma GCC unroll 6
-		for (int i = 0; i < a; i++) {
-			dout_1d(a, z, t[i]);
-#pragma GCC unroll 6
-			for (int j = 0; j < a; j++)
-				v[(a * i + j) * ps + o] = z[j];
-		}
-	}
+	BY_SIDE(tl->a, tile_forward_a, 0, v, ps, inp, tl->C, zero, tl, r);
 }
 
 static void
 tile_dout(float *v, size_t ps, const float *dout, const float *zero,
     const Tiling *tl, long r)
 {
-	BY_SIDE(tl->a, tile_dout_a, v, ps, dout, zero, tl, r);
+	BY_SIDE(tl->a, tile_forward_a, 1, v, ps, dout, tl->OC, zero, tl, r);
 }
 
 /* The outputs of tile r: A^T x A, x[p * ps + o], written (beta 0) or
