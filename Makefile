@@ -2,7 +2,8 @@
 #
 #   make            build tools/rl-* (runs `make deps` first if a library is missing)
 #   make check      build and run every test (tests/run.sh); alias: test
-#   make check-cpus the tests under each OpenBLAS kernel set (stand-ins for other CPUs)
+#   make check-cpus the tests under each OpenBLAS and libxsmm kernel set (stand-ins for
+#                   other CPUs)
 #   make bench      the speed benchmarks against the peers (bench/*.sh, slow)
 #   make demo       the whole method on Fashion-MNIST (pipelines/fashion.mk)
 #   make lint       mandoc -Tlint on man/*
@@ -23,12 +24,12 @@ MANPREFIX = $(PREFIX)/share/man
 
 CC      ?= cc
 CFLAGS  ?= -O3 -g -march=native
-PKG      = vips libjpeg libzmq msgpack lmdb openblas jansson zlib ompi-c
+PKG      = vips libjpeg libzmq msgpack lmdb libxsmm openblas jansson zlib ompi-c
 
 # Debian packages: the libraries, the data set, the man-page linter, the plotter.
 DEB_BUILD = build-essential pkg-config libvips-dev libzmq3-dev libopenblas-dev \
 	liblmdb-dev libmsgpack-dev libjansson-dev zlib1g-dev libjpeg62-turbo-dev \
-	libopenmpi-dev
+	libopenmpi-dev libxsmm-dev
 DEB_RUN   = mandoc gnuplot-nox lmdb-utils libvips-tools dataset-fashion-mnist \
 	openmpi-bin
 # The peers for `make bench` only (PyTorch, PIL, scikit-learn).
@@ -139,10 +140,14 @@ check test: all
 	@BUILD=$(BUILD) sh tests/run.sh
 
 # Another kernel set stands in for another CPU: the tests must hold on all.
-CORETYPES = Haswell SkylakeX Cooperlake Zen Sandybridge
+# Each OpenBLAS core type goes with libxsmm's target for the same
+# instructions (AVX, AVX2, AVX-512).
+CORETYPES = Haswell:hsw SkylakeX:skx Cooperlake:cpx Zen:hsw Sandybridge:snb
 check-cpus: all
-	@for c in $(CORETYPES); do echo "== OPENBLAS_CORETYPE=$$c"; \
-		OPENBLAS_CORETYPE=$$c BUILD=$(BUILD) sh tests/run.sh >$(BUILD)/check-$$c.log 2>&1; \
+	@for p in $(CORETYPES); do c=$${p%%:*}; x=$${p#*:}; \
+		echo "== OPENBLAS_CORETYPE=$$c LIBXSMM_TARGET=$$x"; \
+		OPENBLAS_CORETYPE=$$c LIBXSMM_TARGET=$$x BUILD=$(BUILD) sh tests/run.sh \
+			>$(BUILD)/check-$$c.log 2>&1; \
 		rc=$$?; grep -v '  0 failed  ' $(BUILD)/check-$$c.log; \
 		[ $$rc -eq 0 ] || exit 1; done
 

@@ -378,6 +378,12 @@ col2im_add(float *dinp, const float *dcol, const ConvShape *s, int b0,
  */
 #define PW_TILE_FLOATS ((size_t)128 * 1024)
 
+/*
+ * From this many rows on, a 1x1 convolution's input gradient transposes
+ * the weights first (conv_backward): the faster product repays the copy.
+ */
+#define PW_TRANSPOSE_ROWS 512
+
 static void
 pointwise(float *out, const float *inp, const float *w, int tw, long M,
     int K, int N, float beta, const ConvPost *post)
@@ -455,6 +461,20 @@ conv_forward_post(float *out, const float *inp, const float *weight,
 	}
 }
 
+/* f (OC, C) = w (C, OC) transposed, in blocks that stay in cache. */
+static void
+transpose(float *restrict f, const float *restrict w, int C, int OC)
+{
+	enum { T = 16 };
+
+	for (int c0 = 0; c0 < C; c0 += T)
+		for (int o0 = 0; o0 < OC; o0 += T)
+			for (int c = c0; c < RL_MIN(c0 + T, C); c++)
+				for (int o = o0; o < RL_MIN(o0 + T, OC); o++)
+					f[(size_t)o * C + c] =
+					    w[(size_t)c * OC + o];
+}
+
 /*
  * dinp += the input gradient of a flippable convolution (see
  * conv_is_flippable): wf (K, K, OC, C) = weight (K, K, C, OC) rotated by
@@ -475,14 +495,9 @@ conv_backward_flipped(float *dinp, const float *dout, const float *weight,
 	long rows;
 
 #pragma omp parallel for schedule(static)
-	for (int k = 0; k < K * K; k++) {
-		const float *w = weight + (size_t)(K * K - 1 - k) * C * OC;
-		float *f = wf + (size_t)k * OC * C;
-
-		for (int c = 0; c < C; c++)
-			for (int o = 0; o < OC; o++)
-				f[(size_t)o * C + c] = w[(size_t)c * OC + o];
-	}
+	for (int k = 0; k < K * K; k++)
+		transpose(wf + (size_t)k * OC * C, weight + (size_t)(K * K -
+		    1 - k) * C * OC, C, OC);
 	assert(t.OH == s->H && t.OW == s->W);
 	if ((rows = conv_tile_rows(&t, KKO, ncol)) > 0) {
 		conv_tiled(dinp, dout, wf, C, &t, 1.0f, col, rows, NULL);
@@ -521,9 +536,17 @@ conv_backward(float *dinp, float *dweight, const float *dout,
 
 		blas_gemm(1, 0, KKC, OC, M, inp, KKC, dout, OC, 1.0f,
 		    dweight, OC, scratch);
-		if (dinp != NULL)
+		if (dinp == NULL)
+			return;
+		if (M < PW_TRANSPOSE_ROWS) {
 			pointwise(dinp, dout, weight, 1, M, OC, KKC, 1.0f,
 			    NULL);
+			return;
+		}
+		/* scratch is free again; a product with neither operand
+		 * transposed runs on libxsmm (blas.h) */
+		transpose(work, weight, KKC, OC);
+		pointwise(dinp, dout, work, 0, M, OC, KKC, 1.0f, NULL);
 		return;
 	}
 	chunk = conv_chunk(s, nwork - nscr);
