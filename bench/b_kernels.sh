@@ -18,6 +18,9 @@ BIN=${BIN:-build}
 exe=$BIN/bench/blas_bench
 [ -x "$exe" ] || { echo "b_kernels: no $exe (run make bench)" >&2; exit 1; }
 rounds=${ROUNDS:-3}
+# OpenBLAS's kernels alone, as the calibration times them: the products
+# libxsmm would take (common/blas.h) do not depend on the core type
+export RL_BLAS_XSMM=0
 
 echo "cpu: $("$exe" -c); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$exe" -d

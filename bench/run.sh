@@ -10,10 +10,10 @@ pat=${1:-}
 log="$BUILD/bench.log"
 : >"$log"
 # The machine, named beside every script's ratios: CPU, OpenBLAS core type
-# (blas_init's choice) and the sgemm peak measured now (2048^3, blas_gemm,
-# the best of 3 seconds of runs: a busy second once gave 150 for 200),
+# (blas_init's choice) and the sgemm peak measured now (2048^3, blas_gemm on
+# OpenBLAS alone, the best of 3 seconds of runs: a busy second once gave 150 for 200),
 # which b_engine.sh takes as $SGEMM_PEAK.
-m=$("$BIN/bench/blas_bench" -p -t 3)
+m=$(RL_BLAS_XSMM=0 "$BIN/bench/blas_bench" -p -t 3)
 SGEMM_PEAK=$(echo "$m" | sed -n 's/.*peak=\([0-9.]*\).*/\1/p') && export SGEMM_PEAK
 machine="$("$BIN/bench/blas_bench" -c), OpenBLAS $(echo "$m" | sed -n 's/.*core=\([^ ]*\).*/\1/p'), sgemm peak $SGEMM_PEAK GFLOP/s"
 for b in bench/b_*.sh; do

@@ -33,8 +33,10 @@
  *
  * Products with neither operand transposed (a convolution's forward, a
  * 1x1 convolution's input gradient, Winograd's forward blocks) go to
- * libxsmm instead, when libxsmm has a kernel for them and their inner
- * size K is at most about 4096: its just-in-time kernels use A and B where
+ * libxsmm instead, when libxsmm has a kernel for them, their inner size
+ * K is at most about 4096 and A holds at most 1 Mi floats (beyond, its
+ * blocks read A and B from memory again and again, where OpenBLAS's
+ * blocking keeps them in cache): its just-in-time kernels use A and B where
  * they lie, where OpenBLAS copies both into its own layout at every call,
  * which costs most on the products of a few hundred rows that the layers
  * make. On a Zen 4 they ran 1.1 to 1.5 times as fast as OpenBLAS's best

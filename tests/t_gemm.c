@@ -3,8 +3,9 @@
  * for every transpose pair and both betas (beta 0 over a C full of NaN,
  * which must not leak through), on shapes that reach each path: libxsmm's
  * blocks with short last blocks in both directions, several column panels
- * and row strides wider than the rows; OpenBLAS for the transposed ones
- * and for a K too long for libxsmm's blocks; the threaded splits by rows,
+ * and row strides wider than the rows; OpenBLAS for the transposed ones,
+ * for a K too long for libxsmm's blocks and for an A too large for its
+ * cache; the threaded splits by rows,
  * by columns and by K.
  */
 #include <math.h>
@@ -116,6 +117,7 @@ TEST(serial_shapes)
 		{100, 500, 300, 1},    /* two column panels, short last */
 		{5, 7, 3, 2},          /* smaller than one block */
 		{40, 70, 4500, 0},     /* K too long: OpenBLAS */
+		{1030, 20, 1024, 1},   /* A too large: OpenBLAS */
 		{30, 3, 700, 5},
 	};
 
