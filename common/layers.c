@@ -416,12 +416,13 @@ void
 conv_forward(float *out, const float *inp, const float *weight,
     const ConvShape *s, float *work, size_t nwork)
 {
-	conv_forward_post(out, inp, weight, NULL, s, work, nwork);
+	conv_forward_post(out, inp, weight, NULL, NULL, s, work, nwork);
 }
 
 void
 conv_forward_post(float *out, const float *inp, const float *weight,
-    const ConvPost *post, const ConvShape *s, float *work, size_t nwork)
+    const float *U, const ConvPost *post, const ConvShape *s, float *work,
+    size_t nwork)
 {
 	int KKC = s->K * s->K * s->C;
 	long per = (long)s->OH * s->OW, rows;
@@ -436,7 +437,7 @@ conv_forward_post(float *out, const float *inp, const float *weight,
 		return;
 	}
 	if (wino_applies(s) && nwork >= wino_work_floats(s)) {
-		wino_forward(out, inp, weight, NULL, post, s, work, nwork);
+		wino_forward(out, inp, weight, U, post, s, work, nwork);
 		return;
 	}
 	if ((rows = conv_tile_rows(s, KKC, nwork)) > 0) {

@@ -87,9 +87,15 @@ typedef struct {
 	int relu;
 } ConvPost;
 
-/* conv_forward, then post (which may be NULL: nothing added). */
+/*
+ * conv_forward, then post (which may be NULL: nothing added). U: NULL, or
+ * the weights as wino_weights transformed them (wino.h), which a
+ * convolution that goes to wino.c then uses instead of transforming them
+ * again; the sums are the same.
+ */
 void conv_forward_post(float *out, const float *inp, const float *weight,
-    const ConvPost *post, const ConvShape *s, float *work, size_t nwork);
+    const float *U, const ConvPost *post, const ConvShape *s, float *work,
+    size_t nwork);
 
 /* out[rows x OC] gets post: bias, res (rows x OC, the same rows), relu. */
 void conv_post_rows(float *out, const ConvPost *post, long rows, int OC);

@@ -937,12 +937,8 @@ unit_forward(ResNet *net, ResNetCtx *ctx, Mate *m, int i, const float *x,
 		ConvPost post = { u->fbias, mres, relu };
 
 		assert(!ctx->bn_train);
-		if (c->wU != NULL && m->nwork >= wino_work_floats(&s))
-			wino_forward(c->a + m->b0 * on, x, u->w, c->wU, &post,
-			    &s, m->work, m->nwork);
-		else
-			conv_forward_post(c->a + m->b0 * on, x, u->w, &post,
-			    &s, m->work, m->nwork);
+		conv_forward_post(c->a + m->b0 * on, x, u->w, c->wU, &post,
+		    &s, m->work, m->nwork);
 		return;
 	}
 	conv_forward(c->z + m->b0 * on, x, u->w, &s, m->work, m->nwork);

@@ -66,7 +66,7 @@ check_post(float *y, const float *y0, const float *x, const float *w,
 				t += res[i];
 			want[i] = post.relu && t < 0 ? 0 : t;
 		}
-		conv_forward_post(y, x, w, &post, s, work, nwork);
+		conv_forward_post(y, x, w, NULL, &post, s, work, nwork);
 		d = reldiff(y, want, ny);
 		worst = fmax(worst, d);
 		CHECK(d < tol, "post %d B%d %dx%dx%d->%d k%d s%d p%d: %g", v,
