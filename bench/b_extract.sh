@@ -4,14 +4,16 @@
 # with the svm preset, a random ResNet-50 at 224 in batches of 16, Feature1-5
 # and gap pooled and written as .npy. PyTorch: torchvision's ResNet-50
 # forward in eval mode on a random 16x3x224x224 tensor (no decoding, no
-# pooling, no writing), median of 10 batches, run before and after ours,
-# and once more with GOMP_SPINCOUNT=100000 as rl-extract runs (blas.h).
+# pooling, no writing), median of 10 batches. R rounds (3): PyTorch, then
+# each round ours and PyTorch again; a round's ratio is ours over the mean
+# of the PyTorch runs either side, and the median round's is reported.
+# PyTorch once more with GOMP_SPINCOUNT=100000 as rl-extract runs (blas.h).
 # Also our network-only rate (rl-extract -v: time in the forward and
 # pooling, decoding running beside it). Target: ours >= 2.5x PyTorch.
 # Then a parity check (bench/extract_parity.py): a torchvision ResNet-50's
 # features from rl-extract and from PyTorch on two of the JPEGs.
 # Needs /usr/bin/python3 with numpy, PIL and torch (make deps-bench).
-N=${N:-96}
+N=${N:-96} R=${R:-3}
 PY=${PY:-/usr/bin/python3}
 : "${BIN:=build}" "${TMP:=$(mktemp -d)}"
 
@@ -38,13 +40,29 @@ torch() {
 print("%.2f" % json.load(sys.stdin)["images_per_s_median"])'
 }
 
+# one run of ours: "images/s network-images/s wall-seconds"
+ours() {
+	start=$(date +%s.%N)
+	"$BIN/rl-extract" -v --random-init 0 -a resnet50 -b 16 -o "$TMP/out" \
+	    "$TMP/list.txt" 2>"$TMP/ours.log" || { cat "$TMP/ours.log" >&2; return 1; }
+	end=$(date +%s.%N)
+	# "... N images in T s: R images/s; network T2 s (R2 images/s), ..."
+	tail -1 "$TMP/ours.log" | sed -n 's/.*s: \([0-9.]*\) images\/s;.*network [0-9.]* s (\([0-9.]*\) images.*/\1 \2/p' |
+	    tr '\n' ' '
+	echo "$start $end" | awk '{ printf "%.2f\n", $2 - $1 }'
+}
+
+# R rounds (3), each ours between two PyTorch runs: a busy spell on the
+# machine then shows as one odd round, and the median round's ratio stands
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
-t1=$(torch) || exit 1
-start=$(date +%s.%N)
-"$BIN/rl-extract" -v --random-init 0 -a resnet50 -b 16 -o "$TMP/out" \
-    "$TMP/list.txt" 2>"$TMP/ours.log" || { cat "$TMP/ours.log"; exit 1; }
-end=$(date +%s.%N)
-t2=$(torch) || exit 1
+rounds=$(torch) || exit 1
+i=0
+while [ "$i" -lt "$R" ]; do
+	o=$(ours) || exit 1
+	p=$(torch) || exit 1
+	rounds="$rounds $o $p"
+	i=$((i + 1))
+done
 # the same setting as ours: waiting OpenMP threads spin about a millisecond,
 # then sleep (what blas_init sets)
 tp=$(GOMP_SPINCOUNT=100000 torch) || exit 1
@@ -52,21 +70,27 @@ echo "load average before: $load0, after: $(cut -d' ' -f1-3 /proc/loadavg)" \
     "(a busy machine favours rl-extract: its OpenMP threads sleep when they have waited a millisecond)"
 tail -1 "$TMP/ours.log"
 
-# "... N images in T s: R images/s; network T2 s (R2 images/s), ..."
-line=$(tail -1 "$TMP/ours.log")
-ours=$(echo "$line" | sed -n 's/.*s: \([0-9.]*\) images\/s;.*/\1/p')
-net=$(echo "$line" | sed -n 's/.*network [0-9.]* s (\([0-9.]*\) images.*/\1/p')
-wall=$(echo "$start $end" | awk '{ printf "%.2f", $2 - $1 }')
-awk -v n="$N" -v o="$ours" -v w="$wall" -v net="$net" -v t1="$t1" \
-    -v t2="$t2" -v tp="$tp" 'BEGIN {
-	t = (t1 + t2) / 2
-	printf "rl-extract end to end (%d JPEGs 500x375, svm, R50, feat1-5+gap, .npy): %.2f images/s\n", n, o
-	printf "  (whole process incl. start-up, weights init: %.2f s = %.2f images/s)\n", w, n / w
-	printf "rl-extract network + pooling only:  %.2f images/s\n", net
-	printf "PyTorch eval forward R50 224, batch 16: %.2f images/s (before %.2f, after %.2f)\n", t, t1, t2
+echo "$rounds" | awk -v n="$N" -v R="$R" -v tp="$tp" '
+function median(a, k,   i, j, t) {
+	for (i = 2; i <= k; i++)
+		for (j = i; j > 1 && a[j - 1] > a[j]; j--)
+			{ t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+	return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
+}
+{
+	for (r = 1; r <= R; r++) {
+		f = 1 + (r - 1) * 4
+		t = ($f + $(f + 4)) / 2
+		o[r] = $(f + 1); net[r] = $(f + 2); w[r] = $(f + 3); pt[r] = t
+		ro[r] = o[r] / t; rn[r] = net[r] / t; rs[r] = o[r] / tp
+		printf "round %d: rl-extract %.2f images/s (network %.2f; whole process %.2f s = %.2f images/s), PyTorch %.2f (before %.2f, after %.2f): %.2fx\n", r, o[r], net[r], w[r], n / w[r], t, $f, $(f + 4), ro[r]
+	}
+	printf "rl-extract end to end (%d JPEGs 500x375, svm, R50, feat1-5+gap, .npy), median of %d rounds: %.2f images/s\n", n, R, median(o, R)
+	printf "rl-extract network + pooling only, median:  %.2f images/s\n", median(net, R)
+	printf "PyTorch eval forward R50 224, batch 16, median: %.2f images/s\n", median(pt, R)
 	printf "PyTorch, same, GOMP_SPINCOUNT=100000: %.2f images/s\n", tp
-	printf "ratio end to end / PyTorch: %.2fx   network / PyTorch: %.2fx   (target >= 2.5x)\n", o / t, net / t
-	printf "ratio end to end / PyTorch with our spin count: %.2fx\n", o / tp
+	printf "ratio end to end / PyTorch, median round: %.2fx   network / PyTorch: %.2fx   (target >= 2.5x)\n", median(ro, R), median(rn, R)
+	printf "ratio end to end / PyTorch with our spin count: %.2fx\n", median(rs, R)
 }'
 
 mkdir -p "$TMP/parity"
