@@ -9,7 +9,9 @@
 # of the PyTorch runs either side, and the median round's is reported.
 # PyTorch once more with GOMP_SPINCOUNT=100000 as rl-extract runs (blas.h).
 # Also our network-only rate (rl-extract -v: time in the forward and
-# pooling, decoding running beside it). Target: ours >= 2.5x PyTorch.
+# pooling, decoding running beside it), and both rates as direct-convolution
+# GFLOP/s (PyTorch's count) and shares of the sgemm peak $SGEMM_PEAK that
+# bench/run.sh measures. Target: ours >= 2.5x PyTorch.
 # Then a parity check (bench/extract_parity.py): a torchvision ResNet-50's
 # features from rl-extract and from PyTorch on two of the JPEGs.
 # Needs /usr/bin/python3 with numpy, PIL and torch (make deps-bench).
@@ -34,10 +36,13 @@ for i in range(n):
 EOF
 ls "$TMP"/img/*.jpg | awk '{ print $0, NR % 20 }' >"$TMP/list.txt"
 
+# PyTorch's images/s; its count of multiply-adds an image goes to $TMP/gmac
 torch() {
 	"$PY" bench/torch_relloc.py fwd --arch resnet50 --size 224 \
 	    --batch 16 --iters 10 | "$PY" -c 'import json, sys
-print("%.2f" % json.load(sys.stdin)["images_per_s_median"])'
+j = json.load(sys.stdin)
+open(sys.argv[1], "w").write("%.4f\n" % j["gmac_per_image"])
+print("%.2f" % j["images_per_s_median"])' "$TMP/gmac"
 }
 
 # one run of ours: "images/s network-images/s wall-seconds"
@@ -70,7 +75,8 @@ echo "load average before: $load0, after: $(cut -d' ' -f1-3 /proc/loadavg)" \
     "(a busy machine favours rl-extract: its OpenMP threads sleep when they have waited a millisecond)"
 tail -1 "$TMP/ours.log"
 
-echo "$rounds" | awk -v n="$N" -v R="$R" -v tp="$tp" '
+echo "$rounds" | awk -v n="$N" -v R="$R" -v tp="$tp" -v gmac="$(cat "$TMP/gmac")" \
+    -v peak="${SGEMM_PEAK:-0}" '
 function median(a, k,   i, j, t) {
 	for (i = 2; i <= k; i++)
 		for (j = i; j > 1 && a[j - 1] > a[j]; j--)
@@ -91,6 +97,14 @@ function median(a, k,   i, j, t) {
 	printf "PyTorch, same, GOMP_SPINCOUNT=100000: %.2f images/s\n", tp
 	printf "ratio end to end / PyTorch, median round: %.2fx   network / PyTorch: %.2fx   (target >= 2.5x)\n", median(ro, R), median(rn, R)
 	printf "ratio end to end / PyTorch with our spin count: %.2fx\n", median(rs, R)
+	# direct-convolution FLOPs (twice the multiply-adds PyTorch counts): ours is an
+	# equivalent rate, its 3x3 stride-1 convolutions done by Winograd
+	g = 2 * gmac
+	printf "rates, %.2f GFLOP an image as a direct convolution: rl-extract network %.1f GFLOP/s direct-equivalent", g, g * median(net, R)
+	if (peak > 0)
+		printf " (%.0f%% of the sgemm peak %.1f), PyTorch %.1f (%.0f%%)\n", 100 * g * median(net, R) / peak, peak, g * median(pt, R), 100 * g * median(pt, R) / peak
+	else
+		printf ", PyTorch %.1f\n", g * median(pt, R)
 }'
 
 mkdir -p "$TMP/parity"
