@@ -344,6 +344,85 @@ output_1d(int a, float *y, const float *x)
 /* ------------------------------------------------------------------------ */
 /* the two-dimensional ones, per channel */
 
+/* The kinds of transform, and the sides of their one-dimensional ones:
+ * the weights' G (3 -> a), an input's B^T and an output gradient's A
+ * (-> a), the outputs' A^T (a -> m) and the weight gradient's G^T
+ * (a -> 3). */
+enum { TX_WEIGHT, TX_INPUT, TX_DOUT, TX_OUTPUT, TX_WGRAD };
+
+ALWAYS_INLINE int
+tx_in(int a, int k)
+{
+	return k == TX_WEIGHT ? 3 : k == TX_INPUT ? IN_SIDE(a) :
+	    k == TX_DOUT ? OUT_SIDE(a) : a;
+}
+
+ALWAYS_INLINE int
+tx_out(int a, int k)
+{
+	return k == TX_OUTPUT ? OUT_SIDE(a) : k == TX_WGRAD ? 3 : a;
+}
+
+ALWAYS_INLINE void
+tx_1d(int a, int k, float *y, const float *x)
+{
+	if (k == TX_WEIGHT)
+		weight_1d(a, y, x[0], x[1], x[2]);
+	else if (k == TX_INPUT)
+		input_1d(a, y, x);
+	else if (k == TX_DOUT)
+		dout_1d(a, y, x);
+	else if (k == TX_OUTPUT)
+		output_1d(a, y, x);
+	else
+		weight_grad_1d(a, y, x);
+}
+
+/*
+ * The two-dimensional transform of kind k for tile kind a, of n channels
+ * (or output channels) c: the 1-D one down the columns of the ni x ni
+ * cells, then along the rows of the result, into no x no cells. Cell
+ * q = ni i + j of channel c is src[q][c], or, when src is NULL,
+ * srcs[q ss + c]; output cell q is dst[q][c] or dsts[q ds + c], written,
+ * or added to when add. Inlined with constant a, k and NULLs, each use
+ * compiles to its own loop nest, vectorised over c.
+ */
+ALWAYS_INLINE void
+tx_2d(int a, int k, int n, const float *const *src,
+    const float *restrict srcs, size_t ss, float *const *dst,
+    float *restrict dsts, size_t ds, int add)
+{
+	int ni = tx_in(a, k), no = tx_out(a, k);
+
+IVDEP
+	for (int c = 0; c < n; c++) {
+		float t[AMAX][AMAX], x[AMAX], y[AMAX];
+
+#pragma GCC unroll 6
+		for (int j = 0; j < ni; j++) {
+#pragma GCC unroll 6
+			for (int i = 0; i < ni; i++)
+				x[i] = src != NULL ? src[ni * i + j][c] :
+				    srcs[(ni * i + j) * ss + c];
+			tx_1d(a, k, y, x);
+#pragma GCC unroll 6
+			for (int i = 0; i < no; i++)
+				t[i][j] = y[i];
+		}
+#pragma GCC unroll 6
+		for (int i = 0; i < no; i++) {
+			tx_1d(a, k, y, t[i]);
+#pragma GCC unroll 6
+			for (int j = 0; j < no; j++) {
+				float *z = dst != NULL ? &dst[no * i + j][c] :
+				    &dsts[(no * i + j) * ds + c];
+
+				*z = add ? *z + y[j] : y[j];
+			}
+		}
+	}
+}
+
 /* U[p][c] (OC) = G g G^T for the channel c and every output channel;
  * weight (3, 3, C, OC), read at the kernel positions at[0..8], U[p]
  * (C x OC). */
@@ -351,26 +430,12 @@ ALWAYS_INLINE void
 weight_channel_a(int a, float *U, const float *weight, int C, int OC, int c,
     const size_t *at)
 {
-	size_t CO = (size_t)C * OC;
-	const float *restrict g = weight + (size_t)c * OC;
-	float *restrict u = U + (size_t)c * OC;
+	const float *g[9];
 
-IVDEP
-	for (int o = 0; o < OC; o++) {
-		float t[3][AMAX], r[AMAX];
-
-#pragma GCC unroll 6
-		for (int j = 0; j < 3; j++)
-			weight_1d(a, t[j], g[at[j] + o], g[at[3 + j] + o],
-			    g[at[6 + j] + o]);
-#pragma GCC unroll 6
-		for (int i = 0; i < a; i++) {
-			weight_1d(a, r, t[0][i], t[1][i], t[2][i]);
-#pragma GCC unroll 6
-			for (int j = 0; j < a; j++)
-				u[(a * i + j) * CO + o] = r[j];
-		}
-	}
+	for (int k = 0; k < 9; k++)
+		g[k] = weight + at[k] + (size_t)c * OC;
+	tx_2d(a, TX_WEIGHT, OC, g, NULL, 0, NULL, U + (size_t)c * OC,
+	    (size_t)C * OC, 0);
 }
 
 /* U[p] (C x OC) = G g G^T for every channel pair, of the kernel rotated
@@ -422,16 +487,6 @@ tile_reads(const float **d, int n, int off, const float *base, int ch,
 		d[k] = at[k] < 0 ? zero : base + (size_t)at[k] * ch;
 }
 
-/* v (a) = B^T x (of an input) or A x (dy: of an output gradient) */
-ALWAYS_INLINE void
-forward_1d(int a, int dy, float *v, const float *x)
-{
-	if (dy)
-		dout_1d(a, v, x);
-	else
-		input_1d(a, v, x);
-}
-
 /*
  * v[p * ps + c] = (B^T d B)[p] for the input cells d of tile r (zeros
  * outside the image, which is the padding), or, when dy, (A d A^T)[p]
@@ -439,36 +494,14 @@ forward_1d(int a, int dy, float *v, const float *x)
  * outputs that do not exist); base has ch channels a cell.
  */
 ALWAYS_INLINE void
-tile_forward_a(int a, int dy, float *restrict v, size_t ps,
-    const float *base, int ch, const float *zero, const Tiling *tl, long r)
+tile_forward_a(int a, int dy, float *v, size_t ps, const float *base,
+    int ch, const float *zero, const Tiling *tl, long r)
 {
 	const float *d[PMAX];
 	int n = dy ? OUT_SIDE(a) : IN_SIDE(a);
 
 	tile_reads(d, n, dy ? 0 : IN_OFF(a), base, ch, zero, tl, r);
-IVDEP
-	for (int c = 0; c < ch; c++) {
-		float t[AMAX][AMAX], x[AMAX], y[AMAX];
-
-		/* down the columns, then along each row */
-#pragma GCC unroll 6
-		for (int j = 0; j < n; j++) {
-#pragma GCC unroll 6
-			for (int i = 0; i < n; i++)
-				x[i] = d[n * i + j][c];
-			forward_1d(a, dy, y, x);
-#pragma GCC unroll 6
-			for (int i = 0; i < a; i++)
-				t[i][j] = y[i];
-		}
-#pragma GCC unroll 6
-		for (int i = 0; i < a; i++) {
-			forward_1d(a, dy, y, t[i]);
-#pragma GCC unroll 6
-			for (int j = 0; j < a; j++)
-				v[(a * i + j) * ps + c] = y[j];
-		}
-	}
+	tx_2d(a, dy ? TX_DOUT : TX_INPUT, ch, d, NULL, 0, NULL, v, ps, 0);
 }
 
 static void
@@ -500,29 +533,7 @@ tile_output_a(int a, float *out, const float *restrict x, size_t ps,
 	for (int k = 0; k < m * m; k++)
 		y[k] = at[k] < 0 ? sink + (size_t)k * OC :
 		    out + (size_t)at[k] * OC;
-IVDEP
-	for (int o = 0; o < OC; o++) {
-		float t[AMAX][AMAX], col[AMAX], z[AMAX];
-
-#pragma GCC unroll 6
-		for (int j = 0; j < a; j++) {
-#pragma GCC unroll 6
-			for (int i = 0; i < a; i++)
-				col[i] = x[(a * i + j) * ps + o];
-			output_1d(a, z, col);
-#pragma GCC unroll 6
-			for (int i = 0; i < m; i++)
-				t[i][j] = z[i];
-		}
-#pragma GCC unroll 6
-		for (int i = 0; i < m; i++) {
-			output_1d(a, z, t[i]);
-#pragma GCC unroll 6
-			for (int j = 0; j < m; j++)
-				y[m * i + j][o] = beta != 0.0f ?
-				    y[m * i + j][o] + z[j] : z[j];
-		}
-	}
+	tx_2d(a, TX_OUTPUT, OC, NULL, x, ps, y, NULL, 0, beta != 0.0f);
 	for (int k = 0; post != NULL && k < m * m; k++)
 		if (at[k] >= 0)
 			conv_post_vec(y[k], post, post->res != NULL ?
@@ -544,34 +555,9 @@ weight_grad_a(int a, float *dweight, const float *U, int C, int OC,
 {
 	size_t CO = (size_t)C * OC;
 
-	for (int c = c0; c < c1; c++) {
-		const float *restrict u = U + (size_t)c * OC;
-		float *restrict g = dweight + (size_t)c * OC;
-
-IVDEP
-		for (int o = 0; o < OC; o++) {
-			float x[3][AMAX], col[AMAX], r[3];
-
-			/* x = G^T u, then x G */
-#pragma GCC unroll 6
-			for (int j = 0; j < a; j++) {
-#pragma GCC unroll 6
-				for (int i = 0; i < a; i++)
-					col[i] = u[(a * i + j) * CO + o];
-				weight_grad_1d(a, r, col);
-#pragma GCC unroll 6
-				for (int i = 0; i < 3; i++)
-					x[i][j] = r[i];
-			}
-#pragma GCC unroll 6
-			for (int i = 0; i < 3; i++) {
-				weight_grad_1d(a, r, x[i]);
-#pragma GCC unroll 6
-				for (int j = 0; j < 3; j++)
-					g[(3 * i + j) * CO + o] += r[j];
-			}
-		}
-	}
+	for (int c = c0; c < c1; c++)
+		tx_2d(a, TX_WGRAD, OC, NULL, U + (size_t)c * OC, CO, NULL,
+		    dweight + (size_t)c * OC, CO, 1);
 }
 
 static void
