@@ -1033,13 +1033,16 @@ resnet_fold_bn(ResNet *net)
 {
 	size_t n = 0;
 	float eps = net->cfg.bn_eps, *sc;
+	int cmax = 1;
 
 	if (net->fold != NULL)
 		return;
-	for (int i = 0; i < net->nunits; i++)
+	for (int i = 0; i < net->nunits; i++) {
 		n += net->units[i].cout;
+		cmax = RL_MAX(cmax, net->units[i].cout);
+	}
 	net->fold = emalloc(n * sizeof *net->fold);
-	sc = emalloc(n * sizeof *sc);
+	sc = emalloc((size_t)cmax * sizeof *sc);  /* one unit's at a time */
 	n = 0;
 	for (int i = 0; i < net->nunits; i++) {
 		Unit *u = &net->units[i];
